@@ -1,0 +1,30 @@
+/**
+ * The `consensus-bench` command line: a thin commander layer over the library API in harness/.
+ * Each subcommand lives in harness/commands/<name>.ts and exports `register(program)`.
+ */
+import { Command, CommanderError } from 'commander'
+import { CliError, EXIT } from './exit-codes.ts'
+
+const program = new Command()
+program
+  .name('consensus-bench')
+  .description('Benchmark and analyse consensus protocols over real (emulated WAN) networks')
+  .showHelpAfterError()
+  .exitOverride()
+
+const commands: Array<{ register(p: Command): void }> = []
+for (const c of commands) c.register(program)
+
+try {
+  await program.parseAsync(process.argv)
+} catch (err: unknown) {
+  if (err instanceof CommanderError) {
+    // commander already printed its message; map usage errors onto exit code 2
+    process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.invalidInput
+  } else if (err instanceof CliError) {
+    process.stderr.write(`consensus-bench: ${err.message}\n`)
+    process.exitCode = err.exitCode
+  } else {
+    throw err
+  }
+}
