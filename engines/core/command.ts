@@ -28,7 +28,9 @@ export interface Result {
  * - `ok`: the command was executed in the agreed order (value: what it read, null for a put).
  * - `rejected`: the command was definitely not executed and never will be (safe to retry as new).
  */
-export type Outcome = { readonly status: 'ok'; readonly value: string | null } | { readonly status: 'rejected'; readonly reason: string }
+export type Outcome =
+  | { readonly status: 'ok'; readonly value: string | null }
+  | { readonly status: 'rejected'; readonly reason: string }
 
 /** A stable string form of a command id, for maps and logs. */
 export function commandIdKey(id: CommandId): string {

@@ -13,7 +13,11 @@ export function parseEngineConfig<S extends z.ZodType>(
   raw: unknown,
 ): z.output<S> {
   if (raw !== undefined && (typeof raw !== 'object' || raw === null || Array.isArray(raw))) {
-    throw new ConfigError(`${engine}`, `config must be an object, got ${JSON.stringify(raw)}`, 'give a mapping of field: value')
+    throw new ConfigError(
+      `${engine}`,
+      `config must be an object, got ${JSON.stringify(raw)}`,
+      'give a mapping of field: value',
+    )
   }
   const merged = { ...(defaults as object), ...((raw as object | undefined) ?? {}) }
   const parsed = schema.safeParse(merged)

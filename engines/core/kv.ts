@@ -36,7 +36,8 @@ export class KvStateMachine {
   apply(cmd: Command): ApplyOutcome {
     const session = this.session(cmd.id.client)
     const seq = cmd.id.seq
-    if (!Number.isInteger(seq) || seq < 1) throw new RangeError(`command seq must be a positive integer, got ${seq}`)
+    if (!Number.isInteger(seq) || seq < 1)
+      throw new RangeError(`command seq must be a positive integer, got ${seq}`)
     if (seq <= session.watermark || session.above.has(seq)) {
       const result = seq === session.lastSeq ? session.lastResult : { value: null }
       return { result, duplicate: true }

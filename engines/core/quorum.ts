@@ -57,7 +57,8 @@ export function fastPaxosQuorums(n: number, choice: 'max-f' | 'max-e'): FastPaxo
     e = Math.floor((n - 1) / 3)
     f = Math.min(maxFailures(n), n - 2 * e - 1)
   }
-  if (!isValidFastPaxos(n, e, f)) throw new Error(`internal: fast paxos quorums invalid for n=${n} e=${e} f=${f}`)
+  if (!isValidFastPaxos(n, e, f))
+    throw new Error(`internal: fast paxos quorums invalid for n=${n} e=${e} f=${f}`)
   return { n, e, f, classicQuorum: n - f, fastQuorum: n - e }
 }
 
@@ -76,9 +77,11 @@ export function flexibleQuorums(n: number, q1: number, q2: number): FlexibleQuor
     ['q1', q1],
     ['q2', q2],
   ] as const) {
-    if (!Number.isInteger(q) || q < 1 || q > n) throw new RangeError(`${name} must be an integer in 1..${n}, got ${q}`)
+    if (!Number.isInteger(q) || q < 1 || q > n)
+      throw new RangeError(`${name} must be an integer in 1..${n}, got ${q}`)
   }
-  if (q1 + q2 <= n) throw new RangeError(`q1 + q2 must exceed n (${q1} + ${q2} <= ${n}): quorums would not intersect`)
+  if (q1 + q2 <= n)
+    throw new RangeError(`q1 + q2 must exceed n (${q1} + ${q2} <= ${n}): quorums would not intersect`)
   return { n, q1, q2 }
 }
 
@@ -103,7 +106,8 @@ export function epaxosQuorums(n: number): EpaxosQuorums {
 export class VoteSet {
   private readonly voters = new Set<NodeId>()
   constructor(readonly threshold: number) {
-    if (!Number.isInteger(threshold) || threshold < 1) throw new RangeError(`threshold must be >= 1, got ${threshold}`)
+    if (!Number.isInteger(threshold) || threshold < 1)
+      throw new RangeError(`threshold must be >= 1, got ${threshold}`)
   }
   /** Records a vote; returns true exactly once, on the vote that reaches the threshold. */
   add(node: NodeId): boolean {
