@@ -1,0 +1,27 @@
+/**
+ * Engine name -> engine module: an explicit map, so which engines exist is visible in one place and
+ * nothing registers itself by the side effect of an import.
+ */
+import type { EngineMessage, EngineModule } from './core/engine.ts'
+
+// biome-ignore lint/suspicious/noExplicitAny: modules differ in message and config types
+type AnyEngineModule = EngineModule<any, any>
+
+const ENGINES: ReadonlyMap<string, AnyEngineModule> = new Map<string, AnyEngineModule>([])
+
+export function engineNames(): string[] {
+  return [...ENGINES.keys()]
+}
+
+export function findEngine(name: string): AnyEngineModule | undefined {
+  return ENGINES.get(name)
+}
+
+/** The engine module for a name; throws an Error listing the known names when there is none. */
+export function getEngine(name: string): EngineModule<EngineMessage, unknown> {
+  const engine = ENGINES.get(name)
+  if (engine === undefined) {
+    throw new Error(`unknown engine '${name}'; known engines: ${engineNames().join(', ') || '(none)'}`)
+  }
+  return engine
+}
