@@ -54,7 +54,7 @@ describe('parseHistoryText', () => {
     [
       'an extra field',
       '{"client":"c","seq":1,"key":"k","op":"put","value":"v","invokeUs":1,"completeUs":2,"outcome":"ok","x":1}',
-      /line 6: op: .*x/,
+      /line 6: fields: Unrecognized key: "x"/,
     ],
   ]
   for (const [what, line, message] of cases) {
