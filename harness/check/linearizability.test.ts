@@ -199,6 +199,33 @@ describe('agreement with brute force', () => {
   }
 })
 
+describe('zone test against the search on medium histories (too big for brute force)', () => {
+  it('agrees on 2,000 single-key histories of 10-60 ops with up to 10 clients', () => {
+    const verdicts = { linearizable: 0, violation: 0 }
+    for (let seed = 1; seed <= 2_000; seed++) {
+      const random = createRandom(seed)
+      const history = generateHistory({
+        seed,
+        clients: random.int(2, 10),
+        keys: 1,
+        ops: random.int(10, 60),
+        latencyUsMin: 1,
+        latencyUsMax: random.int(5, 60),
+        thinkUsMax: 6,
+        failShare: 0.05,
+        unknownShare: 0.1,
+      })
+      const subject = random.chance(0.5) ? perturbHistory(history, random, random.int(1, 2)) : history
+      const byZones = checkHistory(subject).verdict
+      const bySearch = checkHistory(subject, { method: 'search' }).verdict
+      if (bySearch === 'unknown') assert.fail(`seed ${seed}: the search ran out of time`)
+      assert.equal(byZones, bySearch, `seed ${seed}: ${JSON.stringify(subject)}`)
+      verdicts[bySearch]++
+    }
+    assert.ok(verdicts.linearizable >= 300 && verdicts.violation >= 300, JSON.stringify(verdicts))
+  })
+})
+
 describe('realistic histories', () => {
   it('decides a generated 10k-op history (100 keys, 8 clients) as linearizable', () => {
     const history = generateHistory({ seed: 7, clients: 8, keys: 100, ops: 10_000, unknownShare: 0.01 })

@@ -61,13 +61,30 @@ export function searchKey(unordered: PreparedOp[], values: ValueTable, deadlineM
     next[p] = e
     if (q !== -1) prev[q] = e
   }
-  // Per value (index valueId + 1): how many ops not yet linearized read it, and write it.
+  // Per value (index valueId + 1): how many ops not yet linearized read it, and write it; and its
+  // readers by completion and writers by invocation, with a cursor at the first one not linearized.
   const pendingReads = new Int32Array(values.size + 1)
   const pendingWrites = new Int32Array(values.size + 1)
-  for (const op of ops) {
-    if (op.isPut) pendingWrites[op.valueId + 1]!++
-    else pendingReads[op.valueId + 1]!++
+  const readersByComplete: number[][] = Array.from({ length: values.size + 1 }, () => [])
+  const writersByInvoke: number[][] = Array.from({ length: values.size + 1 }, () => [])
+  for (const [i, op] of ops.entries()) {
+    if (op.isPut) {
+      pendingWrites[op.valueId + 1]!++
+      writersByInvoke[op.valueId + 1]!.push(i)
+    } else {
+      pendingReads[op.valueId + 1]!++
+      readersByComplete[op.valueId + 1]!.push(i)
+    }
   }
+  for (const list of readersByComplete) list.sort((a, b) => ops[a]!.completeUs - ops[b]!.completeUs)
+  for (const list of writersByInvoke) list.sort((a, b) => ops[a]!.invokeUs - ops[b]!.invokeUs)
+  /** each op's position in its value's list, so undoing it can move the cursor back */
+  const positionInList = new Int32Array(n)
+  for (const list of [...readersByComplete, ...writersByInvoke]) {
+    for (const [position, i] of list.entries()) positionInList[i] = position
+  }
+  const readerCursor = new Int32Array(values.size + 1)
+  const writerCursor = new Int32Array(values.size + 1)
   const lift = (i: number) => {
     unlink(2 * i)
     if (i < m) unlink(2 * i + 1)
@@ -79,14 +96,35 @@ export function searchKey(unordered: PreparedOp[], values: ValueTable, deadlineM
     if (i < m) relink(2 * i + 1)
     relink(2 * i)
     const op = ops[i]!
-    if (op.isPut) pendingWrites[op.valueId + 1]!++
-    else pendingReads[op.valueId + 1]!++
+    const v = op.valueId + 1
+    if (op.isPut) {
+      pendingWrites[v]!++
+      writerCursor[v] = Math.min(writerCursor[v]!, positionInList[i]!)
+    } else {
+      pendingReads[v]!++
+      readerCursor[v] = Math.min(readerCursor[v]!, positionInList[i]!)
+    }
+  }
+  /** The first op of `list` not linearized, from the cursor on (which it advances). */
+  const firstPending = (list: number[], cursors: Int32Array, v: number): PreparedOp => {
+    let position = cursors[v]!
+    while (linearized[list[position]!] === 1) position++
+    cursors[v] = position
+    return ops[list[position]!]!
   }
   /**
-   * A put may go next only if no pending get still needs the current value, or the value may be
-   * written again later: otherwise that get could never be linearized, so the branch is dead.
+   * A put may go next only if every pending get of the current value can still be served by a later put
+   * of it: one invoked no later than the earliest such get completes. Otherwise that get could never be
+   * linearized, so the branch is dead. With unique values this means: not before all reads are done.
    */
-  const mayOverwrite = (): boolean => pendingReads[state + 1] === 0 || pendingWrites[state + 1]! > 0
+  const mayOverwrite = (): boolean => {
+    const v = state + 1
+    if (pendingReads[v] === 0) return true
+    if (pendingWrites[v] === 0) return false
+    const reader = firstPending(readersByComplete[v]!, readerCursor, v)
+    const writer = firstPending(writersByInvoke[v]!, writerCursor, v)
+    return writer.invokeUs <= reader.completeUs
+  }
 
   // The linearized set: a prefix [0, prefixEnd) of the mandatory ops plus a few beyond it.
   const linearized = new Uint8Array(n)
