@@ -44,11 +44,12 @@ const get = (
   completeUs: number | null,
 ) => op('get', client, key, value, invokeUs, completeUs)
 
+/** The verdict, after checking that the search, the default method and the brute force all agree. */
 function verdictOf(history: HistoryOp[]): string {
   const result = checkHistory(history)
-  // the brute force must agree on every hand-written case too
   const reference = bruteForceLinearizable(history) ? 'linearizable' : 'violation'
   assert.equal(result.verdict, reference, `brute force says ${reference}`)
+  assert.equal(checkHistory(history, { method: 'search' }).verdict, reference, 'the search disagrees')
   return result.verdict
 }
 
@@ -263,6 +264,27 @@ describe('realistic histories', () => {
   })
 })
 
+describe('generateHistory', () => {
+  it('is deterministic per seed and linearizable by construction, faults included', () => {
+    for (let seed = 1; seed <= 200; seed++) {
+      const random = createRandom(seed)
+      const options = {
+        seed,
+        clients: random.int(1, 12),
+        keys: random.int(1, 5),
+        ops: random.int(1, 300),
+        failShare: 0.05,
+        unknownShare: 0.05,
+        ...(random.chance(0.3) ? { distinctValues: random.int(1, 6) } : {}),
+      }
+      const history = generateHistory(options)
+      assert.deepEqual(generateHistory(options), history)
+      assert.equal(history.length, options.ops)
+      assert.equal(checkHistory(history).verdict, 'linearizable', `seed ${seed}`)
+    }
+  })
+})
+
 describe('time budget', () => {
   /**
    * 40 concurrent puts of two values (so the zone test does not apply), then gets that read one value,
@@ -276,6 +298,22 @@ describe('time budget', () => {
     const result = checkHistory(hardHistory(), { timeBudgetMs: 0 })
     assert.equal(result.verdict, 'unknown')
     assert.deepEqual(result.unknownKeys, ['x'])
+  })
+  it('shares the budget: a hard key does not stop the easy keys from being decided', () => {
+    const easy = generateHistory({ seed: 5, clients: 4, keys: 50, ops: 2_000 }).map((o) => ({
+      ...o,
+      key: `e${o.key}`,
+    }))
+    const result = checkHistory([...hardHistory(), ...easy], { timeBudgetMs: 200 })
+    assert.equal(result.verdict, 'unknown')
+    assert.deepEqual(result.unknownKeys, ['x'])
+    assert.equal(result.keys, new Set(easy.map((o) => o.key)).size + 1)
+  })
+  it('still reports a violation on an easy key next to an undecided hard one', () => {
+    const broken = [put('a', 'y', '1', 0, 10), get('b', 'y', null, 20, 30)]
+    const result = checkHistory([...hardHistory(), ...broken], { timeBudgetMs: 100 })
+    assert.equal(result.verdict, 'violation')
+    assert.equal(result.violation?.key, 'y')
   })
   it('answers unknown within about the budget', () => {
     const result = checkHistory(hardHistory(), { timeBudgetMs: 100 })

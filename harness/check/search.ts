@@ -11,7 +11,7 @@ import type { KeyVerdict, PreparedOp, ValueTable } from './prepare.ts'
 /** How many search steps run between two looks at the clock. */
 const stepsPerClockCheck = 1024
 /** A bound on memory: past this many remembered configurations the answer is 'unknown'. */
-export const maxVisitedConfigurations = 4_000_000
+export const maxVisitedConfigurations = 2_000_000
 
 export function searchKey(unordered: PreparedOp[], values: ValueTable, deadlineMs: number): KeyVerdict {
   // Index ops so the linearized set is compact to encode: ops that must be linearized (finite
