@@ -16,6 +16,7 @@ import type { HistoryOp } from '../../harness/check/history.ts'
 import { type Command, type CommandId, commandIdKey, type NodeId, type Outcome } from '../core/command.ts'
 import type { Engine, EngineContext, EngineEvent, EngineMessage, EngineModule } from '../core/engine.ts'
 import { KvStateMachine } from '../core/kv.ts'
+import { copyPlain } from './copy.ts'
 import { EventQueue } from './event-queue.ts'
 import { type ExecutionOrder, ExecutionOrderLog } from './execution-order.ts'
 import { describeProfile, type FaultProfile, resolveFaultProfile } from './faults.ts'
@@ -106,7 +107,14 @@ export interface SimStats {
 }
 
 type SimEvent =
-  | { readonly kind: 'message'; readonly from: number; readonly to: number; readonly msg: EngineMessage }
+  | {
+      readonly kind: 'message'
+      readonly from: number
+      readonly to: number
+      /** the receiver's incarnation at send time: a message to a crashed incarnation is lost */
+      readonly toIncarnation: number
+      readonly msg: EngineMessage
+    }
   | { readonly kind: 'timer'; readonly node: number; readonly name: string; readonly token: number }
   | { readonly kind: 'request'; readonly node: number; readonly cmd: Command }
   | {
@@ -340,7 +348,12 @@ class Simulation {
     switch (event.kind) {
       case 'message': {
         const node = this.nodes[event.to]!
-        if (!node.up || node.engine === null) return
+        if (!node.up || node.engine === null || node.incarnation !== event.toIncarnation) return
+        // a partition that started while the message was in flight cuts it too
+        if (this.blocked[event.from]![event.to]! > 0) {
+          this.stats.messagesDropped++
+          return
+        }
         this.count(`${this.nowUs} ${node.id} msg ${this.nodeIds[event.from]} ${JSON.stringify(event.msg)}`)
         this.stats.messagesDelivered++
         this.callEngine(node, 'onMessage', (e) => e.onMessage(this.nodeIds[event.from]!, event.msg))
@@ -358,7 +371,7 @@ class Simulation {
         const node = this.nodes[event.node]!
         if (!node.up || node.engine === null) return
         this.count(`${this.nowUs} ${node.id} request ${JSON.stringify(event.cmd)}`)
-        this.callEngine(node, 'onRequest', (e) => e.onRequest(structuredClone(event.cmd)))
+        this.callEngine(node, 'onRequest', (e) => e.onRequest(copyPlain(event.cmd)))
         return
       }
       case 'reply':
@@ -516,11 +529,18 @@ class Simulation {
     const toIndex = this.nodeIds.indexOf(to)
     if (toIndex < 0) throw new Error(`${from.id} sent ${msg.type} to unknown node '${to}'`)
     this.stats.messagesSent++
+    const toIncarnation = this.nodes[toIndex]!.incarnation
     this.messagesByType[msg.type] = (this.messagesByType[msg.type] ?? 0) + 1
     // the runtime encodes messages: the receiver never shares an object with the sender
-    const copy = structuredClone(msg)
+    const copy = copyPlain(msg)
     if (toIndex === from.index) {
-      this.queue.push(this.nowUs, { kind: 'message', from: from.index, to: toIndex, msg: copy })
+      this.queue.push(this.nowUs, {
+        kind: 'message',
+        from: from.index,
+        to: toIndex,
+        toIncarnation,
+        msg: copy,
+      })
       return
     }
     if (this.blocked[from.index]![toIndex]! > 0 || this.netRng.chance(this.dropRate)) {
@@ -531,6 +551,7 @@ class Simulation {
       kind: 'message',
       from: from.index,
       to: toIndex,
+      toIncarnation,
       msg: copy,
     })
     if (this.netRng.chance(this.duplicateRate)) {
@@ -539,7 +560,8 @@ class Simulation {
         kind: 'message',
         from: from.index,
         to: toIndex,
-        msg: structuredClone(msg),
+        toIncarnation,
+        msg: copyPlain(msg),
       })
     }
   }
