@@ -206,3 +206,27 @@ test('bad options throw', () => {
     /unknown config/,
   )
 })
+
+test('partitions alone lose messages; duplicates alone copy them; the sequencer survives both', () => {
+  const quiet = { dropRate: 0, duplicateRate: 0, crashes: false, clockSkew: false }
+  const partitioned = simulate({
+    engine: sequencerEngine,
+    seed: 21,
+    faults: { ...quiet, partitions: true, oneWayPartitions: true, faultIntervalMsMean: 100 },
+    safetyPhaseMs: 1500,
+  })
+  assert.ok(partitioned.stats.messagesDropped > 0)
+  assert.equal(partitioned.stats.messagesDuplicated, 0)
+  assert.ok(partitioned.faultsApplied.some((f) => /one-way partition #\d+ for/.test(f)))
+  assert.ok(partitioned.safety.ok && partitioned.liveness.ok, partitioned.liveness.problems.join())
+  const duplicated = simulate({
+    engine: sequencerEngine,
+    seed: 21,
+    faults: { ...quiet, partitions: false, oneWayPartitions: false, duplicateRate: 0.2 },
+    safetyPhaseMs: 500,
+  })
+  assert.equal(duplicated.stats.messagesDropped, 0)
+  const ratio = duplicated.stats.messagesDuplicated / duplicated.stats.messagesSent
+  assert.ok(ratio > 0.1 && ratio < 0.3, `duplicated ${ratio}`)
+  assert.ok(duplicated.safety.ok && duplicated.liveness.ok)
+})

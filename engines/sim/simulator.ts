@@ -247,7 +247,7 @@ class Simulation {
     this.seed = options.seed
     this.module = options.engine as EngineModule<EngineMessage, unknown>
     this.config = this.module.parseConfig(options.engineConfig)
-    this.nodeIds = Array.from({ length: n }, (_, i) => `r${i}`)
+    this.nodeIds = Object.freeze(Array.from({ length: n }, (_, i) => `r${i}`)) as NodeId[]
     if (options.rttMs !== undefined) validateRttMatrix(options.rttMs, n)
     this.rttMs = options.rttMs ?? lanRttMatrix(this.seed, n)
     this.profile = resolveFaultProfile(options.faults, this.seed, n)
@@ -465,7 +465,8 @@ class Simulation {
     return {
       self: node.id,
       nodes: this.nodeIds,
-      config: this.config,
+      // each replica gets its own copy: an engine that mutates its config cannot reach another's
+      config: Object.freeze(copyPlain(this.config)),
       now: () => node.clockOffsetMs + (this.nowUs / US_PER_MS) * (1 + node.clockDrift),
       random: () => node.rng.next(),
       send: (to, msg) => {
