@@ -55,6 +55,7 @@ test('a restarted incarnation re-executes from scratch and must follow the same 
   log.beginIncarnation('r0', 2)
   assert.ok(!log.converged(['r0']))
   assert.deepEqual(log.lagging(['r0']), ['r0 executed 0 of the 2 commands executed anywhere'])
+  assert.deepEqual(log.heldByNone(['r0']), ['a#1', 'a#2'])
   assert.equal(log.record('r0', put('a', 1)), null)
   assert.match(
     log.record('r0', put('b', 1)) ?? '',

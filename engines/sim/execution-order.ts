@@ -137,6 +137,12 @@ export class ExecutionOrderLog {
       )
   }
 
+  /** Commands some incarnation executed that no current incarnation holds. */
+  heldByNone(nodes: readonly NodeId[]): string[] {
+    const current = nodes.map((n) => this.current.get(n)).filter((o) => o !== undefined)
+    return [...this.everExecuted].filter((id) => !current.some((o) => o.ids.has(id)))
+  }
+
   /** Every incarnation's per-key sequence, as plain data. */
   snapshot(): ExecutionOrder[] {
     return this.incarnations.map((o) => ({

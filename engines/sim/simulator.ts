@@ -55,6 +55,8 @@ export interface SimOptions {
   readonly clientTimeoutMs?: number
   /** bound on processed events; a run that needs more fails liveness; default 2,000,000 */
   readonly maxEvents?: number
+  /** receives one line per handled event (the lines the trace hash covers), for debugging a seed */
+  readonly trace?: (line: string) => void
   /** checks the history with the linearizability checker; default true */
   readonly checkLinearizability?: boolean
   /** the checker's time budget (wall clock); default 5000 */
@@ -418,6 +420,7 @@ class Simulation {
   }
 
   private count(line: string): void {
+    this.options.trace?.(line)
     this.stats.events++
     this.hash.update(line)
     this.hash.update('\n')
@@ -663,9 +666,12 @@ class Simulation {
       const durationUs = Math.round(rng.between(20, this.profile.faultDurationMsMax) * US_PER_MS)
       const kind = rng.pick(kinds)
       if (kind === 'crash') {
-        const node = rng.pick(this.nodes.filter((n) => n.up))
+        // half the crashes hit a replica that believes it leads: takeover is where protocols break
+        const leaders = this.believedLeaders()
+        const targetLeader = leaders.length > 0 && rng.chance(0.5)
+        const node = rng.pick(targetLeader ? leaders : this.nodes.filter((n) => n.up))
         this.crash(node)
-        this.note(`crash ${node.id} for ${fmtMs(durationUs)}`)
+        this.note(`crash ${node.id}${targetLeader ? ' (a leader)' : ''} for ${fmtMs(durationUs)}`)
         this.queue.push(this.nowUs + durationUs, { kind: 'restart', node: node.index })
       } else {
         const links = kind === 'partition' ? this.symmetricCut(rng) : this.oneWayCut(rng)
@@ -686,11 +692,33 @@ class Simulation {
   private symmetricCut(rng: Rng): Array<[number, number]> {
     const n = this.nodes.length
     let side: boolean[]
-    do side = this.nodes.map(() => rng.chance(0.5))
-    while (side.every((s) => s) || side.every((s) => !s))
+    const leaders = this.believedLeaders()
+    if (leaders.length > 0 && rng.chance(0.5)) {
+      // isolate a leader from everyone else (a minority leader keeps believing it leads)
+      const leader = rng.pick(leaders).index
+      side = this.nodes.map((node) => node.index === leader)
+    } else {
+      do side = this.nodes.map(() => rng.chance(0.5))
+      while (side.every((s) => s) || side.every((s) => !s))
+    }
     const links: Array<[number, number]> = []
     for (let a = 0; a < n; a++) for (let b = 0; b < n; b++) if (side[a] !== side[b]) links.push([a, b])
     return links
+  }
+
+  /** up replicas whose status() says they lead (engines without leaders: none) */
+  private believedLeaders(): SimNode[] {
+    return this.nodes.filter((node) => {
+      if (!node.up || node.engine === null) return false
+      try {
+        return node.engine.status().role === 'leader'
+      } catch (err: unknown) {
+        this.safetyProblems.push(
+          `${node.id} threw in status(): ${err instanceof Error ? err.message : String(err)}`,
+        )
+        throw new SafetyStop()
+      }
+    })
   }
 
   /** a random non-empty set of directed links */
@@ -755,6 +783,13 @@ class Simulation {
       if (down.length > 0) livenessProblems.push(`nodes down at the end: ${down.map((n) => n.id).join(', ')}`)
       const lagging = this.log.lagging(this.nodeIds)
       if (lagging.length > 0) livenessProblems.push(`replicas did not converge: ${lagging.join('; ')}`)
+      const lost = this.log.heldByNone(this.nodeIds)
+      if (lost.length > 0) {
+        livenessProblems.push(
+          `${lost.length} command(s) executed by a crashed incarnation are held by no replica now: ` +
+            `${lost.slice(0, 5).join(', ')} (executed before they were agreed, or lost)`,
+        )
+      }
       if (livenessProblems.length === 0)
         livenessProblems.push(`the run ended (${stoppedBy}) before quiescence`)
     }

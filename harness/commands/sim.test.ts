@@ -81,3 +81,11 @@ test('the real CLI maps an unknown engine to exit 2', () => {
   assert.equal(out.status, EXIT.invalidInput)
   assert.match(out.stderr, /--engine: unknown engine 'no-such-engine'/)
 })
+
+test('--trace prints the events of one seed', () => {
+  const out = run({ engine: 'seq', seeds: '2', trace: true, safetyMs: '100' })
+  assert.equal(out.code, EXIT.ok)
+  assert.match(out.stdout, /^0 r0 start 1\n/)
+  assert.match(out.stdout, /\n\d+ r1 msg r0 \{"type":"entries"/)
+  assert.throws(() => run({ engine: 'seq', seeds: '1-2', trace: true }), /--trace: traces one seed/)
+})
