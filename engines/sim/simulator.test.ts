@@ -7,7 +7,13 @@ import { localUnsafeEngine } from './testdata/local-unsafe.ts'
 import { sequencerEngine } from './testdata/sequencer.ts'
 
 test('a fault-free run completes every command and records a history and execution orders', () => {
-  const result = simulate({ engine: sequencerEngine, seed: 11, faults: false, safetyPhaseMs: 500 })
+  const result = simulate({
+    engine: sequencerEngine,
+    seed: 11,
+    faults: false,
+    safetyPhaseMs: 500,
+    clients: 4,
+  })
   assert.deepEqual(result.safety.problems, [])
   assert.deepEqual(result.liveness.problems, [])
   assert.equal(result.linearizability.verdict, 'linearizable')
@@ -169,7 +175,12 @@ test('clock skew: offsets differ per node, timers run in the node local time', (
 })
 
 test('commands that never complete fail liveness; rejected commands are recorded as fail', () => {
-  const blackHole = simulate({ engine: probeEngine(newLog(), 'black-hole'), seed: 1, faults: false })
+  const blackHole = simulate({
+    engine: probeEngine(newLog(), 'black-hole'),
+    seed: 1,
+    faults: false,
+    clients: 4,
+  })
   assert.equal(blackHole.liveness.ok, false)
   assert.equal(blackHole.liveness.pending, 4)
   assert.match(blackHole.liveness.problems.join(), /4 command\(s\) still pending/)

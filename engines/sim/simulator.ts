@@ -33,7 +33,7 @@ export interface SimOptions {
   /** replicas, named r0..r{n-1}; default 3 */
   readonly nodes?: number
   readonly seed: number
-  /** sequential client sessions c0..c{n-1}, client i attached to node i mod nodes; default 4 */
+  /** sequential client sessions c0..c{n-1}, client i attached to node i mod nodes; default 8 (more load, more interleavings: finds more bugs per seed) */
   readonly clients?: number
   /** probability that a command targets the shared key pool instead of a client-private key; default 0.5 */
   readonly conflict?: number
@@ -238,7 +238,7 @@ class Simulation {
   constructor(private readonly options: SimOptions) {
     const n = options.nodes ?? 3
     if (!Number.isInteger(n) || n < 1 || n > 64) throw new RangeError(`nodes must be 1..64, got ${n}`)
-    const clientCount = options.clients ?? 4
+    const clientCount = options.clients ?? 8
     if (!Number.isInteger(clientCount) || clientCount < 0 || clientCount > 1000)
       throw new RangeError(`clients must be 0..1000, got ${clientCount}`)
     this.conflict = checkProbability('conflict', options.conflict ?? 0.5)

@@ -65,7 +65,7 @@ export function register(program: Command): void {
     .requiredOption('--engine <name>', 'engine to simulate (see `consensus-bench engines`)')
     .option('--seeds <seeds>', 'a range a-b, a list 1,5,9, or both', '1-100')
     .option('--nodes <n>', 'replicas (default 3)')
-    .option('--clients <n>', 'sequential clients (default 4)')
+    .option('--clients <n>', 'sequential clients (default 8)')
     .option('--conflict <c>', 'probability a command uses the shared key pool, 0..1 (default 0.5)')
     .option('--read-ratio <r>', 'probability a command is a get, 0..1 (default 0.5)')
     .option('--config <json>', 'engine config as JSON, merged over its defaults')
