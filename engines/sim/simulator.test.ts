@@ -241,3 +241,29 @@ test('partitions alone lose messages; duplicates alone copy them; the sequencer 
   assert.ok(ratio > 0.1 && ratio < 0.3, `duplicated ${ratio}`)
   assert.ok(duplicated.safety.ok && duplicated.liveness.ok)
 })
+
+test('at most a minority is down at once: floor((n-1)/2) of 5 nodes', () => {
+  let peak = 0
+  for (const seed of [1, 2, 3, 4, 5]) {
+    const result = simulate({
+      engine: sequencerEngine,
+      seed,
+      nodes: 5,
+      faults: { crashes: true, faultIntervalMsMean: 40, faultDurationMsMax: 400 },
+      safetyPhaseMs: 1500,
+      checkLinearizability: false,
+    })
+    const down = new Set<string>()
+    for (const line of result.faultsApplied) {
+      const crash = / crash (r\d)/.exec(line)
+      const restart = / restart (r\d)/.exec(line)
+      if (crash !== null) down.add(crash[1]!)
+      if (restart !== null) down.delete(restart[1]!)
+      peak = Math.max(peak, down.size)
+      assert.ok(down.size <= 2, `seed ${seed}: ${[...down]} down at once`)
+    }
+    assert.equal(down.size, 0, 'everyone restarted in the liveness phase')
+    assert.ok(result.safety.ok && result.liveness.ok, `seed ${seed}: ${result.liveness.problems}`)
+  }
+  assert.equal(peak, 2)
+})
