@@ -193,7 +193,7 @@ test('commands that never complete fail liveness; rejected commands are recorded
     safetyPhaseMs: 100,
   })
   assert.ok(rejecting.history.length > 0 && rejecting.history.every((op) => op.outcome === 'fail'))
-  assert.ok(rejecting.liveness.ok)
+  assert.ok(rejecting.liveness.ok, rejecting.liveness.problems.join())
 })
 
 test('an engine invariant that throws stops the run as a safety failure', () => {

@@ -55,6 +55,13 @@ export interface SimOptions {
   readonly clientTimeoutMs?: number
   /** bound on processed events; a run that needs more fails liveness; default 2,000,000 */
   readonly maxEvents?: number
+  /**
+   * After every pending command completed in the liveness phase, read back every written key once
+   * (through the clients, spread over the replicas): every replica then executes a read after all the
+   * writes it holds, so a replica that executed a write the others never will (a slot filled with
+   * a no-op elsewhere) diverges in the execution-order check. Default true.
+   */
+  readonly finalReads?: boolean
   /** receives one line per handled event (the lines the trace hash covers), for debugging a seed */
   readonly trace?: (line: string) => void
   /** checks the history with the linearizability checker; default true */
@@ -126,7 +133,10 @@ type SimEvent =
       readonly id: CommandId
       readonly outcome: Outcome
     }
-  | { readonly kind: 'client-send'; readonly client: number }
+  /** the client issues its next command, if it has none outstanding */
+  | { readonly kind: 'client-next'; readonly client: number }
+  /** the client resends its outstanding command (seq), unless it was answered or resent since */
+  | { readonly kind: 'client-retry'; readonly client: number; readonly seq: number; readonly attempt: number }
   | {
       readonly kind: 'client-timeout'
       readonly client: number
@@ -178,6 +188,8 @@ interface SimClient {
   readonly rng: Rng
   nextSeq: number
   pending: PendingCommand | null
+  /** keys this client reads back at the end of the liveness phase */
+  readonly finalReads: string[]
 }
 
 class SafetyStop extends Error {}
@@ -219,6 +231,7 @@ class Simulation {
   private readonly maxEvents: number
   private nowUs = 0
   private phase: 'safety' | 'liveness' = 'safety'
+  private finalReadsStarted = false
   private dropRate: number
   private duplicateRate: number
   private nextTimerToken = 1
@@ -289,6 +302,7 @@ class Simulation {
       rng: new Rng(this.seed, `client:c${index}`),
       nextSeq: 1,
       pending: null,
+      finalReads: [],
     }))
     this.faultsApplied.push(...describeProfile(this.profile))
     if (this.profile.clockSkew) {
@@ -306,7 +320,7 @@ class Simulation {
       for (const node of this.nodes) this.boot(node)
       for (const client of this.clients) {
         this.queue.push(Math.round(client.rng.between(0, 10 * US_PER_MS)), {
-          kind: 'client-send',
+          kind: 'client-next',
           client: client.index,
         })
       }
@@ -380,10 +394,23 @@ class Simulation {
         this.count(`${this.nowUs} c${event.client} reply ${JSON.stringify(event)}`)
         this.onReply(event.client, event.id, event.outcome)
         return
-      case 'client-send':
-        this.count(`${this.nowUs} c${event.client} send`)
-        this.onClientSend(this.clients[event.client]!)
+      case 'client-next': {
+        const client = this.clients[event.client]!
+        if (client.pending !== null) return
+        this.count(`${this.nowUs} c${event.client} next`)
+        this.onClientNext(client)
         return
+      }
+      case 'client-retry': {
+        const client = this.clients[event.client]!
+        const pending = client.pending
+        if (pending === null || pending.cmd.id.seq !== event.seq || pending.attempts !== event.attempt) return
+        this.count(`${this.nowUs} c${event.client} retry ${event.seq}`)
+        // round robin from the origin
+        this.stats.retries++
+        this.sendAttempt(client, (client.origin + pending.attempts) % this.nodes.length)
+        return
+      }
       case 'client-timeout': {
         const client = this.clients[event.client]!
         const pending = client.pending
@@ -391,7 +418,7 @@ class Simulation {
         this.count(`${this.nowUs} c${event.client} timeout ${event.seq}`)
         // back off before retrying, so a cluster in the middle of an election is not flooded
         const backoffUs = Math.round(client.rng.between(10, 50) * US_PER_MS)
-        this.queue.push(this.nowUs + backoffUs, { kind: 'client-send', client: client.index })
+        this.queue.push(this.nowUs + backoffUs, { ...event, kind: 'client-retry' })
         return
       }
       case 'fault':
@@ -578,25 +605,27 @@ class Simulation {
 
   // ---- clients ------------------------------------------------------------------------------------
 
-  private onClientSend(client: SimClient): void {
-    if (client.pending === null) {
-      if (this.phase !== 'safety' || this.nowUs >= this.safetyEndUs) return
+  private onClientNext(client: SimClient): void {
+    if (this.phase === 'safety' && this.nowUs < this.safetyEndUs) {
       client.pending = this.newCommand(client)
-      this.sendAttempt(client, client.origin)
-      return
+    } else {
+      const key = client.finalReads.shift()
+      if (key === undefined) return
+      client.pending = this.newCommand(client, key)
     }
-    // a retry goes round robin from the origin
-    this.stats.retries++
-    this.sendAttempt(client, (client.origin + client.pending.attempts) % this.nodes.length)
+    this.sendAttempt(client, client.origin)
   }
 
-  private newCommand(client: SimClient): PendingCommand {
+  /** A workload command, or a get of finalReadKey. */
+  private newCommand(client: SimClient, finalReadKey?: string): PendingCommand {
     const seq = client.nextSeq++
     const rng = client.rng
-    const isRead = rng.chance(this.readRatio)
-    const key = rng.chance(this.conflict)
-      ? `k${rng.int(this.sharedKeys)}`
-      : `${client.name}-k${rng.int(PRIVATE_KEYS_PER_CLIENT)}`
+    const isRead = finalReadKey !== undefined || rng.chance(this.readRatio)
+    const key =
+      finalReadKey ??
+      (rng.chance(this.conflict)
+        ? `k${rng.int(this.sharedKeys)}`
+        : `${client.name}-k${rng.int(PRIVATE_KEYS_PER_CLIENT)}`)
     const id = { client: client.name, seq }
     const value = `${client.name}:${seq}`
     const cmd: Command = isRead ? { id, op: 'get', key } : { id, op: 'put', key, value }
@@ -634,9 +663,8 @@ class Simulation {
     const pending = client.pending
     if (pending === null || pending.cmd.id.seq !== id.seq) return // late or duplicate answer
     if (outcome.status === 'rejected') {
-      // 'rejected' promises the command never executes; that holds for the replica that said it, so
-      // only trust it when no other replica was ever asked. Otherwise wait and retry.
-      if (pending.nodesTried.length > 1) return
+      // the engine promises the command was not and will never be executed, anywhere (command.ts);
+      // if that is false, the checker sees the write take effect and reports a violation
       pending.op.outcome = 'fail'
     } else {
       pending.op.outcome = 'ok'
@@ -645,7 +673,7 @@ class Simulation {
     pending.op.completeUs = this.nowUs
     client.pending = null
     const thinkUs = Math.round(client.rng.between(0, 2) * US_PER_MS)
-    this.queue.push(this.nowUs + thinkUs, { kind: 'client-send', client: client.index })
+    this.queue.push(this.nowUs + thinkUs, { kind: 'client-next', client: client.index })
   }
 
   // ---- faults -------------------------------------------------------------------------------------
@@ -756,7 +784,32 @@ class Simulation {
   // ---- end ----------------------------------------------------------------------------------------
 
   private quiescent(): boolean {
-    return this.clients.every((c) => c.pending === null) && this.log.converged(this.nodeIds)
+    if (!this.clients.every((c) => c.pending === null && c.finalReads.length === 0)) return false
+    if (!this.finalReadsStarted && (this.options.finalReads ?? true) && this.clients.length > 0) {
+      this.startFinalReads()
+      return false
+    }
+    return this.log.converged(this.nodeIds)
+  }
+
+  private startFinalReads(): void {
+    this.finalReadsStarted = true
+    const written = [...new Set(this.history.filter((op) => op.op === 'put').map((op) => op.key))].sort()
+    this.note(`every command answered: reading back ${written.length} written keys`)
+    // a private key is read back by its own client (private keys stay private); shared ones round robin
+    let next = 0
+    for (const key of written) {
+      const owner = /^(c\d+)-/.exec(key)?.[1]
+      const client =
+        owner === undefined
+          ? this.clients[next++ % this.clients.length]!
+          : this.clients[this.clientIndex(owner)]!
+      client.finalReads.push(key)
+    }
+    for (const client of this.clients) {
+      if (client.finalReads.length > 0)
+        this.queue.push(this.nowUs, { kind: 'client-next', client: client.index })
+    }
   }
 
   private finish(stoppedBy: 'quiescent' | 'time' | 'budget' | 'safety' | 'empty'): SimResult {
