@@ -19,7 +19,7 @@ export interface FaultProfile {
   /** one-way partitions: a random set of directed links blocked */
   readonly oneWayPartitions: boolean
   readonly clockSkew: boolean
-  /** a node's clock reads true time plus an offset in [-max, max] ms */
+  /** a node's clock reads true time plus an offset in [0, max] ms (monotonic clocks start anywhere) */
   readonly clockOffsetMsMax: number
   /** and runs fast or slow by a rate in [-max, max] (0.001 = 1000 ppm) */
   readonly clockDriftMax: number
