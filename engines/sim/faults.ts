@@ -99,7 +99,9 @@ export function describeProfile(p: FaultProfile): string[] {
   if (p.partitions) out.push('symmetric partitions')
   if (p.oneWayPartitions) out.push('one-way partitions')
   if (p.clockSkew)
-    out.push(`clock skew (offset up to ${p.clockOffsetMsMax} ms, drift up to ${p.clockDriftMax})`)
+    out.push(
+      `clock skew (offset up to ${p.clockOffsetMsMax} ms, drift up to ${(p.clockDriftMax * 1e6).toFixed(0)} ppm)`,
+    )
   if (p.crashes || p.partitions || p.oneWayPartitions)
     out.push(
       `a fault every ${p.faultIntervalMsMean.toFixed(0)} ms on average, lasting up to ${p.faultDurationMsMax.toFixed(0)} ms`,
