@@ -4,6 +4,8 @@
  */
 import { Command, CommanderError } from 'commander'
 import * as check from './commands/check.ts'
+import * as runCommand from './commands/run.ts'
+import * as sim from './commands/sim.ts'
 import { CliError, EXIT } from './exit-codes.ts'
 
 const program = new Command()
@@ -13,7 +15,7 @@ program
   .showHelpAfterError()
   .exitOverride()
 
-const commands: Array<{ register(p: Command): void }> = [check]
+const commands: Array<{ register(p: Command): void }> = [runCommand, sim, check]
 for (const c of commands) c.register(program)
 
 try {
