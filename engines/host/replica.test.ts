@@ -1,0 +1,57 @@
+/** Replicas in-process through the library API: restart from file storage, and the engine-config path. */
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { ReplicaConfigError } from './config.ts'
+import { startReplica } from './replica.ts'
+import { clusterConfigs, kv, tempDir } from './testdata/cluster.ts'
+import { sequencerEngine } from './testdata/sequencer-engine.ts'
+
+const quiet = { engineOverride: sequencerEngine, log: () => {} }
+
+test('in-process replicas replicate, and a restarted cluster recovers its state from file storage', async (t) => {
+  const dir = tempDir(t)
+  const configs = await clusterConfigs(3, dir, { storage: 'file' })
+  let replicas = await Promise.all(configs.map((c) => startReplica(c, quiet)))
+  t.after(() => Promise.all(replicas.map((r) => r.close())))
+  for (let seq = 1; seq <= 20; seq++) {
+    const res = await kv(
+      replicas[seq % 3]!.clientAddress,
+      'put',
+      `k${seq % 4}`,
+      { client: 'c', seq },
+      `v${seq}`,
+    )
+    assert.equal(res.status, 200)
+  }
+  assert.equal(replicas[0]!.health().executed, 20)
+  assert.ok(replicas[0]!.metrics().storage.fsyncs >= 1)
+  await Promise.all(replicas.map((r) => r.close()))
+
+  replicas = await Promise.all(configs.map((c) => startReplica(c, quiet)))
+  assert.equal(replicas[0]!.health().executed, 20, 'the log was replayed at start')
+  assert.deepEqual(await kv(replicas[2]!.clientAddress, 'get', 'k0', { client: 'd', seq: 1 }), {
+    status: 200,
+    body: { value: 'v20' },
+  })
+  // A retried command id is executed at most once, so a retry of put seq 20 reads back as a duplicate.
+  assert.equal(
+    (await kv(replicas[1]!.clientAddress, 'put', 'k0', { client: 'c', seq: 20 }, 'again')).status,
+    200,
+  )
+  assert.equal((await kv(replicas[1]!.clientAddress, 'get', 'k0', { client: 'd', seq: 2 })).body.value, 'v20')
+})
+
+test('an engine config error names the engineConfig field; an unknown engine lists the known ones', async (t) => {
+  const [config] = await clusterConfigs(1, tempDir(t))
+  await assert.rejects(
+    startReplica({ ...config!, engineConfig: { pingIntervalMS: 5 } }, quiet),
+    (err: unknown) =>
+      err instanceof ReplicaConfigError &&
+      /engineConfig/.test(err.field) &&
+      /pingIntervalMS/.test(err.message),
+  )
+  await assert.rejects(
+    startReplica({ ...config!, engine: 'no-such-engine' }, { log: () => {} }),
+    (err: unknown) => err instanceof ReplicaConfigError && err.field === 'engine',
+  )
+})
