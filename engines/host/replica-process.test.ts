@@ -8,6 +8,8 @@ import { createServer, connect as tcpConnect } from 'node:net'
 import { test } from 'node:test'
 import type { ReplicaConfig } from './config.ts'
 import { encodeFrame, helloFrame } from './frame.ts'
+import type { MetricsSnapshot } from './metrics.ts'
+import type { HealthReport } from './replica.ts'
 import {
   clusterConfigs,
   freePort,
@@ -88,20 +90,20 @@ test('three replica processes answer PUT/GET, /health and /metrics, then exit 0 
   assert.equal(health.executed, 3)
   assert.equal(typeof health.uptimeMs, 'number')
 
-  const before = (await getJson(`http://${client(1)}/metrics`)) as any
+  const before = await getJson<MetricsSnapshot>(`http://${client(1)}/metrics`)
   await kv(client(1), 'put', 'y', { client: 'c1', seq: 3 }, 'v')
-  const after = (await getJson(`http://${client(1)}/metrics`)) as any
+  const after = await getJson<MetricsSnapshot>(`http://${client(1)}/metrics`)
   assert.equal(after.id, 'r1')
   assert.equal(after.requests.received - before.requests.received, 1)
   assert.equal(after.requests.replied - before.requests.replied, 1)
   assert.equal(after.requests.inFlight, 0)
-  assert.equal(after.messages.sent.forward.count - before.messages.sent.forward.count, 1)
-  assert.ok(after.messages.received.apply.count > before.messages.received.apply.count)
-  assert.ok(after.messages.received.apply.bytes > 0)
+  assert.equal(after.messages.sent.forward!.count - (before.messages.sent.forward?.count ?? 0), 1)
+  assert.ok(after.messages.received.apply!.count > (before.messages.received.apply?.count ?? 0))
+  assert.ok(after.messages.received.apply!.bytes > 0)
   assert.ok(after.storage.fsyncs > before.storage.fsyncs, 'the follower fsynced the applied slot')
   assert.ok(after.cpuUs.total >= before.cpuUs.total && after.cpuUs.total > 0)
   assert.ok(after.rssBytes > 0)
-  const leaderMetrics = (await getJson(`http://${client(0)}/metrics`)) as any
+  const leaderMetrics = await getJson<MetricsSnapshot>(`http://${client(0)}/metrics`)
   assert.equal(leaderMetrics.events.commit, 4)
   assert.equal(leaderMetrics.commandsCommitted, 4)
 
@@ -138,7 +140,7 @@ test('garbage on a peer port closes that connection only: the replica keeps serv
     assert.ok(await closedByReplica(target, bytes), `replica closed the connection that sent ${name}`)
   }
 
-  const metrics = (await getJson(`http://${client(1)}/metrics`)) as any
+  const metrics = await getJson<MetricsSnapshot>(`http://${client(1)}/metrics`)
   assert.ok(metrics.transport.malformedConnections >= 6, `${metrics.transport.malformedConnections} closed`)
   // r1 is a follower: this PUT travels r1 -> r0 (forward) and r0 -> r1, r2 (apply) over the real links.
   assert.deepEqual(await kv(client(1), 'put', 'k', { client: 'c', seq: 2 }, 'after'), {
@@ -149,7 +151,7 @@ test('garbage on a peer port closes that connection only: the replica keeps serv
     status: 200,
     body: { value: 'after' },
   })
-  assert.equal(((await getJson(`http://${client(0)}/health`)) as any).executed, 3, 'put, put, get')
+  assert.equal((await getJson<HealthReport>(`http://${client(0)}/health`)).executed, 3, 'put, put, get')
   assert.ok(procs.every((p) => p.child.exitCode === null))
 })
 

@@ -55,3 +55,21 @@ test('an engine config error names the engineConfig field; an unknown engine lis
     (err: unknown) => err instanceof ReplicaConfigError && err.field === 'engine',
   )
 })
+
+test('peers reconnect after a replica restarts, and frames queued meanwhile are delivered', async (t) => {
+  const dir = tempDir(t)
+  const configs = await clusterConfigs(3, dir, { storage: 'file' })
+  const fastRedial = { ...quiet, transportLimits: { reconnectDelayMsMin: 10, reconnectDelayMsMax: 100 } }
+  const replicas = await Promise.all(configs.map((c) => startReplica(c, fastRedial)))
+  t.after(() => Promise.all(replicas.map((r) => r.close())))
+  assert.equal((await kv(replicas[1]!.clientAddress, 'put', 'a', { client: 'c', seq: 1 }, '1')).status, 200)
+  await replicas[1]!.close()
+  const connectsBefore = replicas[0]!.metrics().transport.connects
+  replicas[1] = await startReplica(configs[1]!, fastRedial)
+  // Through r1: forward r1 -> r0 on a new connection, apply r0 -> r1 on r0's redialled one.
+  assert.deepEqual(await kv(replicas[1]!.clientAddress, 'get', 'a', { client: 'c', seq: 2 }), {
+    status: 200,
+    body: { value: '1' },
+  })
+  assert.ok(replicas[0]!.metrics().transport.connects > connectsBefore, 'r0 redialled r1')
+})

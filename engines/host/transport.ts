@@ -37,6 +37,9 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
   helloTimeoutMs: 5_000,
 }
 
+/** a connection that stayed up this long resets the reconnect backoff */
+const STABLE_CONNECTION_MS = 1_000
+
 export interface TransportOptions {
   readonly self: NodeId
   readonly peers: ReadonlyArray<{ readonly id: NodeId; readonly address: HostPort }>
@@ -61,6 +64,7 @@ class OutboundLink {
   private connected = false
   private readonly queue: Buffer[] = []
   private attempt = 0
+  private connectedAtMs = 0
   private timer: NodeJS.Timeout | null = null
   private closed = false
 
@@ -110,8 +114,9 @@ class OutboundLink {
     socket.on('connect', () => {
       if (this.closed) return
       this.connected = true
-      this.attempt = 0
+      this.connectedAtMs = performance.now()
       this.metrics.transport.connects++
+      this.log(`peer ${this.peer}: connected to ${this.address.host}:${this.address.port}`)
       socket.write(encodeFrame(helloFrame(this.self)))
       for (const frame of this.queue) socket.write(frame)
       this.queue.length = 0
@@ -121,7 +126,12 @@ class OutboundLink {
     socket.on('error', () => {}) // 'close' follows and schedules the reconnect
     socket.on('close', () => {
       if (this.socket === socket) {
-        if (this.connected) this.log(`peer ${this.peer}: outbound connection closed, reconnecting`)
+        if (this.connected) {
+          this.log(`peer ${this.peer}: outbound connection closed, reconnecting`)
+          // Back off from scratch only after a connection that lasted: a peer that accepts and then
+          // drops us at once must not be redialled in a tight loop.
+          if (performance.now() - this.connectedAtMs > STABLE_CONNECTION_MS) this.attempt = 0
+        }
         this.connected = false
         this.socket = null
         this.scheduleReconnect()

@@ -146,8 +146,9 @@ export async function kv(
   return { status: res.status, body: (await res.json()) as Record<string, unknown> }
 }
 
-export async function getJson(url: string): Promise<Record<string, unknown>> {
+/** GETs JSON; the caller names the type it expects (a test then asserts on its fields). */
+export async function getJson<T = Record<string, unknown>>(url: string): Promise<T> {
   const res = await fetch(url, { signal: AbortSignal.timeout(5_000) })
   if (res.status !== 200) throw new Error(`${url}: HTTP ${res.status}`)
-  return (await res.json()) as Record<string, unknown>
+  return (await res.json()) as T
 }
