@@ -175,3 +175,55 @@ test('a taken port exits 1 with "port taken: <address>"; a bad config exits 2 na
   assert.match(badProc.stderr(), /storag/)
   assert.match(badProc.stderr(), /fix:/)
 })
+
+/** Polls /health of the given replicas until one reports itself leader; returns its index. */
+async function waitForLeader(configs: ReplicaConfig[], among: number[], timeoutMs = 10_000): Promise<number> {
+  const deadline = performance.now() + timeoutMs
+  while (performance.now() < deadline) {
+    for (const i of among) {
+      const health = await getJson<HealthReport>(`http://${configs[i]!.listen.client}/health`).catch(
+        () => null,
+      )
+      if (health?.role === 'leader') return i
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  throw new Error(`no leader among ${among.map((i) => configs[i]!.id).join(', ')} within ${timeoutMs} ms`)
+}
+
+test('real Multi-Paxos processes: writes through any replica, and a new leader after SIGKILL of the old', async (t) => {
+  const dir = tempDir(t)
+  const configs = await clusterConfigs(3, dir, { engine: 'multipaxos', storage: 'file' })
+  const procs = configs.map((c) => spawnReplica(t, writeConfig(dir, c, c.id), 'engines/host/main.ts'))
+  await Promise.all(procs.map((p) => waitListening(p)))
+  const client = (i: number) => configs[i]!.listen.client
+  const leader = await waitForLeader(configs, [0, 1, 2])
+  const follower = (leader + 1) % 3
+  let seq = 0
+  for (let i = 0; i < 10; i++) {
+    const res = await kv(client((leader + i) % 3), 'put', `k${i % 3}`, { client: 'c', seq: ++seq }, `v${i}`)
+    assert.deepEqual(res, { status: 200, body: { value: null } })
+  }
+  assert.deepEqual(await kv(client(follower), 'get', 'k0', { client: 'c', seq: ++seq }), {
+    status: 200,
+    body: { value: 'v9' },
+  })
+  const metrics = await getJson<MetricsSnapshot>(`http://${client(leader)}/metrics`)
+  assert.ok(metrics.commandsCommitted >= 11, `${metrics.commandsCommitted} committed`)
+  assert.ok(metrics.events.elected >= 1)
+  assert.ok(metrics.storage.fsyncs >= 1)
+
+  process.kill(procs[leader]!.pid, 'SIGKILL')
+  await procs[leader]!.exited
+  const survivors = [0, 1, 2].filter((i) => i !== leader)
+  const newLeader = await waitForLeader(configs, survivors)
+  assert.notEqual(newLeader, leader)
+  assert.deepEqual(await kv(client(survivors[0]!), 'put', 'k1', { client: 'c', seq: ++seq }, 'after'), {
+    status: 200,
+    body: { value: null },
+  })
+  assert.deepEqual(await kv(client(survivors[1]!), 'get', 'k0', { client: 'c', seq: ++seq }), {
+    status: 200,
+    body: { value: 'v9' },
+  })
+})
