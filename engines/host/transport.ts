@@ -65,6 +65,7 @@ class OutboundLink {
   private readonly queue: Buffer[] = []
   private attempt = 0
   private connectedAtMs = 0
+  private corked = false
   private timer: NodeJS.Timeout | null = null
   private closed = false
 
@@ -87,6 +88,16 @@ class OutboundLink {
       if (this.socket.writableLength > this.limits.maxSocketBufferBytes) {
         this.metrics.transport.framesDropped++
         return
+      }
+      if (!this.corked) {
+        // Frames released in one turn (a handler's batch, a group commit) go out in one writev.
+        const socket = this.socket
+        this.corked = true
+        socket.cork()
+        process.nextTick(() => {
+          this.corked = false
+          socket.uncork()
+        })
       }
       this.socket.write(frame)
       return
