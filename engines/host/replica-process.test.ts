@@ -227,3 +227,34 @@ test('real Multi-Paxos processes: writes through any replica, and a new leader a
     body: { value: 'v9' },
   })
 })
+
+test('acknowledged writes survive SIGKILL of every replica: replayed from the log at restart', async (t) => {
+  const dir = tempDir(t)
+  const configs = await clusterConfigs(3, dir, { storage: 'file' })
+  const paths = configs.map((c) => writeConfig(dir, c, c.id))
+  const first = paths.map((p) => spawnReplica(t, p))
+  await Promise.all(first.map((p) => waitListening(p)))
+  const client = (i: number) => configs[i]!.listen.client
+  const acked = await Promise.all(
+    Array.from({ length: 30 }, (_, i) =>
+      kv(client(i % 3), 'put', `k${i}`, { client: `c${i}`, seq: 1 }, `v${i}`),
+    ),
+  )
+  assert.ok(acked.every((r) => r.status === 200))
+  for (const p of first) process.kill(p.pid, 'SIGKILL')
+  await Promise.all(first.map((p) => p.exited))
+
+  const second = paths.map((p) => spawnReplica(t, p))
+  await Promise.all(second.map((p) => waitListening(p)))
+  for (let i = 0; i < 30; i++) {
+    assert.deepEqual(await kv(client((i + 1) % 3), 'get', `k${i}`, { client: 'reader', seq: i + 1 }), {
+      status: 200,
+      body: { value: `v${i}` },
+    })
+  }
+  for (const p of second) process.kill(p.pid, 'SIGTERM')
+  assert.deepEqual(
+    (await Promise.all(second.map((p) => p.exited))).map((e) => e.code),
+    [0, 0, 0],
+  )
+})
