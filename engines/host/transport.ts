@@ -33,7 +33,7 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
   maxSocketBufferBytes: 64 * 1024 * 1024,
   maxFrameBytes: MAX_FRAME_BYTES,
   reconnectDelayMsMin: 50,
-  reconnectDelayMsMax: 2_000,
+  reconnectDelayMsMax: 1_000,
   helloTimeoutMs: 5_000,
 }
 
