@@ -48,3 +48,19 @@ test('an undecodable payload is a FrameError', () => {
   payload.copy(frame, 4)
   assert.throws(() => new FrameDecoder().push(frame), FrameError)
 })
+
+test('a large frame in many small chunks decodes once it is complete', () => {
+  const value = {
+    type: 'catchup',
+    entries: Array.from({ length: 2000 }, (_, i) => ({ slot: i, v: 'x'.repeat(100) })),
+  }
+  const frame = encodeFrame(value)
+  const decoder = new FrameDecoder()
+  const decoded: unknown[] = []
+  for (let i = 0; i < frame.length; i += 1000) {
+    decoded.push(...decoder.push(frame.subarray(i, i + 1000)).map((f) => f.value))
+    if (i + 1000 < frame.length) assert.equal(decoded.length, 0)
+  }
+  assert.deepEqual(decoded, [value])
+  assert.equal(decoder.pendingBytes, 0)
+})

@@ -127,6 +127,8 @@ test('garbage on a peer port closes that connection only: the replica keeps serv
   const hugeLength = Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0])
   const noHello = encodeFrame({ type: 'apply', slot: 99, cmd: {}, origin: 'r1' })
   const strangerHello = encodeFrame(helloFrame('r9'))
+  const bigFirstFrame = Buffer.alloc(8 * 1024) // announces 1 MiB before any hello: not buffered
+  bigFirstFrame.writeUInt32BE(1024 * 1024)
   const helloThenJunk = Buffer.concat([encodeFrame(helloFrame('r0')), Buffer.from([0, 0, 0, 2, 0xc1, 0xc1])])
   const helloThenNonMessage = Buffer.concat([encodeFrame(helloFrame('r2')), encodeFrame([1, 2, 3])])
   for (const [name, bytes] of Object.entries({
@@ -134,6 +136,7 @@ test('garbage on a peer port closes that connection only: the replica keeps serv
     hugeLength,
     noHello,
     strangerHello,
+    bigFirstFrame,
     helloThenJunk,
     helloThenNonMessage,
   })) {
@@ -141,7 +144,7 @@ test('garbage on a peer port closes that connection only: the replica keeps serv
   }
 
   const metrics = await getJson<MetricsSnapshot>(`http://${client(1)}/metrics`)
-  assert.ok(metrics.transport.malformedConnections >= 6, `${metrics.transport.malformedConnections} closed`)
+  assert.ok(metrics.transport.malformedConnections >= 7, `${metrics.transport.malformedConnections} closed`)
   // r1 is a follower: this PUT travels r1 -> r0 (forward) and r0 -> r1, r2 (apply) over the real links.
   assert.deepEqual(await kv(client(1), 'put', 'k', { client: 'c', seq: 2 }, 'after'), {
     status: 200,

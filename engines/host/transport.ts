@@ -37,6 +37,9 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
   helloTimeoutMs: 5_000,
 }
 
+/** bytes an inbound connection may buffer before its hello: a hello is a few dozen */
+const MAX_HELLO_FRAME_BYTES = 1024
+
 /** a connection that stayed up this long resets the reconnect backoff */
 const STABLE_CONNECTION_MS = 1_000
 
@@ -260,6 +263,8 @@ export class PeerTransport {
         this.options.metrics.countReceived(value.type, bytes)
         this.options.onMessage(from, value)
       }
+      // Until a peer has said who it is, buffer no more than a hello needs.
+      if (from === null && decoder.pendingBytes > MAX_HELLO_FRAME_BYTES) reject('hello frame too large')
     })
     socket.on('error', () => {})
     socket.on('close', () => {
