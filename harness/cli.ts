@@ -3,6 +3,7 @@
  * Each subcommand lives in harness/commands/<name>.ts and exports `register(program)`.
  */
 import { Command, CommanderError } from 'commander'
+import * as sim from './commands/sim.ts'
 import { CliError, EXIT } from './exit-codes.ts'
 
 const program = new Command()
@@ -12,7 +13,7 @@ program
   .showHelpAfterError()
   .exitOverride()
 
-const commands: Array<{ register(p: Command): void }> = []
+const commands: Array<{ register(p: Command): void }> = [sim]
 for (const c of commands) c.register(program)
 
 try {
