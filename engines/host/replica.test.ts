@@ -73,3 +73,23 @@ test('peers reconnect after a replica restarts, and frames queued meanwhile are 
   })
   assert.ok(replicas[0]!.metrics().transport.connects > connectsBefore, 'r0 redialled r1')
 })
+
+test('requests held at shutdown are answered 503 (outcome unknown), not 409', async (t) => {
+  const configs = await clusterConfigs(2, tempDir(t))
+  const replicas = await Promise.all(configs.map((c) => startReplica(c, quiet)))
+  t.after(() => Promise.all(replicas.map((r) => r.close())))
+  await replicas[0]!.close() // the sequencer: r1 now holds what it forwards
+  const held = fetch(`http://${replicas[1]!.clientAddress}/kv/a`, {
+    method: 'PUT',
+    headers: { 'x-client-id': 'c', 'x-seq': '1' },
+    body: 'v',
+  })
+  while (replicas[1]!.metrics().requests.inFlight === 0)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  const closing = replicas[1]!.close()
+  const res = await held
+  assert.equal(res.status, 503)
+  assert.deepEqual(await res.json(), { error: 'unavailable', reason: 'replica shutting down' })
+  await closing
+  assert.deepEqual(replicas[1]!.metrics().requests, { received: 1, replied: 1, inFlight: 0 })
+})
