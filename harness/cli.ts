@@ -3,6 +3,7 @@
  * Each subcommand lives in harness/commands/<name>.ts and exports `register(program)`.
  */
 import { Command, CommanderError } from 'commander'
+import * as runCommand from './commands/run.ts'
 import { CliError, EXIT } from './exit-codes.ts'
 
 const program = new Command()
@@ -12,7 +13,7 @@ program
   .showHelpAfterError()
   .exitOverride()
 
-const commands: Array<{ register(p: Command): void }> = []
+const commands: Array<{ register(p: Command): void }> = [runCommand]
 for (const c of commands) c.register(program)
 
 try {

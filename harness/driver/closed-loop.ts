@@ -41,6 +41,8 @@ export interface ClosedLoopOptions {
   readonly clock: RunClock
   /** stops issuing new commands early (in-flight ones still finish or time out) */
   readonly signal?: AbortSignal
+  /** called as each command finishes (progress reporting) */
+  readonly onComplete?: (op: HistoryOp) => void
 }
 
 /** Error counts by kind, over every attempt. */
@@ -200,6 +202,7 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedL
       const request: KvRequest = { client, seq, op, key, value: op === 'put' ? `${client}:${seq}` : null }
       const done = await execute(site, request)
       history.push(done)
+      options.onComplete?.(done)
       if (done.outcome === 'ok' && done.invokeUs >= windowStartUs && done.invokeUs < windowEndUs) {
         latency.record(site.name, op, done.completeUs! - done.invokeUs)
         measuredOpsBySite.set(site.name, (measuredOpsBySite.get(site.name) ?? 0) + 1)
