@@ -1,0 +1,37 @@
+/**
+ * Shrinks a violating key history by delta debugging (Zeller's ddmin, complement steps only): drop a
+ * chunk of ops, keep the smaller history if it still violates, and refine the chunks until no single op
+ * can go or the time is up. The result is always a violation; it is 1-minimal when time allowed.
+ */
+import type { HistoryOp } from './history.ts'
+import { checkKeyHistory } from './search.ts'
+
+/**
+ * Returns the smallest violating sub-history found before `deadlineMs` (a performance.now() value).
+ * `ops` must violate (the caller has just decided so); every accepted step re-checks, so the result does.
+ */
+export function minimiseViolation(ops: readonly HistoryOp[], deadlineMs: number): HistoryOp[] {
+  const stillViolates = (candidate: readonly HistoryOp[]) =>
+    checkKeyHistory(candidate, deadlineMs).verdict === 'violation'
+
+  let current = [...ops]
+  let chunks = 2
+  while (current.length >= 2 && performance.now() < deadlineMs) {
+    const chunkSize = Math.ceil(current.length / chunks)
+    let reduced = false
+    for (let start = 0; start < current.length; start += chunkSize) {
+      const candidate = [...current.slice(0, start), ...current.slice(start + chunkSize)]
+      if (stillViolates(candidate)) {
+        current = candidate
+        chunks = Math.max(chunks - 1, 2)
+        reduced = true
+        break
+      }
+    }
+    if (!reduced) {
+      if (chunkSize === 1) break
+      chunks = Math.min(current.length, chunks * 2)
+    }
+  }
+  return current
+}
