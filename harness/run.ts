@@ -14,6 +14,7 @@ import type { NodeId } from '../engines/core/command.ts'
 import { ConfigError } from '../engines/core/engine.ts'
 import { engineNames, findEngine } from '../engines/registry.ts'
 import { type HistoryOp, historyToJsonl } from './check/history.ts'
+import { checkHistory } from './check/linearizability.ts'
 import { type RunClock, startRunClock } from './driver/clock.ts'
 import { type ClosedLoopResult, runClosedLoop, type Site } from './driver/closed-loop.ts'
 import { summarizeLatency } from './driver/latency.ts'
@@ -283,7 +284,7 @@ async function runCell(
       load.latency.toHlog(clock.zeroEpochMs, load.windowStartUs / 1e6, load.windowEndUs / 1e6),
     )
     progress(`${id}: checking linearizability of ${history.length} commands`)
-    const check = await checkLinearizable(history, options.checkTimeBudgetMs)
+    const check = checkLinearizable(history, options.checkTimeBudgetMs)
     writeJsonAtomic(join(cellDir, 'check.json'), check.full)
     progress(`${id}: ${check.summary.verdict} (${check.summary.elapsedMs} ms)`)
 
@@ -401,28 +402,22 @@ interface CheckOutcome {
   readonly full: unknown
 }
 
-/** The checker's verdict on the whole history (harness/check/linearizability.ts). */
-async function checkLinearizable(history: readonly HistoryOp[], timeBudgetMs: number): Promise<CheckOutcome> {
-  const started = Date.now()
-  // TODO(merge checker): static import once harness/check/linearizability.ts is on this branch
-  const modulePath = './check/linearizability.ts'
-  let checker: { checkHistory: (h: readonly HistoryOp[], o: { timeBudgetMs: number }) => unknown }
-  try {
-    checker = (await import(modulePath)) as typeof checker
-  } catch {
-    const summary: CheckSummary = {
-      verdict: 'unknown',
-      elapsedMs: 0,
-      detail: 'the linearizability checker is not available',
-    }
-    return { summary, full: summary }
+/** The checker's verdict on the whole history (synchronous: it runs after the replicas have stopped). */
+function checkLinearizable(history: readonly HistoryOp[], timeBudgetMs: number): CheckOutcome {
+  const result = checkHistory(history, { timeBudgetMs })
+  const elapsedMs = Math.round(result.elapsedMs)
+  const detail =
+    result.verdict === 'violation'
+      ? `key ${result.violation?.key}: ${result.violation?.message}`
+      : result.verdict === 'unknown'
+        ? `time budget of ${timeBudgetMs} ms ran out on ${result.unknownKeys?.length ?? 0} keys`
+        : undefined
+  const summary: CheckSummary = {
+    verdict: result.verdict,
+    elapsedMs,
+    ...(detail !== undefined ? { detail } : {}),
   }
-  const result = (await checker.checkHistory(history, { timeBudgetMs })) as {
-    verdict: CheckSummary['verdict']
-  }
-  const elapsedMs = Date.now() - started
-  const summary: CheckSummary = { verdict: result.verdict, elapsedMs }
-  return { summary, full: { ...result, elapsedMs } }
+  return { summary, full: result }
 }
 
 function round(x: number): number {

@@ -46,14 +46,20 @@ export class ReplicaClients {
     const pool = this.#pools.get(replica)
     if (pool === undefined) throw new Error(`no pool for replica ${replica}`)
     if (request.op === 'put' && request.value === null) throw new Error('a put needs a value')
+    // our own timer: undici's headersTimeout runs on a coarse (about 1 s) timer wheel
+    const abort = new AbortController()
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      abort.abort()
+    }, timeoutMs)
     try {
       const response = await pool.request({
+        signal: abort.signal,
         path: `/kv/${encodeURIComponent(request.key)}`,
         method: request.op === 'put' ? 'PUT' : 'GET',
         headers: { 'x-client-id': request.client, 'x-seq': String(request.seq) },
         body: request.op === 'put' ? (request.value as string) : null,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
       })
       const text = await response.body.text()
       if (response.statusCode === 200) {
@@ -73,10 +79,13 @@ export class ReplicaClients {
       }
       return { kind: 'error', code: `http-${response.statusCode}` }
     } catch (err: unknown) {
+      if (timedOut) return { kind: 'timeout' }
       const code = (err as { code?: unknown }).code
       if (code === 'ECONNREFUSED') return { kind: 'refused' }
       if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return { kind: 'timeout' }
       return { kind: 'error', code: typeof code === 'string' ? code : 'unknown-error' }
+    } finally {
+      clearTimeout(timer)
     }
   }
 
