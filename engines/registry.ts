@@ -3,11 +3,14 @@
  * nothing registers itself by the side effect of an import.
  */
 import type { EngineMessage, EngineModule } from './core/engine.ts'
+import { multipaxosEngine } from './multipaxos/index.ts'
 
 // biome-ignore lint/suspicious/noExplicitAny: modules differ in message and config types
 type AnyEngineModule = EngineModule<any, any>
 
-const ENGINES: ReadonlyMap<string, AnyEngineModule> = new Map<string, AnyEngineModule>([])
+const ENGINES: ReadonlyMap<string, AnyEngineModule> = new Map<string, AnyEngineModule>([
+  [multipaxosEngine.name, multipaxosEngine],
+])
 
 export function engineNames(): string[] {
   return [...ENGINES.keys()]

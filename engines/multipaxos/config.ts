@@ -1,0 +1,99 @@
+/**
+ * Multi-Paxos configuration: explicit data with units in the names, parsed strictly (a misspelt field
+ * is an error). See README.md for what each field does.
+ */
+import { z } from 'zod'
+import type { NodeId } from '../core/command.ts'
+import { parseEngineConfig } from '../core/config.ts'
+import { ConfigError } from '../core/engine.ts'
+
+const positiveMs = z.number().positive().max(3_600_000)
+const count = z.number().int().min(1).max(1_000_000)
+
+export const multiPaxosConfigSchema = z
+  .strictObject({
+    /** how often the leader sends a heartbeat (carrying its commit index) to every follower */
+    heartbeatIntervalMs: positiveMs,
+    /** a follower that hears nothing from a leader for a uniform draw in [min, max] starts a takeover */
+    leaderTimeoutMsMin: positiveMs,
+    leaderTimeoutMsMax: positiveMs,
+    /** an accept, prepare or catch-up request unanswered for this long is sent again */
+    retransmitMs: positiveMs,
+    /** a command forwarded to a leader and not executed within this long is forwarded again */
+    forwardRetryMs: positiveMs,
+    /** when true the leader packs up to batchMaxCommands queued commands into one slot */
+    batching: z.boolean(),
+    batchMaxCommands: count,
+    /** how long the leader waits for a batch to fill before proposing a partial one */
+    batchDelayMs: z.number().min(0).max(60_000),
+    /** the most slots the leader has proposed and not yet seen chosen (the pipeline window) */
+    maxInflightSlots: count,
+    /** the most slots one catch-up reply carries */
+    catchupBatchSlots: count,
+    /** the most commands waiting at the leader for a slot; beyond it forwarded commands are dropped */
+    maxQueuedCommands: count,
+    /** the most client commands waiting for execution at the replica where they arrived */
+    maxPendingCommands: count,
+    /** the replica that tries to lead first, without waiting a timeout: an index into nodes, or an id */
+    initialLeader: z.union([z.number().int().min(0), z.string().min(1)]),
+    /**
+     * TEST-ONLY fault injection, to prove the conformance suite catches real bugs. Never set it in a
+     * benchmark. 'skip-accept-persist': acceptors answer phase 2 without making the accepted value
+     * durable. 'ignore-promise-values': a new leader ignores the values reported in promises.
+     */
+    testFault: z.enum(['none', 'skip-accept-persist', 'ignore-promise-values']),
+  })
+  .refine((c) => c.leaderTimeoutMsMin <= c.leaderTimeoutMsMax, {
+    message: 'leaderTimeoutMsMin must not exceed leaderTimeoutMsMax',
+    path: ['leaderTimeoutMsMin'],
+  })
+  .refine((c) => c.heartbeatIntervalMs < c.leaderTimeoutMsMin, {
+    message: 'heartbeatIntervalMs must be below leaderTimeoutMsMin, or followers suspect a live leader',
+    path: ['heartbeatIntervalMs'],
+  })
+
+export type MultiPaxosConfig = z.output<typeof multiPaxosConfigSchema>
+export type MultiPaxosTestFault = MultiPaxosConfig['testFault']
+
+export const MULTIPAXOS_DEFAULTS: MultiPaxosConfig = {
+  heartbeatIntervalMs: 50,
+  leaderTimeoutMsMin: 500,
+  leaderTimeoutMsMax: 1000,
+  retransmitMs: 300,
+  forwardRetryMs: 1000,
+  batching: false,
+  batchMaxCommands: 64,
+  batchDelayMs: 1,
+  maxInflightSlots: 256,
+  catchupBatchSlots: 256,
+  maxQueuedCommands: 10_000,
+  maxPendingCommands: 10_000,
+  initialLeader: 0,
+  testFault: 'none',
+}
+
+export function parseMultiPaxosConfig(raw: unknown): MultiPaxosConfig {
+  return parseEngineConfig('multipaxos', multiPaxosConfigSchema, MULTIPAXOS_DEFAULTS, raw)
+}
+
+/** The node named by `initialLeader`, checked against the cluster (the schema does not know the nodes). */
+export function resolveInitialLeader(config: MultiPaxosConfig, nodes: readonly NodeId[]): NodeId {
+  const chosen = config.initialLeader
+  if (typeof chosen === 'number') {
+    const node = nodes[chosen]
+    if (node === undefined)
+      throw new ConfigError(
+        'multipaxos.initialLeader',
+        `index ${chosen} is outside the cluster of ${nodes.length} nodes`,
+        `use an index in 0..${nodes.length - 1} or a node id`,
+      )
+    return node
+  }
+  if (!nodes.includes(chosen))
+    throw new ConfigError(
+      'multipaxos.initialLeader',
+      `'${chosen}' is not a node of this cluster`,
+      `use one of: ${nodes.join(', ')}`,
+    )
+  return chosen
+}

@@ -1,0 +1,798 @@
+/**
+ * One Multi-Paxos replica, after van Renesse & Altinbuken, "Paxos Made Moderately Complex" (PMMC).
+ *
+ * Every replica plays all of PMMC's roles. The paper's processes become parts of one state machine:
+ * - Acceptor (PMMC 3, Fig. 4): onPrepare, onAccept, backed by the durable PaxosLog.
+ * - Scout (PMMC 3, Fig. 6): the candidate's phase 1 (startTakeover, onPromise).
+ * - Leader (PMMC 3, Fig. 7, with the stable-leader and failure-detection refinements of PMMC 4.2 and
+ *   4.3): becomeLeader, the propose queue, heartbeats, onNack (preemption).
+ * - Commander (PMMC 3, Fig. 5): the per-slot phase 2 state in `proposals` and onAccepted.
+ * - Replica (PMMC 2, Fig. 1): onRequest, forwarding, learnChosen and executeReady (perform in slot order).
+ *
+ * Role-specific behaviour sits behind `this.step` (follower / candidate / leader), swapped on role change,
+ * as raft.go does; the common ballot checks happen once in the handlers.
+ */
+import {
+  type Ballot,
+  ballotEquals,
+  ballotGreater,
+  compareBallots,
+  formatBallot,
+  maxBallot,
+  nextBallot,
+  ZERO_BALLOT,
+} from '../core/ballot.ts'
+import { type Command, commandIdKey, type NodeId } from '../core/command.ts'
+import type { Engine, EngineContext, EngineRole, EngineStatus } from '../core/engine.ts'
+import { majority, VoteSet } from '../core/quorum.ts'
+import { type MultiPaxosConfig, resolveInitialLeader } from './config.ts'
+import { PaxosLog } from './log.ts'
+import {
+  type AcceptedEntry,
+  type AcceptedMsg,
+  type AcceptMsg,
+  type CatchupReplyMsg,
+  type CatchupRequestMsg,
+  type CommitMsg,
+  commandCount,
+  type ForwardMsg,
+  type HeartbeatMsg,
+  type MultiPaxosMessage,
+  type NackMsg,
+  NOOP,
+  type PrepareMsg,
+  type PromiseMsg,
+  type SlotValue,
+  sameSlotValue,
+} from './messages.ts'
+
+export type MultiPaxosContext = EngineContext<MultiPaxosMessage, MultiPaxosConfig>
+
+const TIMER_ELECTION = 'election'
+const TIMER_HEARTBEAT = 'heartbeat'
+const TIMER_RETRANSMIT = 'retransmit'
+const TIMER_BATCH = 'batch'
+const TIMER_FORWARD_RETRY = 'forward-retry'
+const TIMER_CATCHUP = 'catchup'
+
+/** A client command waiting, at the replica where it arrived, for its execution. */
+interface PendingCommand {
+  readonly cmd: Command
+  forwardedAtMs: number
+}
+
+/** Scout state (PMMC Fig. 6): phase 1 of one ballot. */
+interface CandidateState {
+  readonly ballot: Ballot
+  readonly fromSlot: number
+  readonly promises: VoteSet
+  /** highest-ballot vote reported per slot (PMMC's pmax) */
+  readonly votes: Map<number, AcceptedEntry>
+  readonly chosen: Map<number, SlotValue>
+  maxChosenPrefix: number
+  maxChosenPrefixAt: NodeId
+}
+
+/** Commander state (PMMC Fig. 5): phase 2 of one slot. */
+interface Proposal {
+  readonly value: SlotValue
+  readonly votes: VoteSet
+  sentAtMs: number
+}
+
+/** Leader state (PMMC Fig. 7) for one ballot. */
+interface LeaderState {
+  readonly ballot: Ballot
+  nextSlot: number
+  readonly proposals: Map<number, Proposal>
+  readonly queue: Command[]
+  /** ids queued or in flight: a command forwarded twice is proposed once */
+  readonly proposedIds: Set<string>
+  batchDue: boolean
+  batchTimerSet: boolean
+}
+
+/** What changes with the role (raft.go's `step`). */
+interface RoleStep {
+  readonly role: EngineRole
+  onPromise(from: NodeId, msg: PromiseMsg): void
+  onAccepted(from: NodeId, msg: AcceptedMsg): void
+  onForward(from: NodeId, msg: ForwardMsg): void
+  /** route client commands that wait at this replica */
+  submit(cmds: Command[]): void
+  onHeartbeatTimeout(): void
+  onRetransmitTimeout(): void
+  onBatchTimeout(): void
+}
+
+export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
+  private readonly quorum: number
+  private readonly initialLeader: NodeId
+  private readonly peers: readonly NodeId[]
+  private readonly cfg: MultiPaxosConfig
+
+  private log!: PaxosLog
+  private step!: RoleStep
+  private candidate: CandidateState | null = null
+  private leader: LeaderState | null = null
+  /** who this replica believes leads, and at which ballot */
+  private leaderId: NodeId | null = null
+  private leaderBallot: Ballot = ZERO_BALLOT
+  /** the highest ballot seen in any message: a takeover must go above it */
+  private highestBallotSeen: Ballot = ZERO_BALLOT
+  /** the highest commit index announced to this replica: slots below it are chosen somewhere */
+  private knownCommitIndex = 0
+  private executed = 0
+  private readonly pending = new Map<string, PendingCommand>()
+  private forwardTimerSet = false
+  private catchupAskedAtMs: number | null = null
+
+  constructor(private readonly ctx: MultiPaxosContext) {
+    this.cfg = ctx.config
+    if (!ctx.nodes.includes(ctx.self)) throw new Error(`self ${ctx.self} is not among the nodes`)
+    if (new Set(ctx.nodes).size !== ctx.nodes.length) throw new Error('node ids must be distinct')
+    this.quorum = majority(ctx.nodes.length)
+    this.initialLeader = resolveInitialLeader(this.cfg, ctx.nodes)
+    this.peers = ctx.nodes.filter((n) => n !== ctx.self)
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  start(): void {
+    // Volatile state starts over: only the PaxosLog survives a restart.
+    this.log = PaxosLog.load(this.ctx.storage, this.cfg.testFault)
+    this.candidate = null
+    this.leader = null
+    this.leaderId = null
+    this.leaderBallot = ZERO_BALLOT
+    this.highestBallotSeen = this.log.promised
+    this.knownCommitIndex = this.log.chosenPrefix
+    this.pending.clear()
+    this.forwardTimerSet = false
+    this.catchupAskedAtMs = null
+    // The runtime rebuilt the KV from scratch: re-execute the durable chosen prefix from slot 0.
+    this.executed = 0
+    this.executeReady()
+    this.becomeFollower()
+    const firstBoot = compareBallots(this.log.promised, ZERO_BALLOT) === 0
+    if (firstBoot && this.ctx.self === this.initialLeader) this.startTakeover()
+  }
+
+  status(): EngineStatus {
+    return {
+      role: this.step.role,
+      leader: this.leaderId,
+      epoch: this.log.promised.round,
+      executed: this.executed,
+    }
+  }
+
+  assertInvariants(): void {
+    this.log.assertInvariants()
+    if (compareBallots(this.leaderBallot, this.log.promised) > 0)
+      throw new Error('invariant: following a leader above our promise')
+    if (this.executed !== this.log.chosenPrefix)
+      throw new Error(`invariant: executed ${this.executed} != chosen prefix ${this.log.chosenPrefix}`)
+    if (this.pending.size > this.cfg.maxPendingCommands) throw new Error('invariant: pending over its limit')
+    const role = this.step.role
+    if ((role === 'leader') !== (this.leader !== null)) throw new Error('invariant: leader state vs role')
+    if ((role === 'candidate') !== (this.candidate !== null))
+      throw new Error('invariant: candidate state vs role')
+    if (this.leader !== null) {
+      if (!ballotEquals(this.leader.ballot, this.log.promised))
+        throw new Error(
+          `invariant: leader ballot ${formatBallot(this.leader.ballot)} != promised ${formatBallot(this.log.promised)}`,
+        )
+      if (this.leaderId !== this.ctx.self) throw new Error('invariant: a leader believes another leads')
+      if (this.leader.queue.length > this.cfg.maxQueuedCommands)
+        throw new Error('invariant: queue over limit')
+      for (const slot of this.leader.proposals.keys()) {
+        if (this.log.chosen(slot) !== undefined)
+          throw new Error(`invariant: proposal for chosen slot ${slot}`)
+        if (slot >= this.leader.nextSlot) throw new Error(`invariant: proposal ${slot} beyond nextSlot`)
+      }
+    }
+    if (this.candidate !== null && !ballotEquals(this.candidate.ballot, this.log.promised))
+      throw new Error('invariant: candidate ballot != promised')
+  }
+
+  // ---------------------------------------------------------------- client commands (PMMC Replica)
+
+  onRequest(cmd: Command): void {
+    const key = commandIdKey(cmd.id)
+    const known = this.pending.get(key)
+    if (known === undefined && this.pending.size >= this.cfg.maxPendingCommands) {
+      // Never sent anywhere, so it can never execute: rejecting is truthful.
+      this.ctx.reply(cmd.id, { status: 'rejected', reason: 'overloaded: too many pending commands' })
+      return
+    }
+    if (known === undefined) this.pending.set(key, { cmd, forwardedAtMs: this.ctx.now() })
+    else known.forwardedAtMs = this.ctx.now()
+    this.step.submit([cmd])
+    this.armForwardRetry()
+  }
+
+  onMessage(from: NodeId, msg: MultiPaxosMessage): void {
+    if (from === this.ctx.self || !this.ctx.nodes.includes(from)) return
+    switch (msg.type) {
+      case 'prepare':
+        this.onPrepare(from, msg)
+        break
+      case 'promise':
+        this.step.onPromise(from, msg)
+        break
+      case 'accept':
+        this.onAccept(from, msg)
+        break
+      case 'accepted':
+        this.step.onAccepted(from, msg)
+        break
+      case 'nack':
+        this.onNack(from, msg)
+        break
+      case 'commit':
+        this.onCommit(from, msg)
+        break
+      case 'heartbeat':
+        this.onHeartbeat(from, msg)
+        break
+      case 'catchup-request':
+        this.onCatchupRequest(from, msg)
+        break
+      case 'catchup-reply':
+        this.onCatchupReply(from, msg)
+        break
+      case 'forward':
+        this.step.onForward(from, msg)
+        break
+    }
+  }
+
+  onTimer(name: string): void {
+    switch (name) {
+      case TIMER_ELECTION:
+        this.onElectionTimeout()
+        break
+      case TIMER_HEARTBEAT:
+        this.step.onHeartbeatTimeout()
+        break
+      case TIMER_RETRANSMIT:
+        this.step.onRetransmitTimeout()
+        break
+      case TIMER_BATCH:
+        this.step.onBatchTimeout()
+        break
+      case TIMER_FORWARD_RETRY:
+        this.onForwardRetryTimeout()
+        break
+      case TIMER_CATCHUP:
+        this.onCatchupTimeout()
+        break
+    }
+  }
+
+  // ---------------------------------------------------------------- acceptor (PMMC Fig. 4)
+
+  private onPrepare(from: NodeId, msg: PrepareMsg): void {
+    this.noteBallot(msg.ballot)
+    if (compareBallots(msg.ballot, this.log.promised) < 0) {
+      this.ctx.send(from, { type: 'nack', ballot: msg.ballot, promised: this.log.promised })
+      return
+    }
+    if (ballotGreater(msg.ballot, this.log.promised)) {
+      this.log.promise(msg.ballot)
+      // A higher ballot is trying to lead: stop leading, and give it a full timeout to finish phase 1.
+      if (this.step.role !== 'follower') this.becomeFollower()
+      this.leaderId = null
+      this.armElectionTimer()
+    }
+    const content = this.log.promiseContent(msg.fromSlot)
+    this.ctx.send(from, {
+      type: 'promise',
+      ballot: msg.ballot,
+      chosenPrefix: this.log.chosenPrefix,
+      accepted: content.accepted,
+      chosen: content.chosen,
+    })
+  }
+
+  private onAccept(from: NodeId, msg: AcceptMsg): void {
+    this.noteBallot(msg.ballot)
+    if (compareBallots(msg.ballot, this.log.promised) < 0) {
+      this.ctx.send(from, { type: 'nack', ballot: msg.ballot, promised: this.log.promised })
+      return
+    }
+    this.recognizeLeader(from, msg.ballot)
+    if (this.acceptLocally(msg.slot, msg.ballot, msg.value))
+      this.ctx.send(from, { type: 'accepted', ballot: msg.ballot, slot: msg.slot })
+    this.learnCommitIndex(from, msg.ballot, msg.commitIndex)
+  }
+
+  /** Votes for value at slot if allowed; returns whether the vote stands (answer 'accepted'). */
+  private acceptLocally(slot: number, ballot: Ballot, value: SlotValue): boolean {
+    const chosen = this.log.chosen(slot)
+    if (chosen !== undefined) {
+      // Already chosen: a leader at a ballot >= our promise can only be proposing that same value.
+      this.log.promise(ballot)
+      return sameSlotValue(chosen, value)
+    }
+    this.log.accept(slot, ballot, value)
+    return true
+  }
+
+  // ---------------------------------------------------------------- learning and catch-up
+
+  private onCommit(from: NodeId, msg: CommitMsg): void {
+    this.onLeaderSignal(from, msg.ballot)
+    this.learnCommitIndex(from, msg.ballot, msg.commitIndex)
+  }
+
+  private onHeartbeat(from: NodeId, msg: HeartbeatMsg): void {
+    this.onLeaderSignal(from, msg.ballot)
+    this.learnCommitIndex(from, msg.ballot, msg.commitIndex)
+  }
+
+  /** A leader's heartbeat or commit: recognise it, or tell it (nack) that it has been superseded. */
+  private onLeaderSignal(from: NodeId, ballot: Ballot): void {
+    this.noteBallot(ballot)
+    if (compareBallots(ballot, this.log.promised) < 0) {
+      this.ctx.send(from, { type: 'nack', ballot, promised: this.log.promised })
+      return
+    }
+    this.recognizeLeader(from, ballot)
+  }
+
+  /**
+   * Every slot below commitIndex is chosen; where the leader of `ballot` sent us an accept, its value is
+   * the chosen one (the leader only announces slots it proposed at `ballot` once chosen with that value,
+   * and slots it learned chosen elsewhere, which it never proposes at `ballot`). Safe from any sender,
+   * even a superseded leader: its claims were true when it made them.
+   */
+  private learnCommitIndex(from: NodeId, ballot: Ballot, commitIndex: number): void {
+    if (commitIndex <= this.log.chosenPrefix) return
+    const learned: Array<[number, SlotValue]> = []
+    for (const [slot, vote] of this.log.allVotes()) {
+      if (slot < commitIndex && ballotEquals(vote.ballot, ballot)) learned.push([slot, vote.value])
+    }
+    for (const [slot, value] of learned) this.learnChosen(slot, value)
+    this.knownCommitIndex = Math.max(this.knownCommitIndex, commitIndex)
+    this.executeReady()
+    if (this.log.chosenPrefix < this.knownCommitIndex) this.requestCatchup(from)
+  }
+
+  private requestCatchup(target: NodeId): void {
+    const now = this.ctx.now()
+    if (this.catchupAskedAtMs !== null && now - this.catchupAskedAtMs < this.cfg.retransmitMs) return
+    this.catchupAskedAtMs = now
+    const fromSlot = this.log.chosenPrefix
+    const toSlot = Math.min(this.knownCommitIndex, fromSlot + this.cfg.catchupBatchSlots)
+    this.ctx.send(target, { type: 'catchup-request', fromSlot, toSlot })
+    this.ctx.setTimer(TIMER_CATCHUP, this.cfg.retransmitMs)
+  }
+
+  private onCatchupRequest(from: NodeId, msg: CatchupRequestMsg): void {
+    const toSlot = Math.min(msg.toSlot, msg.fromSlot + this.cfg.catchupBatchSlots)
+    const entries = this.log.chosenRun(msg.fromSlot, toSlot, this.cfg.catchupBatchSlots)
+    this.ctx.send(from, { type: 'catchup-reply', entries, chosenPrefix: this.log.chosenPrefix })
+  }
+
+  private onCatchupReply(from: NodeId, msg: CatchupReplyMsg): void {
+    const before = this.log.chosenPrefix
+    for (const entry of msg.entries) this.learnChosen(entry.slot, entry.value)
+    this.knownCommitIndex = Math.max(this.knownCommitIndex, msg.chosenPrefix)
+    this.executeReady()
+    this.catchupAskedAtMs = null
+    if (this.log.chosenPrefix >= this.knownCommitIndex) {
+      this.ctx.clearTimer(TIMER_CATCHUP)
+    } else if (this.log.chosenPrefix > before) {
+      this.requestCatchup(from) // progress: ask the same peer for the next batch at once
+    }
+    // no progress: the catch-up timer asks another peer
+  }
+
+  private onCatchupTimeout(): void {
+    this.catchupAskedAtMs = null
+    if (this.log.chosenPrefix >= this.knownCommitIndex) return
+    const leader = this.leaderId
+    const target =
+      leader !== null && leader !== this.ctx.self && this.ctx.random() < 0.5 ? leader : this.randomPeer()
+    if (target !== null) this.requestCatchup(target)
+  }
+
+  /**
+   * Records a chosen value (PMMC's `decision`). A leader that sees a slot it proposed chosen with another
+   * value has been superseded (the value was chosen at a higher ballot) and steps down.
+   */
+  private learnChosen(slot: number, value: SlotValue): void {
+    if (!this.log.markChosen(slot, value)) return
+    const leader = this.leader
+    if (leader === null) return
+    const proposal = leader.proposals.get(slot)
+    if (proposal === undefined) return
+    leader.proposals.delete(slot)
+    this.forgetProposedIds(leader, proposal.value)
+    if (!sameSlotValue(proposal.value, value)) this.becomeFollower()
+  }
+
+  /** Executes chosen slots in order (PMMC's `perform`) and answers the clients whose commands arrived here. */
+  private executeReady(): void {
+    while (this.executed < this.log.chosenPrefix) {
+      const value = this.log.chosen(this.executed)
+      if (value === undefined) throw new Error(`internal: chosen slot ${this.executed} has no value`)
+      if (value.kind === 'batch') {
+        for (const cmd of value.commands) {
+          const result = this.ctx.execute(cmd)
+          const key = commandIdKey(cmd.id)
+          if (this.pending.delete(key)) this.ctx.reply(cmd.id, { status: 'ok', value: result.value })
+        }
+      }
+      this.executed++
+      if (value.kind === 'batch') this.ctx.emit({ type: 'commit', commands: commandCount(value) })
+    }
+  }
+
+  // ---------------------------------------------------------------- leader election (PMMC Scout, 4.2-4.3)
+
+  private onElectionTimeout(): void {
+    if (this.step.role === 'leader') return
+    this.startTakeover()
+  }
+
+  /** Phase 1 with a ballot above everything seen, covering every slot from our chosen prefix on. */
+  private startTakeover(): void {
+    const ballot = nextBallot(maxBallot(this.log.promised, this.highestBallotSeen), this.ctx.self)
+    this.log.promise(ballot) // our own promise, durable before the prepares leave
+    this.noteBallot(ballot)
+    const fromSlot = this.log.chosenPrefix
+    this.candidate = {
+      ballot,
+      fromSlot,
+      promises: new VoteSet(this.quorum),
+      votes: new Map(),
+      chosen: new Map(),
+      maxChosenPrefix: -1,
+      maxChosenPrefixAt: this.ctx.self,
+    }
+    this.leader = null
+    this.leaderId = null
+    this.step = this.candidateStep
+    // Dueling candidates: each retries after its own random timeout, so one usually gets ahead.
+    this.armElectionTimer()
+    for (const peer of this.peers) this.ctx.send(peer, { type: 'prepare', ballot, fromSlot })
+    const own = this.log.promiseContent(fromSlot)
+    this.candidateStep.onPromise(this.ctx.self, {
+      type: 'promise',
+      ballot,
+      chosenPrefix: this.log.chosenPrefix,
+      accepted: own.accepted,
+      chosen: own.chosen,
+    })
+  }
+
+  private onCandidatePromise(from: NodeId, msg: PromiseMsg): void {
+    const cand = this.candidate
+    if (cand === null || !ballotEquals(msg.ballot, cand.ballot)) return
+    if (cand.promises.has(from)) return // a duplicate must not count twice, nor merge twice
+    if (msg.chosenPrefix > cand.maxChosenPrefix) {
+      cand.maxChosenPrefix = msg.chosenPrefix
+      cand.maxChosenPrefixAt = from
+    }
+    for (const entry of msg.chosen) {
+      const known = cand.chosen.get(entry.slot)
+      if (known !== undefined && !sameSlotValue(known, entry.value))
+        throw new Error(`safety: promises report slot ${entry.slot} chosen with two values`)
+      cand.chosen.set(entry.slot, entry.value)
+    }
+    // TEST-ONLY fault: a leader that ignores the votes in promises may overwrite a chosen value.
+    if (this.cfg.testFault !== 'ignore-promise-values') {
+      for (const entry of msg.accepted) {
+        const known = cand.votes.get(entry.slot)
+        if (known === undefined || ballotGreater(entry.ballot, known.ballot))
+          cand.votes.set(entry.slot, entry)
+        else if (ballotEquals(entry.ballot, known.ballot) && !sameSlotValue(entry.value, known.value))
+          throw new Error(`safety: ballot ${formatBallot(entry.ballot)} proposed two values at ${entry.slot}`)
+      }
+    }
+    if (cand.promises.add(from)) this.becomeLeader(cand)
+  }
+
+  /**
+   * Phase 1 done (PMMC Leader on "adopted"): learn what the promises report chosen, re-propose the
+   * highest-ballot vote of every unfinished slot, fill gaps with no-ops, then serve new commands.
+   */
+  private becomeLeader(cand: CandidateState): void {
+    for (const [slot, value] of cand.chosen) this.log.markChosen(slot, value)
+    const leader: LeaderState = {
+      ballot: cand.ballot,
+      nextSlot: 0,
+      proposals: new Map(),
+      queue: [],
+      proposedIds: new Set(),
+      batchDue: false,
+      batchTimerSet: false,
+    }
+    this.candidate = null
+    this.leader = leader
+    this.leaderId = this.ctx.self
+    this.leaderBallot = cand.ballot
+    this.step = this.leaderStep
+    this.ctx.clearTimer(TIMER_ELECTION)
+    this.ctx.emit({ type: 'elected', epoch: cand.ballot.round })
+
+    // Slots below the highest reported chosen prefix are chosen somewhere: fetch them, never propose them.
+    const chosenFloor = Math.max(cand.maxChosenPrefix, this.log.chosenPrefix)
+    this.knownCommitIndex = Math.max(this.knownCommitIndex, chosenFloor)
+    let highest = chosenFloor - 1
+    for (const slot of cand.votes.keys()) highest = Math.max(highest, slot)
+    for (const slot of cand.chosen.keys()) highest = Math.max(highest, slot)
+    leader.nextSlot = highest + 1
+    for (let slot = chosenFloor; slot <= highest; slot++) {
+      if (this.log.chosen(slot) !== undefined) continue
+      this.propose(leader, slot, cand.votes.get(slot)?.value ?? NOOP)
+    }
+    this.executeReady()
+    if (this.log.chosenPrefix < this.knownCommitIndex) this.requestCatchup(cand.maxChosenPrefixAt)
+    this.broadcastHeartbeat(leader)
+    this.ctx.setTimer(TIMER_HEARTBEAT, this.cfg.heartbeatIntervalMs)
+    this.ctx.setTimer(TIMER_RETRANSMIT, this.cfg.retransmitMs)
+    // Commands that arrived here while nobody led now go into the first slots.
+    this.enqueue(
+      leader,
+      [...this.pending.values()].map((p) => p.cmd),
+    )
+  }
+
+  /** A nack names a higher promise: our ballot is preempted (PMMC Leader on "preempted"). */
+  private onNack(_from: NodeId, msg: NackMsg): void {
+    this.noteBallot(msg.promised)
+    const mine = this.leader?.ballot ?? this.candidate?.ballot
+    if (mine === undefined || !ballotEquals(mine, msg.ballot)) return
+    if (!ballotGreater(msg.promised, mine)) return
+    this.becomeFollower()
+  }
+
+  // ---------------------------------------------------------------- leader: proposing (PMMC Leader, Commander)
+
+  private enqueue(leader: LeaderState, cmds: readonly Command[]): void {
+    for (const cmd of cmds) {
+      const key = commandIdKey(cmd.id)
+      if (leader.proposedIds.has(key)) continue
+      // Over the limit the command is dropped: its origin forwards it again after forwardRetryMs.
+      if (leader.queue.length >= this.cfg.maxQueuedCommands) break
+      leader.queue.push(cmd)
+      leader.proposedIds.add(key)
+    }
+    this.proposeQueued(leader)
+  }
+
+  /** Moves queued commands into new slots while the pipeline window has room. */
+  private proposeQueued(leader: LeaderState): void {
+    while (leader.queue.length > 0 && leader.proposals.size < this.cfg.maxInflightSlots) {
+      if (this.leader !== leader) return // a proposal made us step down
+      let take = 1
+      if (this.cfg.batching) {
+        const full = leader.queue.length >= this.cfg.batchMaxCommands
+        if (!full && !leader.batchDue && this.cfg.batchDelayMs > 0) {
+          // Arm once: re-arming on every arrival would postpone a trickle's batch forever.
+          if (!leader.batchTimerSet) this.ctx.setTimer(TIMER_BATCH, this.cfg.batchDelayMs)
+          leader.batchTimerSet = true
+          return
+        }
+        take = Math.min(leader.queue.length, this.cfg.batchMaxCommands)
+      }
+      const commands = leader.queue.splice(0, take)
+      const slot = leader.nextSlot++
+      this.propose(leader, slot, { kind: 'batch', commands })
+    }
+  }
+
+  /** Phase 2 for one slot (PMMC Commander): vote locally, then ask every peer. */
+  private propose(leader: LeaderState, slot: number, value: SlotValue): void {
+    if (leader.proposals.has(slot)) throw new Error(`internal: slot ${slot} proposed twice in one ballot`)
+    if (value.kind === 'batch') for (const cmd of value.commands) leader.proposedIds.add(commandIdKey(cmd.id))
+    const proposal: Proposal = { value, votes: new VoteSet(this.quorum), sentAtMs: this.ctx.now() }
+    leader.proposals.set(slot, proposal)
+    if (!this.acceptLocally(slot, leader.ballot, value))
+      throw new Error(`internal: leader refused its own proposal at ${slot}`)
+    const msg: AcceptMsg = {
+      type: 'accept',
+      ballot: leader.ballot,
+      slot,
+      value,
+      commitIndex: this.log.chosenPrefix,
+    }
+    for (const peer of this.peers) this.ctx.send(peer, msg)
+    this.countAcceptVote(leader, slot, this.ctx.self)
+  }
+
+  private onLeaderAccepted(from: NodeId, msg: AcceptedMsg): void {
+    const leader = this.leader
+    if (leader === null || !ballotEquals(msg.ballot, leader.ballot)) return
+    this.countAcceptVote(leader, msg.slot, from)
+  }
+
+  private countAcceptVote(leader: LeaderState, slot: number, from: NodeId): void {
+    const proposal = leader.proposals.get(slot)
+    if (proposal === undefined || !proposal.votes.add(from)) return
+    // A majority voted at our ballot: chosen (PMMC Commander sends "decision").
+    const before = this.log.chosenPrefix
+    this.learnChosen(slot, proposal.value)
+    this.executeReady()
+    if (this.leader !== leader) return
+    if (this.log.chosenPrefix > before) {
+      const commit: CommitMsg = { type: 'commit', ballot: leader.ballot, commitIndex: this.log.chosenPrefix }
+      for (const peer of this.peers) this.ctx.send(peer, commit)
+    }
+    this.proposeQueued(leader)
+  }
+
+  private onLeaderForward(_from: NodeId, msg: ForwardMsg): void {
+    if (this.leader !== null) this.enqueue(this.leader, msg.commands)
+  }
+
+  private onLeaderHeartbeatTimeout(): void {
+    const leader = this.leader
+    if (leader === null) return
+    this.broadcastHeartbeat(leader)
+    this.ctx.setTimer(TIMER_HEARTBEAT, this.cfg.heartbeatIntervalMs)
+  }
+
+  private broadcastHeartbeat(leader: LeaderState): void {
+    const msg: HeartbeatMsg = { type: 'heartbeat', ballot: leader.ballot, commitIndex: this.log.chosenPrefix }
+    for (const peer of this.peers) this.ctx.send(peer, msg)
+  }
+
+  /** Accepts can be lost: send them again to the acceptors that have not voted. */
+  private onLeaderRetransmitTimeout(): void {
+    const leader = this.leader
+    if (leader === null) return
+    const now = this.ctx.now()
+    for (const [slot, proposal] of leader.proposals) {
+      if (now - proposal.sentAtMs < this.cfg.retransmitMs) continue
+      proposal.sentAtMs = now
+      const msg: AcceptMsg = {
+        type: 'accept',
+        ballot: leader.ballot,
+        slot,
+        value: proposal.value,
+        commitIndex: this.log.chosenPrefix,
+      }
+      for (const peer of this.peers) if (!proposal.votes.has(peer)) this.ctx.send(peer, msg)
+    }
+    if (this.log.chosenPrefix < this.knownCommitIndex) {
+      const peer = this.randomPeer()
+      if (peer !== null) this.requestCatchup(peer)
+    }
+    this.ctx.setTimer(TIMER_RETRANSMIT, this.cfg.retransmitMs)
+  }
+
+  private onLeaderBatchTimeout(): void {
+    const leader = this.leader
+    if (leader === null) return
+    leader.batchTimerSet = false
+    leader.batchDue = true
+    this.proposeQueued(leader)
+    leader.batchDue = false
+  }
+
+  private forgetProposedIds(leader: LeaderState, value: SlotValue): void {
+    if (value.kind === 'batch')
+      for (const cmd of value.commands) leader.proposedIds.delete(commandIdKey(cmd.id))
+  }
+
+  // ---------------------------------------------------------------- followers: leader tracking, forwarding
+
+  /** A message at `ballot` >= our promise from its owner: that node leads (or is about to). */
+  private recognizeLeader(from: NodeId, ballot: Ballot): void {
+    if (ballot.node !== from) return
+    const mine = this.leader?.ballot ?? this.candidate?.ballot
+    if (mine !== undefined) {
+      if (!ballotGreater(ballot, mine)) return // our own ballot (or lower): nothing to learn
+      this.becomeFollower()
+    }
+    // Promising the leader's ballot is always safe (it only forbids lower ones) and keeps a superseded
+    // leader's heartbeats from winning us back: they now fall below the promise and get a nack.
+    this.log.promise(ballot)
+    const changed = this.leaderId !== from
+    this.leaderId = from
+    this.leaderBallot = ballot
+    this.armElectionTimer()
+    if (changed) this.forwardAllPending()
+  }
+
+  private becomeFollower(): void {
+    if (this.leader !== null) this.ctx.emit({ type: 'stepped-down', epoch: this.leader.ballot.round })
+    if (this.leader !== null || this.candidate !== null) this.leaderId = null
+    this.leader = null
+    this.candidate = null
+    this.step = this.followerStep
+    this.ctx.clearTimer(TIMER_HEARTBEAT)
+    this.ctx.clearTimer(TIMER_RETRANSMIT)
+    this.ctx.clearTimer(TIMER_BATCH)
+    this.armElectionTimer()
+  }
+
+  private armElectionTimer(): void {
+    const span = this.cfg.leaderTimeoutMsMax - this.cfg.leaderTimeoutMsMin
+    this.ctx.setTimer(TIMER_ELECTION, this.cfg.leaderTimeoutMsMin + this.ctx.random() * span)
+  }
+
+  private forwardToLeader(cmds: readonly Command[]): void {
+    const leader = this.leaderId
+    if (leader === null || leader === this.ctx.self || cmds.length === 0) return // held until one is known
+    const chunk = this.cfg.batchMaxCommands
+    for (let i = 0; i < cmds.length; i += chunk) {
+      this.ctx.send(leader, { type: 'forward', commands: cmds.slice(i, i + chunk) })
+    }
+  }
+
+  private forwardAllPending(): void {
+    const now = this.ctx.now()
+    for (const p of this.pending.values()) p.forwardedAtMs = now
+    this.step.submit([...this.pending.values()].map((p) => p.cmd))
+  }
+
+  private onForwardRetryTimeout(): void {
+    this.forwardTimerSet = false
+    const now = this.ctx.now()
+    const stale: Command[] = []
+    for (const p of this.pending.values()) {
+      if (now - p.forwardedAtMs >= this.cfg.forwardRetryMs) {
+        p.forwardedAtMs = now
+        stale.push(p.cmd)
+      }
+    }
+    this.step.submit(stale)
+    this.armForwardRetry()
+  }
+
+  private armForwardRetry(): void {
+    if (this.forwardTimerSet || this.pending.size === 0) return
+    this.forwardTimerSet = true
+    this.ctx.setTimer(TIMER_FORWARD_RETRY, this.cfg.forwardRetryMs)
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private noteBallot(ballot: Ballot): void {
+    this.highestBallotSeen = maxBallot(this.highestBallotSeen, ballot)
+  }
+
+  private randomPeer(): NodeId | null {
+    if (this.peers.length === 0) return null
+    return this.peers[Math.floor(this.ctx.random() * this.peers.length)] ?? null
+  }
+
+  // ---------------------------------------------------------------- role tables
+
+  private readonly followerStep: RoleStep = {
+    role: 'follower',
+    onPromise: () => {},
+    onAccepted: () => {},
+    onForward: () => {}, // a stale forwarder: its origin re-forwards once it learns the leader
+    submit: (cmds) => this.forwardToLeader(cmds),
+    onHeartbeatTimeout: () => {},
+    onRetransmitTimeout: () => {},
+    onBatchTimeout: () => {},
+  }
+
+  private readonly candidateStep: RoleStep = {
+    ...this.followerStep,
+    role: 'candidate',
+    onPromise: (from, msg) => this.onCandidatePromise(from, msg),
+    submit: () => {}, // held in `pending` until the election ends
+  }
+
+  private readonly leaderStep: RoleStep = {
+    role: 'leader',
+    onPromise: () => {},
+    onAccepted: (from, msg) => this.onLeaderAccepted(from, msg),
+    onForward: (from, msg) => this.onLeaderForward(from, msg),
+    submit: (cmds) => {
+      if (this.leader !== null) this.enqueue(this.leader, cmds)
+    },
+    onHeartbeatTimeout: () => this.onLeaderHeartbeatTimeout(),
+    onRetransmitTimeout: () => this.onLeaderRetransmitTimeout(),
+    onBatchTimeout: () => this.onLeaderBatchTimeout(),
+  }
+}
