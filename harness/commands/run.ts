@@ -143,7 +143,10 @@ export function summaryTable(summary: RunSummary): string {
       'errors',
     ],
   })
-  const sites = new Table({ head: ['cell', 'site', 'ops', 'ops/s', 'p50 ms', 'p99 ms', 'p99.9 ms'] })
+  const sites = new Table({
+    style: { head: [], border: [] },
+    head: ['cell', 'site', 'ops', 'ops/s', 'p50 ms', 'p99 ms', 'p99.9 ms'],
+  })
   for (const c of summary.cells) {
     const l = c.latencyUs
     const errors =

@@ -81,7 +81,7 @@ test('closed loop: sequential sessions, unique put values, trimmed latency, line
     assert.deepEqual([...clients].sort(), ['r0-c0', 'r0-c1', 'r0-c2', 'r1-c0', 'r1-c1', 'r1-c2'])
     for (const client of clients) {
       const ops = result.history.filter((op) => op.client === client).sort((a, b) => a.seq - b.seq)
-      ops.forEach((op, i) => assert.equal(op.seq, i + 1))
+      for (const [i, op] of ops.entries()) assert.equal(op.seq, i + 1)
       for (let i = 1; i < ops.length; i++)
         assert.ok(ops[i]!.invokeUs >= ops[i - 1]!.completeUs!, 'one command at a time')
     }

@@ -31,11 +31,13 @@ export function newLatencyHistogram(): Histogram {
 
 export function summarizeLatency(h: Histogram): LatencySummaryUs {
   if (h.totalCount === 0) return { p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0 }
+  // a percentile is the top of its HDR bucket; clamp to max so the summary stays ordered
+  const at = (p: number) => Math.min(h.getValueAtPercentile(p), h.maxValue)
   return {
-    p50: h.getValueAtPercentile(50),
-    p90: h.getValueAtPercentile(90),
-    p99: h.getValueAtPercentile(99),
-    p999: h.getValueAtPercentile(99.9),
+    p50: at(50),
+    p90: at(90),
+    p99: at(99),
+    p999: at(99.9),
     max: h.maxValue,
     mean: Math.round(h.mean),
   }
