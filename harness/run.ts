@@ -134,8 +134,11 @@ export function resolveRunOptions(input: RunOptionsInput): RunOptions {
     try {
       engine.parseConfig(o.engineConfig)
     } catch (err: unknown) {
-      if (err instanceof ConfigError)
-        throw new RunOptionError(`engineConfig.${err.field}`, err.message, err.fix)
+      if (err instanceof ConfigError) {
+        // ConfigError's message is `<field>: <problem> (fix: <fix>)`; keep the problem alone
+        const problem = err.message.replace(`${err.field}: `, '').replace(` (fix: ${err.fix})`, '')
+        throw new RunOptionError(`engineConfig.${err.field}`, problem, err.fix)
+      }
       throw err
     }
   }
