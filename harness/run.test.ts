@@ -145,3 +145,34 @@ test('run: SIGKILL of the leader mid-run -> a new leader in time, no acknowledge
   assert.ok(existsSync(join(dir, cell.files.replicas, `${fault.replica}.stderr.log`)))
   assert.deepEqual(tracked(), { pids: [], dirs: [] }, 'nothing left running')
 })
+
+test('run: a replica that dies by itself is recorded as a fault and the run keeps its results', async () => {
+  process.env.FAKE_HOST_EXIT_AFTER_MS = 'r2:1500'
+  try {
+    const { dir, summary } = await runBenchmark({
+      engine: 'fake',
+      hostEntry: 'harness/launchers/testdata/fake-host.ts',
+      replicas: 3,
+      clientsPerSite: 2,
+      durationMs: 2500,
+      warmupMs: 200,
+      storage: 'memory',
+      resultsRoot,
+    })
+    assert.equal(summary.status, 'complete')
+    const cell = summary.cells[0]!
+    const exit = cell.faults.find((f) => f.kind === 'replica-exit')
+    assert.ok(exit !== undefined && exit.kind === 'replica-exit', JSON.stringify(cell.faults))
+    assert.equal(exit.replica, 'r2')
+    assert.equal(exit.exitCode, 7)
+    assert.ok(exit.atUs >= cell.loadStartUs, 'it died during the load')
+    const history = historyFromJsonl(readFileSync(join(dir, cell.files.history), 'utf8'))
+    const after = history.filter(
+      (op) => op.client.startsWith('r2-') && op.outcome === 'ok' && op.invokeUs > exit.atUs,
+    )
+    assert.ok(after.length > 0, 'r2 clients moved on to other replicas')
+    assert.equal(cell.check.verdict, 'linearizable')
+  } finally {
+    delete process.env.FAKE_HOST_EXIT_AFTER_MS
+  }
+})

@@ -47,6 +47,17 @@ test('local launcher: distinct loopback addresses, health, kill is recorded, res
     assert.equal(exit.expected, true)
     assert.equal(await cluster.replica('r2').health(300), null)
 
+    // a replica killed from outside the harness is an unexpected exit: recorded, the others keep serving
+    const r1 = cluster.replica('r1').pid()!
+    process.kill(r1, 'SIGKILL')
+    while (cluster.replica('r1').running()) await new Promise((r) => setTimeout(r, 20))
+    const unexpected = cluster.exits.at(-1)!
+    assert.equal(unexpected.replica, 'r1')
+    assert.equal(unexpected.expected, false)
+    assert.equal(unexpected.signal, 'SIGKILL')
+    assert.equal((await cluster.replica('r0').health())?.id, 'r0')
+    await cluster.replica('r1').restart()
+
     await cluster.replica('r2').restart()
     assert.notEqual(cluster.replica('r2').pid(), pids[2])
     assert.equal((await cluster.replica('r2').health())?.id, 'r2')

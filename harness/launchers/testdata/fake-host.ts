@@ -3,6 +3,7 @@
  * (config file, `listening` line, /health, /kv, SIGTERM) without any consensus: r0 holds the only map
  * and every other replica forwards to r0's peer address over HTTP, so histories stay linearizable.
  * FAKE_HOST_PORT_TAKEN=<id> makes that replica fail once as if its port were taken (marker file).
+ * FAKE_HOST_EXIT_AFTER_MS=<id>:<ms> makes that replica exit 7 by itself after ms.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
@@ -29,6 +30,10 @@ if (process.env.FAKE_HOST_PORT_TAKEN === config.id && !existsSync(takenMarker)) 
   process.stderr.write(`port taken: ${config.listen.client}\n`)
   process.exit(1)
 }
+
+// FAKE_HOST_EXIT_AFTER_MS=<id>:<ms> makes that replica die on its own (exit 7) after ms: an unexpected exit
+const [dieId, dieAfterMs] = (process.env.FAKE_HOST_EXIT_AFTER_MS ?? '').split(':')
+if (dieId === config.id) setTimeout(() => process.exit(7), Number(dieAfterMs))
 
 function split(address: string): [string, number] {
   const i = address.lastIndexOf(':')
