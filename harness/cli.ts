@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander'
 import * as runCommand from './commands/run.ts'
+import * as sim from './commands/sim.ts'
 import { CliError, EXIT } from './exit-codes.ts'
 
 const program = new Command()
@@ -13,7 +14,7 @@ program
   .showHelpAfterError()
   .exitOverride()
 
-const commands: Array<{ register(p: Command): void }> = [runCommand]
+const commands: Array<{ register(p: Command): void }> = [runCommand, sim]
 for (const c of commands) c.register(program)
 
 try {

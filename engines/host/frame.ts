@@ -55,7 +55,11 @@ export function isHello(value: unknown): value is HelloFrame {
  * undecodable payload; after that the decoder is unusable and the connection must be closed.
  */
 export class FrameDecoder {
-  private buffered: Buffer = Buffer.alloc(0)
+  /** received bytes not yet decoded, kept as chunks so a large frame is copied once, not per chunk */
+  private chunks: Buffer[] = []
+  private bufferedBytes = 0
+  /** bytes needed before parsing can make progress: a header, or a header and its payload */
+  private neededBytes = FRAME_HEADER_BYTES
   private failed = false
 
   constructor(private readonly maxFrameBytes = MAX_FRAME_BYTES) {}
@@ -63,21 +67,27 @@ export class FrameDecoder {
   /** Feeds bytes; returns each complete frame's decoded value and its size on the wire. */
   push(chunk: Buffer): Array<{ value: unknown; bytes: number }> {
     if (this.failed) throw new FrameError('decoder already failed')
-    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk])
+    this.chunks.push(chunk)
+    this.bufferedBytes += chunk.length
+    if (this.bufferedBytes < this.neededBytes) return []
+    const buffer = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.bufferedBytes)
     const frames: Array<{ value: unknown; bytes: number }> = []
     let offset = 0
-    while (this.buffered.length - offset >= FRAME_HEADER_BYTES) {
-      const length = this.buffered.readUInt32BE(offset)
+    this.neededBytes = FRAME_HEADER_BYTES
+    while (buffer.length - offset >= FRAME_HEADER_BYTES) {
+      const length = buffer.readUInt32BE(offset)
       if (length === 0 || length > this.maxFrameBytes) {
         this.failed = true
         throw new FrameError(`frame length ${length} outside 1..${this.maxFrameBytes}`)
       }
       const end = offset + FRAME_HEADER_BYTES + length
-      if (this.buffered.length < end) break
-      const payload = this.buffered.subarray(offset + FRAME_HEADER_BYTES, end)
+      if (buffer.length < end) {
+        this.neededBytes = FRAME_HEADER_BYTES + length
+        break
+      }
       let value: unknown
       try {
-        value = decodeValue(payload)
+        value = decodeValue(buffer.subarray(offset + FRAME_HEADER_BYTES, end))
       } catch (err) {
         this.failed = true
         throw new FrameError(`undecodable frame: ${(err as Error).message}`)
@@ -86,12 +96,14 @@ export class FrameDecoder {
       offset = end
     }
     // Copy the tail so a retained subarray does not pin a large earlier chunk.
-    this.buffered = offset === 0 ? this.buffered : Buffer.from(this.buffered.subarray(offset))
+    const rest = buffer.length - offset
+    this.chunks = rest === 0 ? [] : [offset === 0 ? buffer : Buffer.from(buffer.subarray(offset))]
+    this.bufferedBytes = rest
     return frames
   }
 
   /** Bytes of an incomplete frame waiting for more input. */
   get pendingBytes(): number {
-    return this.buffered.length
+    return this.bufferedBytes
   }
 }

@@ -34,7 +34,25 @@ export async function runReplicaProcess(
       EXIT.invalidInput,
     )
   }
-  let replica: ReplicaHandle
+  // Handlers go in before the replica starts, so a SIGTERM during startup is a clean exit 0 too.
+  let replica: ReplicaHandle | null = null
+  let stopSignal: string | null = null
+  const stop = (running: ReplicaHandle): void => {
+    process.stderr.write(`[${running.id}] ${stopSignal}: shutting down\n`)
+    // A shutdown that hangs must not outlive the launcher's patience.
+    setTimeout(() => fail(`[${running.id}] shutdown took over 2 s, exiting`, 1), 2_000).unref()
+    running.close().then(
+      () => process.exit(0),
+      (err: unknown) => fail(`[${running.id}] shutdown failed: ${(err as Error).message}`, 1),
+    )
+  }
+  const onSignal = (signal: string): void => {
+    if (stopSignal !== null) return
+    stopSignal = signal
+    if (replica !== null) stop(replica)
+  }
+  process.on('SIGTERM', () => onSignal('SIGTERM'))
+  process.on('SIGINT', () => onSignal('SIGINT'))
   try {
     const config = loadReplicaConfig(configFile)
     replica = await startReplica(config, {
@@ -47,20 +65,10 @@ export async function runReplicaProcess(
     if (err instanceof PortTakenError) fail(err.message, 1)
     fail(`replica failed to start: ${(err as Error).stack ?? String(err)}`, 1)
   }
-  let stopping = false
-  const stop = (signal: string): void => {
-    if (stopping) return
-    stopping = true
-    process.stderr.write(`[${replica.id}] ${signal}: shutting down\n`)
-    // A shutdown that hangs must not outlive the launcher's patience.
-    setTimeout(() => fail(`[${replica.id}] shutdown took over 2 s, exiting`, 1), 2_000).unref()
-    replica.close().then(
-      () => process.exit(0),
-      (err: unknown) => fail(`[${replica.id}] shutdown failed: ${(err as Error).message}`, 1),
-    )
+  if (stopSignal !== null) {
+    stop(replica)
+    return
   }
-  process.on('SIGTERM', () => stop('SIGTERM'))
-  process.on('SIGINT', () => stop('SIGINT'))
   process.stdout.write(
     `${JSON.stringify({
       event: 'listening',

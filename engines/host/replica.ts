@@ -328,6 +328,9 @@ export async function startReplica(
       http.closeIdleConnections()
       // Persist what the engine wrote; the outputs it held may still go out before the sockets close.
       await Promise.race([gate.drain(), new Promise((resolve) => setTimeout(resolve, 500).unref())])
+      // Let the answers just written reach their clients before the sockets go.
+      http.closeIdleConnections()
+      await Promise.race([httpClosed, new Promise((resolve) => setTimeout(resolve, 100).unref())])
       http.closeAllConnections()
       await transport.close()
       await storage.close()

@@ -33,9 +33,15 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
   maxSocketBufferBytes: 64 * 1024 * 1024,
   maxFrameBytes: MAX_FRAME_BYTES,
   reconnectDelayMsMin: 50,
-  reconnectDelayMsMax: 2_000,
+  reconnectDelayMsMax: 1_000,
   helloTimeoutMs: 5_000,
 }
+
+/** bytes an inbound connection may buffer before its hello: a hello is a few dozen */
+const MAX_HELLO_FRAME_BYTES = 1024
+
+/** a connection that stayed up this long resets the reconnect backoff */
+const STABLE_CONNECTION_MS = 1_000
 
 export interface TransportOptions {
   readonly self: NodeId
@@ -61,6 +67,8 @@ class OutboundLink {
   private connected = false
   private readonly queue: Buffer[] = []
   private attempt = 0
+  private connectedAtMs = 0
+  private corked = false
   private timer: NodeJS.Timeout | null = null
   private closed = false
 
@@ -83,6 +91,16 @@ class OutboundLink {
       if (this.socket.writableLength > this.limits.maxSocketBufferBytes) {
         this.metrics.transport.framesDropped++
         return
+      }
+      if (!this.corked) {
+        // Frames released in one turn (a handler's batch, a group commit) go out in one writev.
+        const socket = this.socket
+        this.corked = true
+        socket.cork()
+        process.nextTick(() => {
+          this.corked = false
+          socket.uncork()
+        })
       }
       this.socket.write(frame)
       return
@@ -110,8 +128,9 @@ class OutboundLink {
     socket.on('connect', () => {
       if (this.closed) return
       this.connected = true
-      this.attempt = 0
+      this.connectedAtMs = performance.now()
       this.metrics.transport.connects++
+      this.log(`peer ${this.peer}: connected to ${this.address.host}:${this.address.port}`)
       socket.write(encodeFrame(helloFrame(this.self)))
       for (const frame of this.queue) socket.write(frame)
       this.queue.length = 0
@@ -121,7 +140,12 @@ class OutboundLink {
     socket.on('error', () => {}) // 'close' follows and schedules the reconnect
     socket.on('close', () => {
       if (this.socket === socket) {
-        if (this.connected) this.log(`peer ${this.peer}: outbound connection closed, reconnecting`)
+        if (this.connected) {
+          this.log(`peer ${this.peer}: outbound connection closed, reconnecting`)
+          // Back off from scratch only after a connection that lasted: a peer that accepts and then
+          // drops us at once must not be redialled in a tight loop.
+          if (performance.now() - this.connectedAtMs > STABLE_CONNECTION_MS) this.attempt = 0
+        }
         this.connected = false
         this.socket = null
         this.scheduleReconnect()
@@ -239,6 +263,8 @@ export class PeerTransport {
         this.options.metrics.countReceived(value.type, bytes)
         this.options.onMessage(from, value)
       }
+      // Until a peer has said who it is, buffer no more than a hello needs.
+      if (from === null && decoder.pendingBytes > MAX_HELLO_FRAME_BYTES) reject('hello frame too large')
     })
     socket.on('error', () => {})
     socket.on('close', () => {

@@ -84,10 +84,17 @@ export class ClusterRig<Msg extends EngineMessage, Config> {
   private seq = 0
   private timerToken = 0
   private readonly queue: Event[] = []
-  private readonly random: () => number
+  private unsorted = false
+  readonly random: () => number
   /** return true to drop a message */
   dropIf: (from: NodeId, to: NodeId, msg: Msg) => boolean = () => false
   readonly delivered: Array<Delivered<Msg>> = []
+  /** extra uniform delay in [0, jitterMs) per message: reorders messages */
+  jitterMs = 0
+  /** probability that a message is delivered twice */
+  duplicateProb = 0
+  /** record delivered messages (tests that inspect them); off for long fuzz runs */
+  recordDelivered = true
   /** bound on events per run call: a protocol that never goes quiet fails the test instead of hanging */
   maxEvents = 200_000
 
@@ -142,7 +149,10 @@ export class ClusterRig<Msg extends EngineMessage, Config> {
   runUntil(untilMs: number): void {
     let events = 0
     while (this.queue.length > 0) {
-      this.queue.sort((a, b) => a.at - b.at || a.seq - b.seq)
+      if (this.unsorted) {
+        this.queue.sort((a, b) => a.at - b.at || a.seq - b.seq)
+        this.unsorted = false
+      }
       const ev = this.queue[0]!
       if (ev.at > untilMs) break
       this.queue.shift()
@@ -161,7 +171,8 @@ export class ClusterRig<Msg extends EngineMessage, Config> {
     if (ev.kind === 'msg') {
       const node = this.node(ev.to)
       if (node.engine === null) return
-      this.delivered.push({ at: this.now, from: ev.from, to: ev.to, msg: ev.msg as Msg })
+      if (this.recordDelivered)
+        this.delivered.push({ at: this.now, from: ev.from, to: ev.to, msg: ev.msg as Msg })
       node.engine.onMessage(ev.from, structuredClone(ev.msg) as Msg)
       node.engine.assertInvariants?.()
     } else {
@@ -185,19 +196,25 @@ export class ClusterRig<Msg extends EngineMessage, Config> {
       send: (to, msg) => {
         if (node.incarnation !== incarnation) return
         if (this.dropIf(node.id, to, msg)) return
-        this.queue.push({
-          at: this.now + this.linkDelayMs,
-          seq: this.seq++,
-          kind: 'msg',
-          from: node.id,
-          to,
-          msg: structuredClone(msg),
-          incarnation,
-        })
+        const copies = this.duplicateProb > 0 && this.random() < this.duplicateProb ? 2 : 1
+        for (let c = 0; c < copies; c++) {
+          const jitter = this.jitterMs > 0 ? this.random() * this.jitterMs : 0
+          this.unsorted = true
+          this.queue.push({
+            at: this.now + this.linkDelayMs + jitter,
+            seq: this.seq++,
+            kind: 'msg',
+            from: node.id,
+            to,
+            msg: structuredClone(msg),
+            incarnation,
+          })
+        }
       },
       setTimer: (name, afterMs) => {
         const token = ++this.timerToken
         node.timers.set(name, token)
+        this.unsorted = true
         this.queue.push({
           at: this.now + afterMs,
           seq: this.seq++,

@@ -1,0 +1,95 @@
+/** Replicas in-process through the library API: restart from file storage, and the engine-config path. */
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { ReplicaConfigError } from './config.ts'
+import { startReplica } from './replica.ts'
+import { clusterConfigs, kv, tempDir } from './testdata/cluster.ts'
+import { sequencerEngine } from './testdata/sequencer-engine.ts'
+
+const quiet = { engineOverride: sequencerEngine, log: () => {} }
+
+test('in-process replicas replicate, and a restarted cluster recovers its state from file storage', async (t) => {
+  const dir = tempDir(t)
+  const configs = await clusterConfigs(3, dir, { storage: 'file' })
+  let replicas = await Promise.all(configs.map((c) => startReplica(c, quiet)))
+  t.after(() => Promise.all(replicas.map((r) => r.close())))
+  for (let seq = 1; seq <= 20; seq++) {
+    const res = await kv(
+      replicas[seq % 3]!.clientAddress,
+      'put',
+      `k${seq % 4}`,
+      { client: 'c', seq },
+      `v${seq}`,
+    )
+    assert.equal(res.status, 200)
+  }
+  assert.equal(replicas[0]!.health().executed, 20)
+  assert.ok(replicas[0]!.metrics().storage.fsyncs >= 1)
+  await Promise.all(replicas.map((r) => r.close()))
+
+  replicas = await Promise.all(configs.map((c) => startReplica(c, quiet)))
+  assert.equal(replicas[0]!.health().executed, 20, 'the log was replayed at start')
+  assert.deepEqual(await kv(replicas[2]!.clientAddress, 'get', 'k0', { client: 'd', seq: 1 }), {
+    status: 200,
+    body: { value: 'v20' },
+  })
+  // A retried command id is executed at most once, so a retry of put seq 20 reads back as a duplicate.
+  assert.equal(
+    (await kv(replicas[1]!.clientAddress, 'put', 'k0', { client: 'c', seq: 20 }, 'again')).status,
+    200,
+  )
+  assert.equal((await kv(replicas[1]!.clientAddress, 'get', 'k0', { client: 'd', seq: 2 })).body.value, 'v20')
+})
+
+test('an engine config error names the engineConfig field; an unknown engine lists the known ones', async (t) => {
+  const [config] = await clusterConfigs(1, tempDir(t))
+  await assert.rejects(
+    startReplica({ ...config!, engineConfig: { pingIntervalMS: 5 } }, quiet),
+    (err: unknown) =>
+      err instanceof ReplicaConfigError &&
+      /engineConfig/.test(err.field) &&
+      /pingIntervalMS/.test(err.message),
+  )
+  await assert.rejects(
+    startReplica({ ...config!, engine: 'no-such-engine' }, { log: () => {} }),
+    (err: unknown) => err instanceof ReplicaConfigError && err.field === 'engine',
+  )
+})
+
+test('peers reconnect after a replica restarts, and frames queued meanwhile are delivered', async (t) => {
+  const dir = tempDir(t)
+  const configs = await clusterConfigs(3, dir, { storage: 'file' })
+  const fastRedial = { ...quiet, transportLimits: { reconnectDelayMsMin: 10, reconnectDelayMsMax: 100 } }
+  const replicas = await Promise.all(configs.map((c) => startReplica(c, fastRedial)))
+  t.after(() => Promise.all(replicas.map((r) => r.close())))
+  assert.equal((await kv(replicas[1]!.clientAddress, 'put', 'a', { client: 'c', seq: 1 }, '1')).status, 200)
+  await replicas[1]!.close()
+  const connectsBefore = replicas[0]!.metrics().transport.connects
+  replicas[1] = await startReplica(configs[1]!, fastRedial)
+  // Through r1: forward r1 -> r0 on a new connection, apply r0 -> r1 on r0's redialled one.
+  assert.deepEqual(await kv(replicas[1]!.clientAddress, 'get', 'a', { client: 'c', seq: 2 }), {
+    status: 200,
+    body: { value: '1' },
+  })
+  assert.ok(replicas[0]!.metrics().transport.connects > connectsBefore, 'r0 redialled r1')
+})
+
+test('requests held at shutdown are answered 503 (outcome unknown), not 409', async (t) => {
+  const configs = await clusterConfigs(2, tempDir(t))
+  const replicas = await Promise.all(configs.map((c) => startReplica(c, quiet)))
+  t.after(() => Promise.all(replicas.map((r) => r.close())))
+  await replicas[0]!.close() // the sequencer: r1 now holds what it forwards
+  const held = fetch(`http://${replicas[1]!.clientAddress}/kv/a`, {
+    method: 'PUT',
+    headers: { 'x-client-id': 'c', 'x-seq': '1' },
+    body: 'v',
+  })
+  while (replicas[1]!.metrics().requests.inFlight === 0)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  const closing = replicas[1]!.close()
+  const res = await held
+  assert.equal(res.status, 503)
+  assert.deepEqual(await res.json(), { error: 'unavailable', reason: 'replica shutting down' })
+  await closing
+  assert.deepEqual(replicas[1]!.metrics().requests, { received: 1, replied: 1, inFlight: 0 })
+})

@@ -1,0 +1,155 @@
+/**
+ * Per-key execution order across replicas, checked as it happens.
+ *
+ * Every replica incarnation (a restart rebuilds the KV state machine by re-execution, so each
+ * incarnation is its own sequence) must execute, per key, the same writes in the same order, and each
+ * read after the same number of writes. Reads of one key may be ordered differently among themselves
+ * (they commute: protocols that order only conflicting commands, like EPaxos, need not agree on it).
+ * So every incarnation's per-key sequence is, up to reordering of adjacent reads, a prefix of one
+ * canonical sequence; at the end every replica must hold all of it.
+ *
+ * The check is incremental: each execution is compared with the canonical sequence at once, so a
+ * divergence is reported at the event that caused it.
+ */
+
+import type { NodeId } from '../core/command.ts'
+import { type Command, commandIdKey } from '../core/command.ts'
+
+interface CanonicalKey {
+  /** the writes to this key, in the agreed order */
+  readonly writes: string[]
+  /** read id -> how many writes precede it */
+  readonly readPositions: Map<string, number>
+  /** who first executed each position (for messages) */
+  readonly writeFirstBy: string[]
+}
+
+export interface IncarnationOrder {
+  readonly node: NodeId
+  readonly incarnation: number
+  /** key -> command ids ('client#seq') in the order this incarnation executed them */
+  readonly keys: Map<string, string[]>
+  /** key -> writes executed */
+  readonly writesExecuted: Map<string, number>
+  readonly ids: Set<string>
+  executed: number
+}
+
+export class ExecutionOrderLog {
+  private readonly canonical = new Map<string, CanonicalKey>()
+  private readonly incarnations: IncarnationOrder[] = []
+  private readonly current = new Map<NodeId, IncarnationOrder>()
+  /** distinct command ids executed anywhere */
+  private readonly everExecuted = new Set<string>()
+
+  /** A new (empty) sequence for a node's incarnation: call at boot and at each restart. */
+  beginIncarnation(node: NodeId, incarnation: number): void {
+    const order: IncarnationOrder = {
+      node,
+      incarnation,
+      keys: new Map(),
+      writesExecuted: new Map(),
+      ids: new Set(),
+      executed: 0,
+    }
+    this.incarnations.push(order)
+    this.current.set(node, order)
+  }
+
+  /** Records a (non-duplicate) execution; returns a problem description when it diverges, else null. */
+  record(node: NodeId, cmd: Command): string | null {
+    const order = this.current.get(node)
+    if (order === undefined) throw new Error(`execution at ${node} before its incarnation began`)
+    const id = commandIdKey(cmd.id)
+    const who = `${node}#${order.incarnation}`
+    let canon = this.canonical.get(cmd.key)
+    if (canon === undefined) {
+      canon = { writes: [], readPositions: new Map(), writeFirstBy: [] }
+      this.canonical.set(cmd.key, canon)
+    }
+    let seq = order.keys.get(cmd.key)
+    if (seq === undefined) {
+      seq = []
+      order.keys.set(cmd.key, seq)
+    }
+    if (order.ids.has(id)) return `${who} executed ${id} twice`
+    order.ids.add(id)
+    seq.push(id)
+    order.executed++
+    this.everExecuted.add(id)
+    const writesBefore = order.writesExecuted.get(cmd.key) ?? 0
+    if (cmd.op === 'put') {
+      order.writesExecuted.set(cmd.key, writesBefore + 1)
+      const agreed = canon.writes[writesBefore]
+      if (agreed === undefined) {
+        canon.writes.push(id)
+        canon.writeFirstBy.push(who)
+        return null
+      }
+      if (agreed !== id) {
+        return (
+          `execution order diverged on key ${cmd.key}: ${who} executed write ${id} as write #${writesBefore + 1}, ` +
+          `but ${canon.writeFirstBy[writesBefore]} executed ${agreed} there`
+        )
+      }
+      return null
+    }
+    const agreedPosition = canon.readPositions.get(id)
+    if (agreedPosition === undefined) {
+      canon.readPositions.set(id, writesBefore)
+      return null
+    }
+    if (agreedPosition !== writesBefore) {
+      return (
+        `execution order diverged on key ${cmd.key}: ${who} executed read ${id} after ${writesBefore} writes, ` +
+        `another replica after ${agreedPosition}`
+      )
+    }
+    return null
+  }
+
+  /** How many distinct commands were executed anywhere (by any incarnation). */
+  get distinctExecuted(): number {
+    return this.everExecuted.size
+  }
+
+  /** Commands executed by a node's current incarnation. */
+  executedBy(node: NodeId): number {
+    return this.current.get(node)?.executed ?? 0
+  }
+
+  /**
+   * Every current incarnation holds every command executed anywhere. An incarnation's commands are a
+   * subset of all commands ever executed, so equal counts mean equal sets; with the prefix check
+   * already passed, per-key sequences are then equal (up to the order of adjacent reads).
+   */
+  converged(nodes: readonly NodeId[]): boolean {
+    return nodes.every((n) => this.executedBy(n) === this.everExecuted.size)
+  }
+
+  /** What the current incarnations miss, for liveness messages. */
+  lagging(nodes: readonly NodeId[]): string[] {
+    return nodes
+      .filter((n) => this.executedBy(n) !== this.everExecuted.size)
+      .map(
+        (n) =>
+          `${n} executed ${this.executedBy(n)} of the ${this.everExecuted.size} commands executed anywhere`,
+      )
+  }
+
+  /** Every incarnation's per-key sequence, as plain data. */
+  snapshot(): ExecutionOrder[] {
+    return this.incarnations.map((o) => ({
+      node: o.node,
+      incarnation: o.incarnation,
+      keys: Object.fromEntries([...o.keys.entries()].map(([k, ids]) => [k, [...ids]])),
+    }))
+  }
+}
+
+export interface ExecutionOrder {
+  readonly node: NodeId
+  readonly incarnation: number
+  /** key -> command ids ('client#seq') in execution order */
+  readonly keys: Readonly<Record<string, readonly string[]>>
+}
