@@ -432,7 +432,7 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
     }
   }
 
-  // ---------------------------------------------------------------- leader election (PMMC Scout, 4.2-4.3)
+  // ---------------------------------------------------------------- leader election (PMMC Scout; sec. 3 failure detection)
 
   private onElectionTimeout(): void {
     if (this.step.role === 'leader') return
