@@ -3,6 +3,7 @@
  * Each subcommand lives in harness/commands/<name>.ts and exports `register(program)`.
  */
 import { Command, CommanderError } from 'commander'
+import * as check from './commands/check.ts'
 import * as runCommand from './commands/run.ts'
 import * as sim from './commands/sim.ts'
 import { CliError, EXIT } from './exit-codes.ts'
@@ -14,7 +15,7 @@ program
   .showHelpAfterError()
   .exitOverride()
 
-const commands: Array<{ register(p: Command): void }> = [runCommand, sim]
+const commands: Array<{ register(p: Command): void }> = [runCommand, sim, check]
 for (const c of commands) c.register(program)
 
 try {

@@ -2,6 +2,9 @@
  * Shrinks a violating key history by delta debugging (Zeller's ddmin, complement steps only): drop a
  * chunk of ops, keep the smaller history if it still violates, and refine the chunks until no single op
  * can go or the time is up. The result is always a violation; it is 1-minimal when time allowed.
+ *
+ * A shrink step may not drop every writer of a value that a kept get read: otherwise a stale read would
+ * "minimise" to a lone get of a value never written, a violation that hides the real one.
  */
 import type { HistoryOp } from './history.ts'
 import { checkKeyHistory } from './search.ts'
@@ -11,8 +14,9 @@ import { checkKeyHistory } from './search.ts'
  * `ops` must violate (the caller has just decided so); every accepted step re-checks, so the result does.
  */
 export function minimiseViolation(ops: readonly HistoryOp[], deadlineMs: number): HistoryOp[] {
+  const writtenBefore = writtenValues(ops)
   const stillViolates = (candidate: readonly HistoryOp[]) =>
-    checkKeyHistory(candidate, deadlineMs).verdict === 'violation'
+    keepsReadsFrom(candidate, writtenBefore) && checkKeyHistory(candidate, deadlineMs).verdict === 'violation'
 
   let current = [...ops]
   let chunks = 2
@@ -34,4 +38,23 @@ export function minimiseViolation(ops: readonly HistoryOp[], deadlineMs: number)
     }
   }
   return current
+}
+
+function writtenValues(ops: readonly HistoryOp[]): Set<string | null> {
+  const written = new Set<string | null>()
+  for (const op of ops) if (op.op === 'put' && op.outcome !== 'fail') written.add(op.value)
+  return written
+}
+
+/** Every value a kept get read, and that some put of the original history wrote, is still written. */
+function keepsReadsFrom(candidate: readonly HistoryOp[], writtenBefore: Set<string | null>): boolean {
+  const written = writtenValues(candidate)
+  return candidate.every(
+    (op) =>
+      op.op !== 'get' ||
+      op.outcome !== 'ok' ||
+      op.value === null ||
+      written.has(op.value) ||
+      !writtenBefore.has(op.value),
+  )
 }

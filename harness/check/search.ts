@@ -38,9 +38,27 @@ export function precedes(a: { completeUs: number }, b: { invokeUs: number }): bo
  * All ops must be on the same key (the caller partitions; P-compositionality makes that sound).
  */
 export function checkKeyHistory(ops: readonly HistoryOp[], deadlineMs: number): KeySearchResult {
+  const unwritten = readOfUnwrittenValue(ops)
+  if (unwritten !== undefined) {
+    return {
+      verdict: 'violation',
+      message:
+        `get ${unwritten.client}#${unwritten.seq} on key ${JSON.stringify(unwritten.key)} read ` +
+        `${JSON.stringify(unwritten.value)}, a value no put wrote (or only puts that failed)`,
+    }
+  }
   const values = new ValueTable()
   const prepared = prepareOps(ops, values)
   return search(prepared, values, deadlineMs)
+}
+
+/** An ok get of a non-null value that no put which may have taken effect wrote: decided without search. */
+function readOfUnwrittenValue(ops: readonly HistoryOp[]): HistoryOp | undefined {
+  const written = new Set<string | null>()
+  for (const op of ops) if (op.op === 'put' && op.outcome !== 'fail') written.add(op.value)
+  return ops.find(
+    (op) => op.op === 'get' && op.outcome === 'ok' && op.value !== null && !written.has(op.value),
+  )
 }
 
 /** The value id every put whose value no get read shares (null is 0, read values are 1, 2, ...) */
@@ -344,15 +362,16 @@ function describeBlock(
   blockedOp: number,
   blockedState: number,
 ): string {
-  const op = ops[blockedOp]!.source
+  const searchOp = ops[blockedOp]!
+  const op = searchOp.source
   const held = JSON.stringify(values.name(blockedState))
   const what =
     op.op === 'get'
       ? `get ${op.client}#${op.seq} read ${JSON.stringify(op.value)}`
       : `put ${op.client}#${op.seq} of ${JSON.stringify(op.value)}`
   return (
-    `no order of the ${mandatoryCount} completed ops on key ${JSON.stringify(op.key)} respects real time ` +
-    `and register semantics; the deepest attempt linearized ${deepest} of them, then ${what} ` +
-    `(completed at ${op.completeUs}us) could not be placed (register held ${held})`
+    `no order of the ${mandatoryCount} ops that must take effect on key ${JSON.stringify(op.key)} respects ` +
+    `both real time and register semantics; the deepest attempt placed ${deepest} of them, then reached ` +
+    `the deadline (${searchOp.completeUs}us) of ${what} without being able to place it (the register held ${held})`
   )
 }
