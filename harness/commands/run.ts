@@ -129,6 +129,7 @@ const ms = (us: number) => (us / 1000).toFixed(2)
 
 export function summaryTable(summary: RunSummary): string {
   const cells = new Table({
+    style: { head: [], border: [] },
     head: [
       'cell',
       'ops',
