@@ -114,3 +114,33 @@ test('run: SIGINT mid-run stops every replica it started, removes temp dirs, kee
     rmSync(resultsRoot, { recursive: true, force: true })
   }
 })
+
+test('run --json: prints summary.json, exit 0, into a new directory under --results', () => {
+  const resultsRoot = mkdtempSync(join(tmpdir(), 'cb-cli-test-'))
+  try {
+    const args = [
+      '--engine',
+      'multipaxos',
+      '--clients',
+      '1',
+      '--duration',
+      '1500ms',
+      '--warmup',
+      '200ms',
+      '--storage',
+      'memory',
+    ]
+    const r = cli([...args, '--results', resultsRoot, '--json'])
+    assert.equal(r.status, 0, r.stderr)
+    const printed = JSON.parse(r.stdout) as { status: string; runId: string }
+    assert.equal(printed.status, 'complete')
+    const saved = JSON.parse(readFileSync(join(resultsRoot, printed.runId, 'summary.json'), 'utf8'))
+    assert.deepEqual(printed, saved)
+    const run = JSON.parse(readFileSync(join(resultsRoot, printed.runId, 'run.json'), 'utf8'))
+    assert.equal(run.options.durationMs, 1500)
+    assert.equal(run.options.storage, 'memory')
+    assert.equal(readdirSync(resultsRoot).length, 1)
+  } finally {
+    rmSync(resultsRoot, { recursive: true, force: true })
+  }
+})
