@@ -154,9 +154,12 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedL
   async function execute(site: Site, request: KvRequest): Promise<HistoryOp> {
     const invokeUs = clock.nowUs()
     let uncertain = false
+    const tried = new Set<NodeId>()
     for (let attempt = 0; attempt < options.maxAttempts; attempt++) {
+      // the first candidate not tried yet for this command; round again once all have been
       const order = candidates(site)
-      const replica = order[attempt % order.length]!
+      const replica = order.find((id) => !tried.has(id)) ?? order[attempt % order.length]!
+      tried.add(replica)
       const result = await clients.attempt(replica, request, options.requestTimeoutMs)
       countError(result)
       if (result.kind === 'ok') {
