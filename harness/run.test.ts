@@ -3,7 +3,7 @@
  * the results directory and the checker, through the same runBenchmark call the CLI makes.
  */
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
@@ -174,5 +174,28 @@ test('run: a replica that dies by itself is recorded as a fault and the run keep
     assert.equal(cell.check.verdict, 'linearizable')
   } finally {
     delete process.env.FAKE_HOST_EXIT_AFTER_MS
+  }
+})
+
+test('run: replicas that cannot start fail the run; the results directory stays, marked incomplete', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'cb-run-test-'))
+  try {
+    await assert.rejects(
+      runBenchmark({
+        engine: 'fake',
+        hostEntry: 'harness/launchers/testdata/no-such-host.ts',
+        durationMs: 1000,
+        warmupMs: 0,
+        resultsRoot: root,
+      }),
+      /exited before listening/,
+    )
+    const [runId] = readdirSync(root)
+    const summary = JSON.parse(readFileSync(join(root, runId!, 'summary.json'), 'utf8')) as RunSummary
+    assert.equal(summary.status, 'incomplete')
+    assert.deepEqual(summary.cells, [])
+    assert.deepEqual(tracked(), { pids: [], dirs: [] })
+  } finally {
+    rmSync(root, { recursive: true, force: true })
   }
 })
