@@ -1,9 +1,10 @@
 /** Replicas in-process through the library API: restart from file storage, and the engine-config path. */
 import assert from 'node:assert/strict'
+import { createServer, type Socket, connect as tcpConnect } from 'node:net'
 import { test } from 'node:test'
 import { ReplicaConfigError } from './config.ts'
 import { startReplica } from './replica.ts'
-import { clusterConfigs, kv, tempDir } from './testdata/cluster.ts'
+import { clusterConfigs, freePort, kv, tempDir } from './testdata/cluster.ts'
 import { sequencerEngine } from './testdata/sequencer-engine.ts'
 
 const quiet = { engineOverride: sequencerEngine, log: () => {} }
@@ -92,4 +93,38 @@ test('requests held at shutdown are answered 503 (outcome unknown), not 409', as
   assert.deepEqual(await res.json(), { error: 'unavailable', reason: 'replica shutting down' })
   await closing
   assert.deepEqual(replicas[1]!.metrics().requests, { received: 1, replied: 1, inFlight: 0 })
+})
+
+test('peers are dialled at nodes[].peerAddress, which may be a relay in front of the peer', async (t) => {
+  const configs = await clusterConfigs(2, tempDir(t))
+  // A byte-for-byte relay on 127.0.0.5 in front of r1's real peer listener.
+  const relayPort = await freePort('127.0.0.5')
+  const [r1Host, r1Port] = configs[1]!.listen.peer.split(':') as [string, string]
+  let relayedConnections = 0
+  const relaySockets = new Set<Socket>()
+  const relay = createServer((inbound) => {
+    relayedConnections++
+    const outbound = tcpConnect({ host: r1Host, port: Number(r1Port) })
+    relaySockets.add(inbound).add(outbound)
+    inbound.pipe(outbound).pipe(inbound)
+    inbound.on('error', () => outbound.destroy())
+    outbound.on('error', () => inbound.destroy())
+  })
+  await new Promise<void>((resolve) => relay.listen({ host: '127.0.0.5', port: relayPort }, resolve))
+  t.after(() => {
+    for (const socket of relaySockets) socket.destroy()
+    return new Promise<void>((resolve) => relay.close(() => resolve()))
+  })
+  const nodes = [configs[0]!.nodes[0]!, { id: 'r1', peerAddress: `127.0.0.5:${relayPort}` }]
+  const relayed = configs.map((c) => ({ ...c, nodes }))
+  const replicas = await Promise.all(relayed.map((c) => startReplica(c, quiet)))
+  t.after(() => Promise.all(replicas.map((r) => r.close())))
+  // r0 (the sequencer) reaches r1 only through the relay: the apply for this put must cross it.
+  assert.equal((await kv(replicas[0]!.clientAddress, 'put', 'a', { client: 'c', seq: 1 }, 'v')).status, 200)
+  const deadline = performance.now() + 5_000
+  while (replicas[1]!.health().executed < 1 && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  assert.equal(replicas[1]!.health().executed, 1)
+  assert.equal(relayedConnections, 1, 'r0 dialled the relay, not r1 directly')
 })
