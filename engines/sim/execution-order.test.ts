@@ -44,7 +44,7 @@ test('reads commute with each other but not with writes', () => {
   assert.equal(log.record('r1', get('x', 1)), null)
   log.record('r0', put('a', 2))
   assert.match(log.record('r0', get('z', 1)) ?? 'none', /none/)
-  assert.match(log.record('r1', get('z', 1)) ?? '', /read z#1 after 1 writes, another replica after 2/)
+  assert.match(log.record('r1', get('z', 1)) ?? '', /r1#1 executed read z#1 after 1 writes, r0#1 after 2/)
 })
 
 test('a restarted incarnation re-executes from scratch and must follow the same order', () => {
@@ -55,6 +55,7 @@ test('a restarted incarnation re-executes from scratch and must follow the same 
   log.beginIncarnation('r0', 2)
   assert.ok(!log.converged(['r0']))
   assert.deepEqual(log.lagging(['r0']), ['r0 executed 0 of the 2 commands executed anywhere'])
+  assert.deepEqual(log.heldByNone(['r0']), ['a#1', 'a#2'])
   assert.equal(log.record('r0', put('a', 1)), null)
   assert.match(
     log.record('r0', put('b', 1)) ?? '',

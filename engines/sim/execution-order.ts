@@ -18,8 +18,8 @@ import { type Command, commandIdKey } from '../core/command.ts'
 interface CanonicalKey {
   /** the writes to this key, in the agreed order */
   readonly writes: string[]
-  /** read id -> how many writes precede it */
-  readonly readPositions: Map<string, number>
+  /** read id -> how many writes precede it, and who first executed it */
+  readonly readPositions: Map<string, { writesBefore: number; by: string }>
   /** who first executed each position (for messages) */
   readonly writeFirstBy: string[]
 }
@@ -96,13 +96,13 @@ export class ExecutionOrderLog {
     }
     const agreedPosition = canon.readPositions.get(id)
     if (agreedPosition === undefined) {
-      canon.readPositions.set(id, writesBefore)
+      canon.readPositions.set(id, { writesBefore, by: who })
       return null
     }
-    if (agreedPosition !== writesBefore) {
+    if (agreedPosition.writesBefore !== writesBefore) {
       return (
         `execution order diverged on key ${cmd.key}: ${who} executed read ${id} after ${writesBefore} writes, ` +
-        `another replica after ${agreedPosition}`
+        `${agreedPosition.by} after ${agreedPosition.writesBefore}`
       )
     }
     return null
@@ -135,6 +135,12 @@ export class ExecutionOrderLog {
         (n) =>
           `${n} executed ${this.executedBy(n)} of the ${this.everExecuted.size} commands executed anywhere`,
       )
+  }
+
+  /** Commands some incarnation executed that no current incarnation holds. */
+  heldByNone(nodes: readonly NodeId[]): string[] {
+    const current = nodes.map((n) => this.current.get(n)).filter((o) => o !== undefined)
+    return [...this.everExecuted].filter((id) => !current.some((o) => o.ids.has(id)))
   }
 
   /** Every incarnation's per-key sequence, as plain data. */

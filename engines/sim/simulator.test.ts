@@ -7,7 +7,13 @@ import { localUnsafeEngine } from './testdata/local-unsafe.ts'
 import { sequencerEngine } from './testdata/sequencer.ts'
 
 test('a fault-free run completes every command and records a history and execution orders', () => {
-  const result = simulate({ engine: sequencerEngine, seed: 11, faults: false, safetyPhaseMs: 500 })
+  const result = simulate({
+    engine: sequencerEngine,
+    seed: 11,
+    faults: false,
+    safetyPhaseMs: 500,
+    clients: 4,
+  })
   assert.deepEqual(result.safety.problems, [])
   assert.deepEqual(result.liveness.problems, [])
   assert.equal(result.linearizability.verdict, 'linearizable')
@@ -169,7 +175,12 @@ test('clock skew: offsets differ per node, timers run in the node local time', (
 })
 
 test('commands that never complete fail liveness; rejected commands are recorded as fail', () => {
-  const blackHole = simulate({ engine: probeEngine(newLog(), 'black-hole'), seed: 1, faults: false })
+  const blackHole = simulate({
+    engine: probeEngine(newLog(), 'black-hole'),
+    seed: 1,
+    faults: false,
+    clients: 4,
+  })
   assert.equal(blackHole.liveness.ok, false)
   assert.equal(blackHole.liveness.pending, 4)
   assert.match(blackHole.liveness.problems.join(), /4 command\(s\) still pending/)
@@ -182,7 +193,7 @@ test('commands that never complete fail liveness; rejected commands are recorded
     safetyPhaseMs: 100,
   })
   assert.ok(rejecting.history.length > 0 && rejecting.history.every((op) => op.outcome === 'fail'))
-  assert.ok(rejecting.liveness.ok)
+  assert.ok(rejecting.liveness.ok, rejecting.liveness.problems.join())
 })
 
 test('an engine invariant that throws stops the run as a safety failure', () => {
@@ -205,4 +216,54 @@ test('bad options throw', () => {
     () => simulate({ engine: sequencerEngine, seed: 1, engineConfig: { nope: 1 } }),
     /unknown config/,
   )
+})
+
+test('partitions alone lose messages; duplicates alone copy them; the sequencer survives both', () => {
+  const quiet = { dropRate: 0, duplicateRate: 0, crashes: false, clockSkew: false }
+  const partitioned = simulate({
+    engine: sequencerEngine,
+    seed: 21,
+    faults: { ...quiet, partitions: true, oneWayPartitions: true, faultIntervalMsMean: 100 },
+    safetyPhaseMs: 1500,
+  })
+  assert.ok(partitioned.stats.messagesDropped > 0)
+  assert.equal(partitioned.stats.messagesDuplicated, 0)
+  assert.ok(partitioned.faultsApplied.some((f) => /one-way partition #\d+ for/.test(f)))
+  assert.ok(partitioned.safety.ok && partitioned.liveness.ok, partitioned.liveness.problems.join())
+  const duplicated = simulate({
+    engine: sequencerEngine,
+    seed: 21,
+    faults: { ...quiet, partitions: false, oneWayPartitions: false, duplicateRate: 0.2 },
+    safetyPhaseMs: 500,
+  })
+  assert.equal(duplicated.stats.messagesDropped, 0)
+  const ratio = duplicated.stats.messagesDuplicated / duplicated.stats.messagesSent
+  assert.ok(ratio > 0.1 && ratio < 0.3, `duplicated ${ratio}`)
+  assert.ok(duplicated.safety.ok && duplicated.liveness.ok)
+})
+
+test('at most a minority is down at once: floor((n-1)/2) of 5 nodes', () => {
+  let peak = 0
+  for (const seed of [1, 2, 3, 4, 5]) {
+    const result = simulate({
+      engine: sequencerEngine,
+      seed,
+      nodes: 5,
+      faults: { crashes: true, faultIntervalMsMean: 40, faultDurationMsMax: 400 },
+      safetyPhaseMs: 1500,
+      checkLinearizability: false,
+    })
+    const down = new Set<string>()
+    for (const line of result.faultsApplied) {
+      const crash = / crash (r\d)/.exec(line)
+      const restart = / restart (r\d)/.exec(line)
+      if (crash !== null) down.add(crash[1]!)
+      if (restart !== null) down.delete(restart[1]!)
+      peak = Math.max(peak, down.size)
+      assert.ok(down.size <= 2, `seed ${seed}: ${[...down]} down at once`)
+    }
+    assert.equal(down.size, 0, 'everyone restarted in the liveness phase')
+    assert.ok(result.safety.ok && result.liveness.ok, `seed ${seed}: ${result.liveness.problems}`)
+  }
+  assert.equal(peak, 2)
 })

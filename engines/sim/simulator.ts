@@ -16,6 +16,7 @@ import type { HistoryOp } from '../../harness/check/history.ts'
 import { type Command, type CommandId, commandIdKey, type NodeId, type Outcome } from '../core/command.ts'
 import type { Engine, EngineContext, EngineEvent, EngineMessage, EngineModule } from '../core/engine.ts'
 import { KvStateMachine } from '../core/kv.ts'
+import { copyPlain } from './copy.ts'
 import { EventQueue } from './event-queue.ts'
 import { type ExecutionOrder, ExecutionOrderLog } from './execution-order.ts'
 import { describeProfile, type FaultProfile, resolveFaultProfile } from './faults.ts'
@@ -32,7 +33,7 @@ export interface SimOptions {
   /** replicas, named r0..r{n-1}; default 3 */
   readonly nodes?: number
   readonly seed: number
-  /** sequential client sessions c0..c{n-1}, client i attached to node i mod nodes; default 4 */
+  /** sequential client sessions c0..c{n-1}, client i attached to node i mod nodes; default 8 (more load, more interleavings: finds more bugs per seed) */
   readonly clients?: number
   /** probability that a command targets the shared key pool instead of a client-private key; default 0.5 */
   readonly conflict?: number
@@ -54,6 +55,15 @@ export interface SimOptions {
   readonly clientTimeoutMs?: number
   /** bound on processed events; a run that needs more fails liveness; default 2,000,000 */
   readonly maxEvents?: number
+  /**
+   * After every pending command completed in the liveness phase, read back every written key once
+   * (through the clients, spread over the replicas): every replica then executes a read after all the
+   * writes it holds, so a replica that executed a write the others never will (a slot filled with
+   * a no-op elsewhere) diverges in the execution-order check. Default true.
+   */
+  readonly finalReads?: boolean
+  /** receives one line per handled event (the lines the trace hash covers), for debugging a seed */
+  readonly trace?: (line: string) => void
   /** checks the history with the linearizability checker; default true */
   readonly checkLinearizability?: boolean
   /** the checker's time budget (wall clock); default 5000 */
@@ -106,7 +116,14 @@ export interface SimStats {
 }
 
 type SimEvent =
-  | { readonly kind: 'message'; readonly from: number; readonly to: number; readonly msg: EngineMessage }
+  | {
+      readonly kind: 'message'
+      readonly from: number
+      readonly to: number
+      /** the receiver's incarnation at send time: a message to a crashed incarnation is lost */
+      readonly toIncarnation: number
+      readonly msg: EngineMessage
+    }
   | { readonly kind: 'timer'; readonly node: number; readonly name: string; readonly token: number }
   | { readonly kind: 'request'; readonly node: number; readonly cmd: Command }
   | {
@@ -116,7 +133,10 @@ type SimEvent =
       readonly id: CommandId
       readonly outcome: Outcome
     }
-  | { readonly kind: 'client-send'; readonly client: number }
+  /** the client issues its next command, if it has none outstanding */
+  | { readonly kind: 'client-next'; readonly client: number }
+  /** the client resends its outstanding command (seq), unless it was answered or resent since */
+  | { readonly kind: 'client-retry'; readonly client: number; readonly seq: number; readonly attempt: number }
   | {
       readonly kind: 'client-timeout'
       readonly client: number
@@ -168,6 +188,8 @@ interface SimClient {
   readonly rng: Rng
   nextSeq: number
   pending: PendingCommand | null
+  /** keys this client reads back at the end of the liveness phase */
+  readonly finalReads: string[]
 }
 
 class SafetyStop extends Error {}
@@ -209,6 +231,7 @@ class Simulation {
   private readonly maxEvents: number
   private nowUs = 0
   private phase: 'safety' | 'liveness' = 'safety'
+  private finalReadsStarted = false
   private dropRate: number
   private duplicateRate: number
   private nextTimerToken = 1
@@ -228,7 +251,7 @@ class Simulation {
   constructor(private readonly options: SimOptions) {
     const n = options.nodes ?? 3
     if (!Number.isInteger(n) || n < 1 || n > 64) throw new RangeError(`nodes must be 1..64, got ${n}`)
-    const clientCount = options.clients ?? 4
+    const clientCount = options.clients ?? 8
     if (!Number.isInteger(clientCount) || clientCount < 0 || clientCount > 1000)
       throw new RangeError(`clients must be 0..1000, got ${clientCount}`)
     this.conflict = checkProbability('conflict', options.conflict ?? 0.5)
@@ -239,7 +262,7 @@ class Simulation {
     this.seed = options.seed
     this.module = options.engine as EngineModule<EngineMessage, unknown>
     this.config = this.module.parseConfig(options.engineConfig)
-    this.nodeIds = Array.from({ length: n }, (_, i) => `r${i}`)
+    this.nodeIds = Object.freeze(Array.from({ length: n }, (_, i) => `r${i}`)) as NodeId[]
     if (options.rttMs !== undefined) validateRttMatrix(options.rttMs, n)
     this.rttMs = options.rttMs ?? lanRttMatrix(this.seed, n)
     this.profile = resolveFaultProfile(options.faults, this.seed, n)
@@ -279,6 +302,7 @@ class Simulation {
       rng: new Rng(this.seed, `client:c${index}`),
       nextSeq: 1,
       pending: null,
+      finalReads: [],
     }))
     this.faultsApplied.push(...describeProfile(this.profile))
     if (this.profile.clockSkew) {
@@ -296,7 +320,7 @@ class Simulation {
       for (const node of this.nodes) this.boot(node)
       for (const client of this.clients) {
         this.queue.push(Math.round(client.rng.between(0, 10 * US_PER_MS)), {
-          kind: 'client-send',
+          kind: 'client-next',
           client: client.index,
         })
       }
@@ -340,7 +364,12 @@ class Simulation {
     switch (event.kind) {
       case 'message': {
         const node = this.nodes[event.to]!
-        if (!node.up || node.engine === null) return
+        if (!node.up || node.engine === null || node.incarnation !== event.toIncarnation) return
+        // a partition that started while the message was in flight cuts it too
+        if (this.blocked[event.from]![event.to]! > 0) {
+          this.stats.messagesDropped++
+          return
+        }
         this.count(`${this.nowUs} ${node.id} msg ${this.nodeIds[event.from]} ${JSON.stringify(event.msg)}`)
         this.stats.messagesDelivered++
         this.callEngine(node, 'onMessage', (e) => e.onMessage(this.nodeIds[event.from]!, event.msg))
@@ -358,17 +387,30 @@ class Simulation {
         const node = this.nodes[event.node]!
         if (!node.up || node.engine === null) return
         this.count(`${this.nowUs} ${node.id} request ${JSON.stringify(event.cmd)}`)
-        this.callEngine(node, 'onRequest', (e) => e.onRequest(structuredClone(event.cmd)))
+        this.callEngine(node, 'onRequest', (e) => e.onRequest(copyPlain(event.cmd)))
         return
       }
       case 'reply':
         this.count(`${this.nowUs} c${event.client} reply ${JSON.stringify(event)}`)
         this.onReply(event.client, event.id, event.outcome)
         return
-      case 'client-send':
-        this.count(`${this.nowUs} c${event.client} send`)
-        this.onClientSend(this.clients[event.client]!)
+      case 'client-next': {
+        const client = this.clients[event.client]!
+        if (client.pending !== null) return
+        this.count(`${this.nowUs} c${event.client} next`)
+        this.onClientNext(client)
         return
+      }
+      case 'client-retry': {
+        const client = this.clients[event.client]!
+        const pending = client.pending
+        if (pending === null || pending.cmd.id.seq !== event.seq || pending.attempts !== event.attempt) return
+        this.count(`${this.nowUs} c${event.client} retry ${event.seq}`)
+        // round robin from the origin
+        this.stats.retries++
+        this.sendAttempt(client, (client.origin + pending.attempts) % this.nodes.length)
+        return
+      }
       case 'client-timeout': {
         const client = this.clients[event.client]!
         const pending = client.pending
@@ -376,7 +418,7 @@ class Simulation {
         this.count(`${this.nowUs} c${event.client} timeout ${event.seq}`)
         // back off before retrying, so a cluster in the middle of an election is not flooded
         const backoffUs = Math.round(client.rng.between(10, 50) * US_PER_MS)
-        this.queue.push(this.nowUs + backoffUs, { kind: 'client-send', client: client.index })
+        this.queue.push(this.nowUs + backoffUs, { ...event, kind: 'client-retry' })
         return
       }
       case 'fault':
@@ -405,6 +447,7 @@ class Simulation {
   }
 
   private count(line: string): void {
+    this.options.trace?.(line)
     this.stats.events++
     this.hash.update(line)
     this.hash.update('\n')
@@ -452,7 +495,8 @@ class Simulation {
     return {
       self: node.id,
       nodes: this.nodeIds,
-      config: this.config,
+      // each replica gets its own copy: an engine that mutates its config cannot reach another's
+      config: Object.freeze(copyPlain(this.config)),
       now: () => node.clockOffsetMs + (this.nowUs / US_PER_MS) * (1 + node.clockDrift),
       random: () => node.rng.next(),
       send: (to, msg) => {
@@ -516,11 +560,18 @@ class Simulation {
     const toIndex = this.nodeIds.indexOf(to)
     if (toIndex < 0) throw new Error(`${from.id} sent ${msg.type} to unknown node '${to}'`)
     this.stats.messagesSent++
+    const toIncarnation = this.nodes[toIndex]!.incarnation
     this.messagesByType[msg.type] = (this.messagesByType[msg.type] ?? 0) + 1
     // the runtime encodes messages: the receiver never shares an object with the sender
-    const copy = structuredClone(msg)
+    const copy = copyPlain(msg)
     if (toIndex === from.index) {
-      this.queue.push(this.nowUs, { kind: 'message', from: from.index, to: toIndex, msg: copy })
+      this.queue.push(this.nowUs, {
+        kind: 'message',
+        from: from.index,
+        to: toIndex,
+        toIncarnation,
+        msg: copy,
+      })
       return
     }
     if (this.blocked[from.index]![toIndex]! > 0 || this.netRng.chance(this.dropRate)) {
@@ -531,6 +582,7 @@ class Simulation {
       kind: 'message',
       from: from.index,
       to: toIndex,
+      toIncarnation,
       msg: copy,
     })
     if (this.netRng.chance(this.duplicateRate)) {
@@ -539,7 +591,8 @@ class Simulation {
         kind: 'message',
         from: from.index,
         to: toIndex,
-        msg: structuredClone(msg),
+        toIncarnation,
+        msg: copyPlain(msg),
       })
     }
   }
@@ -552,25 +605,27 @@ class Simulation {
 
   // ---- clients ------------------------------------------------------------------------------------
 
-  private onClientSend(client: SimClient): void {
-    if (client.pending === null) {
-      if (this.phase !== 'safety' || this.nowUs >= this.safetyEndUs) return
+  private onClientNext(client: SimClient): void {
+    if (this.phase === 'safety' && this.nowUs < this.safetyEndUs) {
       client.pending = this.newCommand(client)
-      this.sendAttempt(client, client.origin)
-      return
+    } else {
+      const key = client.finalReads.shift()
+      if (key === undefined) return
+      client.pending = this.newCommand(client, key)
     }
-    // a retry goes round robin from the origin
-    this.stats.retries++
-    this.sendAttempt(client, (client.origin + client.pending.attempts) % this.nodes.length)
+    this.sendAttempt(client, client.origin)
   }
 
-  private newCommand(client: SimClient): PendingCommand {
+  /** A workload command, or a get of finalReadKey. */
+  private newCommand(client: SimClient, finalReadKey?: string): PendingCommand {
     const seq = client.nextSeq++
     const rng = client.rng
-    const isRead = rng.chance(this.readRatio)
-    const key = rng.chance(this.conflict)
-      ? `k${rng.int(this.sharedKeys)}`
-      : `${client.name}-k${rng.int(PRIVATE_KEYS_PER_CLIENT)}`
+    const isRead = finalReadKey !== undefined || rng.chance(this.readRatio)
+    const key =
+      finalReadKey ??
+      (rng.chance(this.conflict)
+        ? `k${rng.int(this.sharedKeys)}`
+        : `${client.name}-k${rng.int(PRIVATE_KEYS_PER_CLIENT)}`)
     const id = { client: client.name, seq }
     const value = `${client.name}:${seq}`
     const cmd: Command = isRead ? { id, op: 'get', key } : { id, op: 'put', key, value }
@@ -608,9 +663,8 @@ class Simulation {
     const pending = client.pending
     if (pending === null || pending.cmd.id.seq !== id.seq) return // late or duplicate answer
     if (outcome.status === 'rejected') {
-      // 'rejected' promises the command never executes; that holds for the replica that said it, so
-      // only trust it when no other replica was ever asked. Otherwise wait and retry.
-      if (pending.nodesTried.length > 1) return
+      // the engine promises the command was not and will never be executed, anywhere (command.ts);
+      // if that is false, the checker sees the write take effect and reports a violation
       pending.op.outcome = 'fail'
     } else {
       pending.op.outcome = 'ok'
@@ -619,7 +673,7 @@ class Simulation {
     pending.op.completeUs = this.nowUs
     client.pending = null
     const thinkUs = Math.round(client.rng.between(0, 2) * US_PER_MS)
-    this.queue.push(this.nowUs + thinkUs, { kind: 'client-send', client: client.index })
+    this.queue.push(this.nowUs + thinkUs, { kind: 'client-next', client: client.index })
   }
 
   // ---- faults -------------------------------------------------------------------------------------
@@ -640,9 +694,12 @@ class Simulation {
       const durationUs = Math.round(rng.between(20, this.profile.faultDurationMsMax) * US_PER_MS)
       const kind = rng.pick(kinds)
       if (kind === 'crash') {
-        const node = rng.pick(this.nodes.filter((n) => n.up))
+        // half the crashes hit a replica that believes it leads: takeover is where protocols break
+        const leaders = this.believedLeaders()
+        const targetLeader = leaders.length > 0 && rng.chance(0.5)
+        const node = rng.pick(targetLeader ? leaders : this.nodes.filter((n) => n.up))
         this.crash(node)
-        this.note(`crash ${node.id} for ${fmtMs(durationUs)}`)
+        this.note(`crash ${node.id}${targetLeader ? ' (a leader)' : ''} for ${fmtMs(durationUs)}`)
         this.queue.push(this.nowUs + durationUs, { kind: 'restart', node: node.index })
       } else {
         const links = kind === 'partition' ? this.symmetricCut(rng) : this.oneWayCut(rng)
@@ -663,11 +720,33 @@ class Simulation {
   private symmetricCut(rng: Rng): Array<[number, number]> {
     const n = this.nodes.length
     let side: boolean[]
-    do side = this.nodes.map(() => rng.chance(0.5))
-    while (side.every((s) => s) || side.every((s) => !s))
+    const leaders = this.believedLeaders()
+    if (leaders.length > 0 && rng.chance(0.5)) {
+      // isolate a leader from everyone else (a minority leader keeps believing it leads)
+      const leader = rng.pick(leaders).index
+      side = this.nodes.map((node) => node.index === leader)
+    } else {
+      do side = this.nodes.map(() => rng.chance(0.5))
+      while (side.every((s) => s) || side.every((s) => !s))
+    }
     const links: Array<[number, number]> = []
     for (let a = 0; a < n; a++) for (let b = 0; b < n; b++) if (side[a] !== side[b]) links.push([a, b])
     return links
+  }
+
+  /** up replicas whose status() says they lead (engines without leaders: none) */
+  private believedLeaders(): SimNode[] {
+    return this.nodes.filter((node) => {
+      if (!node.up || node.engine === null) return false
+      try {
+        return node.engine.status().role === 'leader'
+      } catch (err: unknown) {
+        this.safetyProblems.push(
+          `${node.id} threw in status(): ${err instanceof Error ? err.message : String(err)}`,
+        )
+        throw new SafetyStop()
+      }
+    })
   }
 
   /** a random non-empty set of directed links */
@@ -705,7 +784,32 @@ class Simulation {
   // ---- end ----------------------------------------------------------------------------------------
 
   private quiescent(): boolean {
-    return this.clients.every((c) => c.pending === null) && this.log.converged(this.nodeIds)
+    if (!this.clients.every((c) => c.pending === null && c.finalReads.length === 0)) return false
+    if (!this.finalReadsStarted && (this.options.finalReads ?? true) && this.clients.length > 0) {
+      this.startFinalReads()
+      return false
+    }
+    return this.log.converged(this.nodeIds)
+  }
+
+  private startFinalReads(): void {
+    this.finalReadsStarted = true
+    const written = [...new Set(this.history.filter((op) => op.op === 'put').map((op) => op.key))].sort()
+    this.note(`every command answered: reading back ${written.length} written keys`)
+    // a private key is read back by its own client (private keys stay private); shared ones round robin
+    let next = 0
+    for (const key of written) {
+      const owner = /^(c\d+)-/.exec(key)?.[1]
+      const client =
+        owner === undefined
+          ? this.clients[next++ % this.clients.length]!
+          : this.clients[this.clientIndex(owner)]!
+      client.finalReads.push(key)
+    }
+    for (const client of this.clients) {
+      if (client.finalReads.length > 0)
+        this.queue.push(this.nowUs, { kind: 'client-next', client: client.index })
+    }
   }
 
   private finish(stoppedBy: 'quiescent' | 'time' | 'budget' | 'safety' | 'empty'): SimResult {
@@ -732,6 +836,13 @@ class Simulation {
       if (down.length > 0) livenessProblems.push(`nodes down at the end: ${down.map((n) => n.id).join(', ')}`)
       const lagging = this.log.lagging(this.nodeIds)
       if (lagging.length > 0) livenessProblems.push(`replicas did not converge: ${lagging.join('; ')}`)
+      const lost = this.log.heldByNone(this.nodeIds)
+      if (lost.length > 0) {
+        livenessProblems.push(
+          `${lost.length} command(s) executed by a crashed incarnation are held by no replica now: ` +
+            `${lost.slice(0, 5).join(', ')} (executed before they were agreed, or lost)`,
+        )
+      }
       if (livenessProblems.length === 0)
         livenessProblems.push(`the run ended (${stoppedBy}) before quiescence`)
     }

@@ -4,6 +4,7 @@
  * mutates what it read, cannot change what is "on disk" - the same behaviour as an encoded store.
  */
 import type { Storage } from '../core/engine.ts'
+import { copyPlain } from './copy.ts'
 
 export class SimStorage implements Storage {
   private readonly data = new Map<string, unknown>()
@@ -14,14 +15,14 @@ export class SimStorage implements Storage {
 
   get<T>(key: string): T | undefined {
     const value = this.data.get(key)
-    return value === undefined ? undefined : (structuredClone(value) as T)
+    return value === undefined ? undefined : (copyPlain(value) as T)
   }
 
   put(key: string, value: unknown): void {
     if (value === undefined) throw new TypeError(`storage.put('${key}', undefined): use delete`)
     if (!this.data.has(key) && this.data.size >= this.maxKeys)
       throw new RangeError(`storage is full (${this.maxKeys} keys)`)
-    this.data.set(key, structuredClone(value))
+    this.data.set(key, copyPlain(value))
     this.writeCount++
   }
 
@@ -34,7 +35,7 @@ export class SimStorage implements Storage {
     const keys: string[] = []
     for (const key of this.data.keys()) if (key.startsWith(prefix)) keys.push(key)
     keys.sort()
-    return keys.map((key) => [key, structuredClone(this.data.get(key)) as T])
+    return keys.map((key) => [key, copyPlain(this.data.get(key)) as T])
   }
 
   get size(): number {

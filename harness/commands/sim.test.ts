@@ -12,7 +12,27 @@ import { runSimCommand, type SimFlags, type SimIo, type SimJsonSummary } from '.
 const FIXTURES = new Map<string, EngineModule<any, any>>([
   ['seq', sequencerEngine],
   ['unsafe', localUnsafeEngine],
+  ['black-hole', blackHoleEngine()],
 ])
+
+/** answers nothing: every command stays pending, a liveness failure and nothing worse */
+// biome-ignore lint/suspicious/noExplicitAny: a fixture
+function blackHoleEngine(): EngineModule<any, any> {
+  return {
+    name: 'black-hole',
+    leadership: 'leaderless',
+    description: 'test fixture: never replies',
+    parseConfig: () => null,
+    create: () => ({
+      start() {},
+      onRequest() {},
+      onMessage() {},
+      onTimer() {},
+      status: () => ({ role: 'peer', leader: null, epoch: 0, executed: 0 }),
+    }),
+    expectedLatencyMs: () => 0,
+  }
+}
 
 function run(flags: SimFlags): { code: number; stdout: string; stderr: string } {
   let stdout = ''
@@ -53,6 +73,20 @@ test('a violation exits 3 and prints the replay command with the same flags', ()
   )
 })
 
+test('a liveness failure alone exits 1', () => {
+  const out = run({ engine: 'black-hole', seeds: '1', json: true, safetyMs: '50', livenessMs: '500' })
+  assert.equal(out.code, EXIT.thresholdFailed)
+  const summary = JSON.parse(out.stdout) as SimJsonSummary
+  assert.equal(summary.violations, 0)
+  assert.equal(summary.livenessFailures, 1)
+  assert.deepEqual(summary.failingSeeds, [1])
+  assert.match(summary.failures[0]!.problems[0]!, /still pending/)
+  assert.equal(
+    summary.failures[0]!.replay,
+    'consensus-bench sim --engine black-hole --seeds 1 --safety-ms 50 --liveness-ms 500',
+  )
+})
+
 test('bad flags are invalid input naming the flag and the fix', () => {
   const bad = (flags: SimFlags, pattern: RegExp) => {
     assert.throws(
@@ -65,6 +99,10 @@ test('bad flags are invalid input naming the flag and the fix', () => {
   bad({ engine: 'seq', seeds: '3-1' }, /--seeds: .*\n {2}fix: give a range like 1-1000/)
   bad({ engine: 'seq', seeds: '1', conflict: '2' }, /--conflict: '2' is not valid/)
   bad({ engine: 'seq', seeds: '1', nodes: '2.5' }, /--nodes/)
+  bad(
+    { engine: 'seq', seeds: '1', safetyMs: '0' },
+    /--safety-ms: '0' is not valid\n {2}fix: give milliseconds/,
+  )
   bad({ engine: 'seq', seeds: '1', config: '{' }, /--config: not JSON/)
   bad(
     { engine: 'seq', seeds: '1', config: '{"persit":true}' },
@@ -80,4 +118,12 @@ test('the real CLI maps an unknown engine to exit 2', () => {
   })
   assert.equal(out.status, EXIT.invalidInput)
   assert.match(out.stderr, /--engine: unknown engine 'no-such-engine'/)
+})
+
+test('--trace prints the events of one seed', () => {
+  const out = run({ engine: 'seq', seeds: '2', trace: true, safetyMs: '100' })
+  assert.equal(out.code, EXIT.ok)
+  assert.match(out.stdout, /^0 r0 start 1\n/)
+  assert.match(out.stdout, /\n\d+ r1 msg r0 \{"type":"entries"/)
+  assert.throws(() => run({ engine: 'seq', seeds: '1-2', trace: true }), /--trace: traces one seed/)
 })

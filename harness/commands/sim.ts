@@ -30,6 +30,7 @@ export interface SimFlags {
   faults?: boolean
   json?: boolean
   verbose?: boolean
+  trace?: boolean
 }
 
 export interface SimJsonSummary {
@@ -64,7 +65,7 @@ export function register(program: Command): void {
     .requiredOption('--engine <name>', 'engine to simulate (see `consensus-bench engines`)')
     .option('--seeds <seeds>', 'a range a-b, a list 1,5,9, or both', '1-100')
     .option('--nodes <n>', 'replicas (default 3)')
-    .option('--clients <n>', 'sequential clients (default 4)')
+    .option('--clients <n>', 'sequential clients (default 8)')
     .option('--conflict <c>', 'probability a command uses the shared key pool, 0..1 (default 0.5)')
     .option('--read-ratio <r>', 'probability a command is a get, 0..1 (default 0.5)')
     .option('--config <json>', 'engine config as JSON, merged over its defaults')
@@ -73,6 +74,7 @@ export function register(program: Command): void {
     .option('--no-faults', 'run without faults')
     .option('--json', 'print {engine, seeds, violations, livenessFailures, failingSeeds} on stdout')
     .option('--verbose', 'print the fault schedule of each failing seed')
+    .option('--trace', 'print every simulated event of the (single) seed on stdout, before the summary')
     .action((flags: SimFlags) => {
       process.exitCode = runSimCommand(flags)
     })
@@ -90,7 +92,18 @@ export function runSimCommand(flags: SimFlags, io: SimIo = defaultIo): number {
     )
   }
   const seeds = parseSeedsFlag(flags.seeds)
-  const options = simOptionsFromFlags(flags, engine)
+  const traced = flags.trace === true
+  if (traced && (seeds.length !== 1 || flags.json === true))
+    throw invalidInput(
+      'sim',
+      '--trace',
+      'traces one seed, in text',
+      'give one seed (--seeds 17) and no --json',
+    )
+  const options: SeedRunOptions = {
+    ...simOptionsFromFlags(flags, engine),
+    ...(traced ? { trace: (line: string) => io.stdout(`${line}\n`) } : {}),
+  }
   const startMs = performance.now()
   let lastProgressMs = startMs
   let failing = 0
