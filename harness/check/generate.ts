@@ -116,34 +116,28 @@ export function perturbHistory(history: readonly HistoryOp[], random: Random, mu
   const ops = history.map((op) => ({ ...op }))
   if (ops.length === 0) return ops
   const written = [...new Set(ops.filter((o) => o.op === 'put').map((o) => o.value))]
+  const okGets = ops.filter((o) => o.op === 'get' && o.outcome === 'ok')
   for (let n = 0; n < mutations; n++) {
     const target = random.pick(ops)
-    switch (random.int(0, 3)) {
-      case 0: {
-        if (target.op === 'get' && target.outcome === 'ok') {
-          target.value = random.chance(0.15) ? 'never-written' : random.pick([null, ...written])
-        }
-        break
+    const kind = random.int(0, 5)
+    if (kind <= 2 && okGets.length > 0) {
+      // the most telling mutation, so the most frequent: a get returns another value
+      const get = random.pick(okGets)
+      get.value = random.chance(0.15) ? 'never-written' : random.pick([null, ...written])
+    } else if (kind === 3) {
+      const shiftUs = random.int(-20, 20)
+      target.invokeUs += shiftUs
+      if (target.completeUs !== null) target.completeUs += shiftUs
+    } else if (kind === 4 && target.op === 'put') {
+      if (target.outcome === 'ok') {
+        target.outcome = 'fail'
+      } else {
+        target.outcome = 'ok'
+        target.completeUs = target.invokeUs + random.int(0, 20)
       }
-      case 1: {
-        const shiftUs = random.int(-20, 20)
-        target.invokeUs += shiftUs
-        if (target.completeUs !== null) target.completeUs += shiftUs
-        break
-      }
-      case 2: {
-        if (target.outcome === 'ok' && target.op === 'put') target.outcome = 'fail'
-        else if (target.outcome !== 'ok' && target.op === 'put') {
-          target.outcome = 'ok'
-          target.completeUs = target.invokeUs + random.int(0, 20)
-        }
-        break
-      }
-      default: {
-        const other = random.pick(ops)
-        if (target.op === 'put' && other.op === 'put')
-          [target.value, other.value] = [other.value, target.value]
-      }
+    } else {
+      const other = random.pick(ops)
+      if (target.op === 'put' && other.op === 'put') [target.value, other.value] = [other.value, target.value]
     }
   }
   return ops

@@ -1,13 +1,14 @@
 /**
  * The linearizability checker (DESIGN.md "Correctness"): every key is an independent register (initial
  * value null), so the history is split per key (P-compositionality: a history is linearizable iff each
- * key's sub-history is) and each key is decided by the memoised Wing & Gong / Lowe search in search.ts,
- * within one shared time budget. Answers Jepsen-style: linearizable, violation (with the smallest
+ * key's sub-history is) and each key is decided on its own (key-check.ts: the polynomial zone test of
+ * zones.ts when every read value has one writer, else the memoised Wing & Gong / Lowe search of
+ * search.ts), within one shared time budget. Answers Jepsen-style: linearizable, violation (with the smallest
  * failing key history found), or unknown (the budget ran out before some key was decided).
  */
 import type { History, HistoryOp } from './history.ts'
+import { checkKeyHistory, type KeyMethod } from './key-check.ts'
 import { minimiseViolation } from './minimise.ts'
-import { checkKeyHistory } from './search.ts'
 
 export type CheckVerdict = 'linearizable' | 'violation' | 'unknown'
 
@@ -27,6 +28,8 @@ export interface CheckOptions {
   timeBudgetMs?: number
   /** extra time for shrinking a violating key history (default 2 s) */
   minimiseBudgetMs?: number
+  /** 'search' forces the memoised search even where the zone test applies (tests, benchmarks) */
+  method?: KeyMethod
 }
 
 export const defaultTimeBudgetMs = 10_000
@@ -36,6 +39,7 @@ export function checkHistory(history: History, options: CheckOptions = {}): Chec
   const startMs = performance.now()
   const timeBudgetMs = options.timeBudgetMs ?? defaultTimeBudgetMs
   const minimiseBudgetMs = options.minimiseBudgetMs ?? defaultMinimiseBudgetMs
+  const method = options.method ?? 'auto'
   if (!(timeBudgetMs >= 0)) throw new Error(`timeBudgetMs must be >= 0, got ${timeBudgetMs}`)
   const deadlineMs = startMs + timeBudgetMs
 
@@ -54,16 +58,17 @@ export function checkHistory(history: History, options: CheckOptions = {}): Chec
     const ops = byKey.get(key)!
     const nowMs = performance.now()
     const keyDeadlineMs = nowMs + Math.max(0, deadlineMs - nowMs) / (keys.length - index)
-    const outcome = checkKeyHistory(ops, keyDeadlineMs)
+    const outcome = checkKeyHistory(ops, keyDeadlineMs, method)
     if (outcome.verdict === 'unknown') {
       unknownKeys.push(key)
       continue
     }
     if (outcome.verdict === 'violation') {
-      const minimised = minimiseViolation(ops, performance.now() + minimiseBudgetMs)
-      const final = checkKeyHistory(minimised, Infinity)
+      const minimised = minimiseViolation(ops, performance.now() + minimiseBudgetMs, method)
+      const final = checkKeyHistory(minimised, Infinity, method)
       if (final.verdict !== 'violation') throw new Error('minimised history is no longer a violation')
-      return { ...result('violation'), violation: { key, ops: minimised, message: final.message } }
+      const message = `key ${JSON.stringify(key)}: ${final.message}`
+      return { ...result('violation'), violation: { key, ops: minimised, message } }
     }
   }
   if (unknownKeys.length > 0) return { ...result('unknown'), unknownKeys }

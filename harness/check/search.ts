@@ -1,159 +1,24 @@
 /**
- * Linearizability of ONE key's history against a register (initial value null), by the Wing & Gong
- * search with Lowe's memoisation, as Porcupine does it: walk a time-ordered list of call and return
+ * Linearizability of ONE key's prepared history against a register (initial value null), by the Wing &
+ * Gong search with Lowe's memoisation, as Porcupine does it: walk a time-ordered list of call and return
  * entries, linearize any call that precedes the first pending return, backtrack on a return whose op is
- * not linearized yet, and never revisit a (set of linearized ops, register value) pair.
- *
- * Before the search the history is reduced without changing its verdict (each step is argued below):
- * failed ops and unanswered gets are dropped, unanswered puts whose value nobody read are dropped, and an
- * unanswered put that is the only writer of its value gets the earliest completion of its readers.
+ * not linearized yet, and never revisit a (set of linearized ops, register value) pair. Two register
+ * facts prune it (argued in place): gets that can go next are taken without branching, and a put may
+ * not overwrite a value some pending get still has to read.
  */
-import type { HistoryOp } from './history.ts'
-
-export type KeySearchResult =
-  | { readonly verdict: 'linearizable' }
-  | { readonly verdict: 'violation'; readonly message: string }
-  | { readonly verdict: 'unknown' }
+import type { KeyVerdict, PreparedOp, ValueTable } from './prepare.ts'
 
 /** How many search steps run between two looks at the clock. */
 const stepsPerClockCheck = 1024
+/** A bound on memory: past this many remembered configurations the answer is 'unknown'. */
+export const maxVisitedConfigurations = 2_000_000
 
-/** An op reduced to what the search needs; values are interned per key (0 = null). */
-interface SearchOp {
-  readonly source: HistoryOp
-  readonly isPut: boolean
-  readonly valueId: number
-  readonly invokeUs: number
-  /** Infinity: an unanswered put that may take effect at any time after invocation, or never */
-  readonly completeUs: number
-}
-
-/** Two timestamps: an op precedes another iff it completed strictly before the other was invoked. */
-export function precedes(a: { completeUs: number }, b: { invokeUs: number }): boolean {
-  return a.completeUs < b.invokeUs
-}
-
-/**
- * Decides one key's history. `deadlineMs` is a performance.now() value; past it the answer is 'unknown'.
- * All ops must be on the same key (the caller partitions; P-compositionality makes that sound).
- */
-export function checkKeyHistory(ops: readonly HistoryOp[], deadlineMs: number): KeySearchResult {
-  const unwritten = readOfUnwrittenValue(ops)
-  if (unwritten !== undefined) {
-    return {
-      verdict: 'violation',
-      message:
-        `get ${unwritten.client}#${unwritten.seq} on key ${JSON.stringify(unwritten.key)} read ` +
-        `${JSON.stringify(unwritten.value)}, a value no put wrote (or only puts that failed)`,
-    }
-  }
-  const values = new ValueTable()
-  const prepared = prepareOps(ops, values)
-  return search(prepared, values, deadlineMs)
-}
-
-/** An ok get of a non-null value that no put which may have taken effect wrote: decided without search. */
-function readOfUnwrittenValue(ops: readonly HistoryOp[]): HistoryOp | undefined {
-  const written = new Set<string | null>()
-  for (const op of ops) if (op.op === 'put' && op.outcome !== 'fail') written.add(op.value)
-  return ops.find(
-    (op) => op.op === 'get' && op.outcome === 'ok' && op.value !== null && !written.has(op.value),
-  )
-}
-
-/** The value id every put whose value no get read shares (null is 0, read values are 1, 2, ...) */
-const unreadValueId = -1
-
-class ValueTable {
-  private readonly ids = new Map<string, number>()
-  private readonly names: Array<string | null> = [null]
-  get size(): number {
-    return this.names.length
-  }
-  id(value: string | null): number {
-    if (value === null) return 0
-    let id = this.ids.get(value)
-    if (id === undefined) {
-      id = this.names.length
-      this.ids.set(value, id)
-      this.names.push(value)
-    }
-    return id
-  }
-  name(id: number): string | null {
-    if (id === unreadValueId) return '(a value no get read)'
-    const name = this.names[id]
-    if (name === undefined) throw new Error(`no value with id ${id}`)
-    return name
-  }
-}
-
-function prepareOps(ops: readonly HistoryOp[], values: ValueTable): SearchOp[] {
-  const readIds = new Set<number>()
-  const writersPerValue = new Map<number, number>()
-  /** the earliest completion of an ok get that read each value: a unique writer precedes all its reads */
-  const firstReadCompleteUs = new Map<number, number>()
-  for (const op of ops) {
-    if (op.outcome === 'fail') continue
-    const valueId = values.id(op.value)
-    if (op.op === 'put') {
-      writersPerValue.set(valueId, (writersPerValue.get(valueId) ?? 0) + 1)
-    } else if (op.outcome === 'ok') {
-      readIds.add(valueId)
-      const completeUs = requireCompletion(op)
-      firstReadCompleteUs.set(valueId, Math.min(firstReadCompleteUs.get(valueId) ?? Infinity, completeUs))
-    }
-  }
-
-  const prepared: SearchOp[] = []
-  for (const op of ops) {
-    // A failed op never took effect; an unanswered get constrains nothing (it may be dropped).
-    if (op.outcome === 'fail') continue
-    if (op.op === 'get' && op.outcome === 'unknown') continue
-    const valueId = values.id(op.value)
-    if (op.outcome === 'ok') {
-      const isPut = op.op === 'put'
-      // Values no get read are all alike to the search: one id makes more configurations coincide.
-      const searchValueId = isPut && !readIds.has(valueId) ? unreadValueId : valueId
-      prepared.push({
-        source: op,
-        isPut,
-        valueId: searchValueId,
-        invokeUs: op.invokeUs,
-        completeUs: requireCompletion(op),
-      })
-      continue
-    }
-    // An unanswered put whose value no get read can always be left out: in any linearization that
-    // includes it, the ops between it and the next put are gets of its value, and there are none.
-    if (!readIds.has(valueId)) continue
-    // The only writer of a (non-null) value must take effect before every get that read it, so it must
-    // be linearized before the earliest such get completes: a real-time bound like a completion.
-    const uniqueWriter = valueId !== 0 && writersPerValue.get(valueId) === 1
-    const completeUs = uniqueWriter ? (firstReadCompleteUs.get(valueId) ?? Infinity) : Infinity
-    prepared.push({ source: op, isPut: true, valueId, invokeUs: op.invokeUs, completeUs })
-  }
-  return prepared
-}
-
-function requireCompletion(op: HistoryOp): number {
-  if (op.completeUs === null) {
-    throw new Error(`op ${op.client}#${op.seq} has outcome 'ok' but completeUs null`)
-  }
-  if (op.completeUs < op.invokeUs) {
-    throw new Error(
-      `op ${op.client}#${op.seq} completes (${op.completeUs}) before it is invoked (${op.invokeUs})`,
-    )
-  }
-  return op.completeUs
-}
-
-function search(unordered: SearchOp[], values: ValueTable, deadlineMs: number): KeySearchResult {
+export function searchKey(unordered: PreparedOp[], values: ValueTable, deadlineMs: number): KeyVerdict {
   // Index ops so the linearized set is compact to encode: ops that must be linearized (finite
   // completion) first, in invocation order, then the optional ones (unanswered puts, usually few).
   const mandatory = unordered.filter((o) => o.completeUs !== Infinity)
   const optional = unordered.filter((o) => o.completeUs === Infinity)
-  const byInvoke = (a: SearchOp, b: SearchOp) => a.invokeUs - b.invokeUs || a.completeUs - b.completeUs
+  const byInvoke = (a: PreparedOp, b: PreparedOp) => a.invokeUs - b.invokeUs || a.completeUs - b.completeUs
   mandatory.sort(byInvoke)
   optional.sort(byInvoke)
   const ops = [...mandatory, ...optional]
@@ -196,13 +61,30 @@ function search(unordered: SearchOp[], values: ValueTable, deadlineMs: number): 
     next[p] = e
     if (q !== -1) prev[q] = e
   }
-  // Per value (index valueId + 1): how many ops not yet linearized read it, and write it.
+  // Per value (index valueId + 1): how many ops not yet linearized read it, and write it; and its
+  // readers by completion and writers by invocation, with a cursor at the first one not linearized.
   const pendingReads = new Int32Array(values.size + 1)
   const pendingWrites = new Int32Array(values.size + 1)
-  for (const op of ops) {
-    if (op.isPut) pendingWrites[op.valueId + 1]!++
-    else pendingReads[op.valueId + 1]!++
+  const readersByComplete: number[][] = Array.from({ length: values.size + 1 }, () => [])
+  const writersByInvoke: number[][] = Array.from({ length: values.size + 1 }, () => [])
+  for (const [i, op] of ops.entries()) {
+    if (op.isPut) {
+      pendingWrites[op.valueId + 1]!++
+      writersByInvoke[op.valueId + 1]!.push(i)
+    } else {
+      pendingReads[op.valueId + 1]!++
+      readersByComplete[op.valueId + 1]!.push(i)
+    }
   }
+  for (const list of readersByComplete) list.sort((a, b) => ops[a]!.completeUs - ops[b]!.completeUs)
+  for (const list of writersByInvoke) list.sort((a, b) => ops[a]!.invokeUs - ops[b]!.invokeUs)
+  /** each op's position in its value's list, so undoing it can move the cursor back */
+  const positionInList = new Int32Array(n)
+  for (const list of [...readersByComplete, ...writersByInvoke]) {
+    for (const [position, i] of list.entries()) positionInList[i] = position
+  }
+  const readerCursor = new Int32Array(values.size + 1)
+  const writerCursor = new Int32Array(values.size + 1)
   const lift = (i: number) => {
     unlink(2 * i)
     if (i < m) unlink(2 * i + 1)
@@ -214,14 +96,35 @@ function search(unordered: SearchOp[], values: ValueTable, deadlineMs: number): 
     if (i < m) relink(2 * i + 1)
     relink(2 * i)
     const op = ops[i]!
-    if (op.isPut) pendingWrites[op.valueId + 1]!++
-    else pendingReads[op.valueId + 1]!++
+    const v = op.valueId + 1
+    if (op.isPut) {
+      pendingWrites[v]!++
+      writerCursor[v] = Math.min(writerCursor[v]!, positionInList[i]!)
+    } else {
+      pendingReads[v]!++
+      readerCursor[v] = Math.min(readerCursor[v]!, positionInList[i]!)
+    }
+  }
+  /** The first op of `list` not linearized, from the cursor on (which it advances). */
+  const firstPending = (list: number[], cursors: Int32Array, v: number): PreparedOp => {
+    let position = cursors[v]!
+    while (linearized[list[position]!] === 1) position++
+    cursors[v] = position
+    return ops[list[position]!]!
   }
   /**
-   * A put may go next only if no pending get still needs the current value, or the value may be
-   * written again later: otherwise that get could never be linearized, so the branch is dead.
+   * A put may go next only if every pending get of the current value can still be served by a later put
+   * of it: one invoked no later than the earliest such get completes. Otherwise that get could never be
+   * linearized, so the branch is dead. With unique values this means: not before all reads are done.
    */
-  const mayOverwrite = (): boolean => pendingReads[state + 1] === 0 || pendingWrites[state + 1]! > 0
+  const mayOverwrite = (): boolean => {
+    const v = state + 1
+    if (pendingReads[v] === 0) return true
+    if (pendingWrites[v] === 0) return false
+    const reader = firstPending(readersByComplete[v]!, readerCursor, v)
+    const writer = firstPending(writersByInvoke[v]!, writerCursor, v)
+    return writer.invokeUs <= reader.completeUs
+  }
 
   // The linearized set: a prefix [0, prefixEnd) of the mandatory ops plus a few beyond it.
   const linearized = new Uint8Array(n)
@@ -322,7 +225,7 @@ function search(unordered: SearchOp[], values: ValueTable, deadlineMs: number): 
     return noChoiceLeft
   }
 
-  const violation = (): KeySearchResult => ({
+  const violation = (): KeyVerdict => ({
     verdict: 'violation',
     message: describeBlock(ops, values, m, deepest, blockedOp, blockedState),
   })
@@ -330,7 +233,10 @@ function search(unordered: SearchOp[], values: ValueTable, deadlineMs: number): 
   let entry = takeGreedyGets() ? next[head]! : noChoiceLeft
   while (mandatoryDone < m) {
     if (entry === noChoiceLeft) return violation()
-    if (++steps % stepsPerClockCheck === 0 && performance.now() > deadlineMs) return { verdict: 'unknown' }
+    if (++steps % stepsPerClockCheck === 0) {
+      if (performance.now() > deadlineMs || visited.size > maxVisitedConfigurations)
+        return { verdict: 'unknown' }
+    }
     if (entry !== -1 && (entry & 1) === 0) {
       // A call before the first pending return: its op may go next. Gets that could go were taken.
       const i = entry >> 1
@@ -355,7 +261,7 @@ function search(unordered: SearchOp[], values: ValueTable, deadlineMs: number): 
 }
 
 function describeBlock(
-  ops: SearchOp[],
+  ops: PreparedOp[],
   values: ValueTable,
   mandatoryCount: number,
   deepest: number,
@@ -370,7 +276,7 @@ function describeBlock(
       ? `get ${op.client}#${op.seq} read ${JSON.stringify(op.value)}`
       : `put ${op.client}#${op.seq} of ${JSON.stringify(op.value)}`
   return (
-    `no order of the ${mandatoryCount} ops that must take effect on key ${JSON.stringify(op.key)} respects ` +
+    `no order of the ${mandatoryCount} ops that must take effect respects ` +
     `both real time and register semantics; the deepest attempt placed ${deepest} of them, then reached ` +
     `the deadline (${searchOp.completeUs}us) of ${what} without being able to place it (the register held ${held})`
   )

@@ -98,12 +98,12 @@ describe('consensus-bench check', () => {
       seq: 0,
       key: 'x',
       op: 'put' as const,
-      value: `v${i}`,
+      value: i % 2 === 0 ? 'a' : 'b',
       invokeUs: 0,
       completeUs: 100,
       outcome: 'ok' as const,
     }))
-    const gets = ['v0', 'v1'].map((value, i) => ({
+    const gets = ['a', 'b'].map((value, i) => ({
       ...puts[0]!,
       client: 'r',
       seq: i,

@@ -66,7 +66,7 @@ export function formatResult(path: string, result: CheckResult): string {
     `verdict: ${result.verdict}`,
   ]
   if (result.violation) {
-    lines.push(`key ${JSON.stringify(result.violation.key)}: ${result.violation.message}`)
+    lines.push(result.violation.message)
     lines.push(`smallest failing history found (${result.violation.ops.length} ops):`)
     lines.push(opsTable(result.violation.ops))
   }
