@@ -143,14 +143,6 @@ export class PaxosLog {
     return entries
   }
 
-  /** The highest slot this log holds anything for, or -1. */
-  highestSlot(): number {
-    let highest = this.prefix - 1
-    for (const slot of this.votes.keys()) highest = Math.max(highest, slot)
-    for (const slot of this.chosenValues.keys()) highest = Math.max(highest, slot)
-    return highest
-  }
-
   assertInvariants(): void {
     for (const [slot, vote] of this.votes) {
       if (compareBallots(vote.ballot, this.promisedBallot) > 0)

@@ -254,6 +254,42 @@ describe('multipaxos test-only faults are real bugs', () => {
   })
 })
 
+describe('multipaxos edges', () => {
+  it('a single replica is its own majority', () => {
+    const rig = cluster(1)
+    assert.deepEqual(leaders(rig), ['r0'])
+    const cmd = put('s', 'k', 'v')
+    rig.request('r0', cmd)
+    assert.deepEqual(replyOf(rig, 'r0', cmd), { status: 'ok', value: null })
+  })
+
+  it('rejects a command at once when its origin has too many pending, and only then', () => {
+    const rig = cluster(3, { maxPendingCommands: 2 })
+    rig.runFor(50)
+    rig.dropIf = (from, to) => from === 'r1' && to === 'r0' // forwards from r1 are lost
+    const cmds = [put('a', 'k', '1'), put('b', 'k', '2'), put('c', 'k', '3')]
+    for (const cmd of cmds) rig.request('r1', cmd)
+    assert.equal(replyOf(rig, 'r1', cmds[0]!), undefined)
+    assert.equal(replyOf(rig, 'r1', cmds[2]!)?.status, 'rejected')
+    rig.dropIf = () => false
+    rig.runFor(3000) // the forward retry gets the first two through
+    assert.equal(replyOf(rig, 'r1', cmds[0]!)?.status, 'ok')
+    assert.equal(replyOf(rig, 'r1', cmds[1]!)?.status, 'ok')
+  })
+
+  it('a retried command id that was already executed is answered, not executed twice', () => {
+    const rig = cluster(3)
+    rig.runFor(50)
+    const cmd = put('r', 'k', 'v')
+    rig.request('r0', cmd)
+    rig.runFor(50)
+    rig.request('r2', cmd) // the client lost the reply and retries elsewhere
+    rig.runFor(50)
+    assert.deepEqual(replyOf(rig, 'r2', cmd), { status: 'ok', value: null })
+    assert.equal(rig.node('r2').kv.applied, 1)
+  })
+})
+
 describe('multipaxos config', () => {
   it('rejects unknown and inconsistent fields, and resolves initialLeader by index or id', () => {
     assert.throws(() => multipaxosEngine.parseConfig({ heartbeatIntervallMs: 5 }), /unknown config field/)

@@ -2,12 +2,13 @@
  * One Multi-Paxos replica, after van Renesse & Altinbuken, "Paxos Made Moderately Complex" (PMMC).
  *
  * Every replica plays all of PMMC's roles. The paper's processes become parts of one state machine:
- * - Acceptor (PMMC 3, Fig. 4): onPrepare, onAccept, backed by the durable PaxosLog.
- * - Scout (PMMC 3, Fig. 6): the candidate's phase 1 (startTakeover, onPromise).
- * - Leader (PMMC 3, Fig. 7, with the stable-leader and failure-detection refinements of PMMC 4.2 and
- *   4.3): becomeLeader, the propose queue, heartbeats, onNack (preemption).
- * - Commander (PMMC 3, Fig. 5): the per-slot phase 2 state in `proposals` and onAccepted.
- * - Replica (PMMC 2, Fig. 1): onRequest, forwarding, learnChosen and executeReady (perform in slot order).
+ * - Acceptor (PMMC sec. 2, the Synod protocol): onPrepare, onAccept, backed by the durable PaxosLog.
+ * - Scout (sec. 2): the candidate's phase 1 (startTakeover, onCandidatePromise).
+ * - Leader (sec. 2, with sec. 3's failure detection and "watch the higher ballot instead of competing"):
+ *   becomeLeader, the propose queue, heartbeats, onNack (preemption).
+ * - Commander (sec. 2): the per-slot phase 2 state in `proposals` and onLeaderAccepted.
+ * - Replica (sec. 2.1): onRequest, forwarding, learnChosen and executeReady (perform in slot order).
+ * - State on disk and catch-up of lagging replicas (sec. 4): PaxosLog, onCatchupRequest/Reply.
  *
  * Role-specific behaviour sits behind `this.step` (follower / candidate / leader), swapped on role change,
  * as raft.go does; the common ballot checks happen once in the handlers.
@@ -61,7 +62,7 @@ interface PendingCommand {
   forwardedAtMs: number
 }
 
-/** Scout state (PMMC Fig. 6): phase 1 of one ballot. */
+/** Scout state (PMMC sec. 2): phase 1 of one ballot. */
 interface CandidateState {
   readonly ballot: Ballot
   readonly fromSlot: number
@@ -73,14 +74,14 @@ interface CandidateState {
   maxChosenPrefixAt: NodeId
 }
 
-/** Commander state (PMMC Fig. 5): phase 2 of one slot. */
+/** Commander state (PMMC sec. 2): phase 2 of one slot. */
 interface Proposal {
   readonly value: SlotValue
   readonly votes: VoteSet
   sentAtMs: number
 }
 
-/** Leader state (PMMC Fig. 7) for one ballot. */
+/** Leader state (PMMC sec. 2) for one ballot. */
 interface LeaderState {
   readonly ballot: Ballot
   nextSlot: number
@@ -271,7 +272,7 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
     }
   }
 
-  // ---------------------------------------------------------------- acceptor (PMMC Fig. 4)
+  // ---------------------------------------------------------------- acceptor (PMMC sec. 2)
 
   private onPrepare(from: NodeId, msg: PrepareMsg): void {
     this.noteBallot(msg.ballot)
@@ -431,7 +432,7 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
     }
   }
 
-  // ---------------------------------------------------------------- leader election (PMMC Scout, 4.2-4.3)
+  // ---------------------------------------------------------------- leader election (PMMC Scout; sec. 3 failure detection)
 
   private onElectionTimeout(): void {
     if (this.step.role === 'leader') return

@@ -1,0 +1,234 @@
+/**
+ * `consensus-bench run`: one measured run on local replica processes. A thin layer over runBenchmark:
+ * flags -> options (invalid -> exit 2 naming the flag), progress on stderr, a table (or --json) on stdout,
+ * exit 3 when the history is not linearizable.
+ */
+import { readFileSync } from 'node:fs'
+import Table from 'cli-table3'
+import type { Command } from 'commander'
+import { CliError, EXIT, invalidInput } from '../exit-codes.ts'
+import type { RunSummary } from '../results/summary.ts'
+import { RunOptionError, type RunOptionsInput, runBenchmark } from '../run.ts'
+
+/** '10s', '500ms', '2m', '1.5s' -> milliseconds; null when it is not a duration */
+export function parseDurationMs(text: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(text.trim())
+  if (m === null) return null
+  const n = Number(m[1])
+  const ms = m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000
+  return Number.isFinite(ms) && ms > 0 ? Math.round(ms) : null
+}
+
+const FLAG_OF_FIELD: Record<string, string> = {
+  engine: '--engine',
+  replicas: '--replicas',
+  clientsPerSite: '--clients',
+  conflict: '--conflict',
+  durationMs: '--duration',
+  warmupMs: '--warmup',
+  readRatio: '--read-ratio',
+  seed: '--seed',
+  faults: '--kill-leader-at',
+  requestTimeoutMs: '--request-timeout',
+  resultsRoot: '--results',
+}
+
+interface RunFlags {
+  engine: string
+  replicas: string
+  clients: string
+  conflict: string
+  duration: string
+  warmup: string
+  readRatio: string
+  config?: string
+  seed: string
+  results?: string
+  requestTimeout: string
+  killLeaderAt?: string
+  storage: string
+  json?: boolean
+}
+
+function number(flag: string, text: string, fix: string): number {
+  const n = Number(text)
+  if (text.trim() === '' || !Number.isFinite(n))
+    throw invalidInput('run', flag, `'${text}' is not a number`, fix)
+  return n
+}
+
+function duration(flag: string, text: string): number {
+  const ms = parseDurationMs(text)
+  if (ms === null)
+    throw invalidInput('run', flag, `'${text}' is not a duration`, 'write it like 10s, 500ms or 2m')
+  return ms
+}
+
+function engineConfig(text: string | undefined): Record<string, unknown> {
+  if (text === undefined) return {}
+  const fromFile = !text.trim().startsWith('{')
+  let raw: string
+  try {
+    raw = fromFile ? readFileSync(text, 'utf8') : text
+  } catch {
+    throw invalidInput(
+      'run',
+      '--config',
+      `cannot read file '${text}'`,
+      'give inline JSON like {"batching":true} or a JSON file path',
+    )
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(raw)
+  } catch (err: unknown) {
+    throw invalidInput(
+      'run',
+      '--config',
+      `not valid JSON (${(err as Error).message})`,
+      'give a JSON object of engine config fields',
+    )
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw invalidInput(
+      'run',
+      '--config',
+      'must be a JSON object',
+      'give a JSON object of engine config fields',
+    )
+  }
+  return parsed as Record<string, unknown>
+}
+
+export function optionsFromFlags(flags: RunFlags): RunOptionsInput {
+  const durationMs = duration('--duration', flags.duration)
+  const options: RunOptionsInput = {
+    engine: flags.engine,
+    engineConfig: engineConfig(flags.config),
+    replicas: number('--replicas', flags.replicas, 'give a whole number of replicas, like 3'),
+    clientsPerSite: number('--clients', flags.clients, 'give a whole number of clients per site, like 8'),
+    conflict: number('--conflict', flags.conflict, 'give a fraction in [0, 1], like 0.1'),
+    readRatio: number('--read-ratio', flags.readRatio, 'give a fraction in [0, 1], like 0.5'),
+    durationMs,
+    warmupMs: duration('--warmup', flags.warmup),
+    seed: number('--seed', flags.seed, 'give an integer seed'),
+    requestTimeoutMs: duration('--request-timeout', flags.requestTimeout),
+    storage: flags.storage === 'memory' ? 'memory' : 'file',
+  }
+  if (flags.storage !== 'memory' && flags.storage !== 'file') {
+    throw invalidInput('run', '--storage', `'${flags.storage}' is not a storage kind`, 'use file or memory')
+  }
+  if (flags.results !== undefined) options.resultsRoot = flags.results
+  if (flags.killLeaderAt !== undefined) {
+    options.faults = [{ kind: 'kill-leader', atMs: duration('--kill-leader-at', flags.killLeaderAt) }]
+  }
+  return options
+}
+
+const ms = (us: number) => (us / 1000).toFixed(2)
+
+export function summaryTable(summary: RunSummary): string {
+  const cells = new Table({
+    style: { head: [], border: [] },
+    head: [
+      'cell',
+      'ops',
+      'ops/s',
+      'p50 ms',
+      'p90 ms',
+      'p99 ms',
+      'p99.9 ms',
+      'max ms',
+      'check',
+      'faults',
+      'errors',
+    ],
+  })
+  const sites = new Table({
+    style: { head: [], border: [] },
+    head: ['cell', 'site', 'ops', 'ops/s', 'p50 ms', 'p99 ms', 'p99.9 ms'],
+  })
+  for (const c of summary.cells) {
+    const l = c.latencyUs
+    const errors =
+      c.errors.timeout + c.errors.refused + c.errors.connection + c.errors.http + c.errors.rejected
+    cells.push([
+      c.id,
+      c.opsCompleted,
+      c.throughputOpsPerSec,
+      ms(l.p50),
+      ms(l.p90),
+      ms(l.p99),
+      ms(l.p999),
+      ms(l.max),
+      c.check.verdict,
+      c.faults.length,
+      errors,
+    ])
+    for (const [name, s] of Object.entries(c.sites)) {
+      sites.push([
+        c.id,
+        name,
+        s.ops,
+        s.throughputOpsPerSec,
+        ms(s.latencyUs.p50),
+        ms(s.latencyUs.p99),
+        ms(s.latencyUs.p999),
+      ])
+    }
+  }
+  return `${cells.toString()}\n${sites.toString()}\n`
+}
+
+export function register(program: Command): void {
+  program
+    .command('run')
+    .description(
+      'Run one engine on local replica processes under closed-loop load; write a results directory',
+    )
+    .requiredOption('--engine <name>', 'engine to run (see `consensus-bench engines`)')
+    .option('--replicas <n>', 'replica processes, each on its own 127.0.0.x address', '3')
+    .option('--clients <n>', 'closed-loop clients per site (each replica is a site)', '8')
+    .option('--conflict <c>', 'probability a command targets the shared hot key', '0.1')
+    .option('--duration <d>', 'load duration, like 10s', '10s')
+    .option('--warmup <d>', 'trimmed from latency and throughput (still checked)', '1s')
+    .option('--read-ratio <r>', 'fraction of commands that are gets', '0.5')
+    .option('--config <json>', 'engine config: inline JSON object or a JSON file path')
+    .option('--seed <n>', 'seed for the workload and the replicas', '1')
+    .option('--results <dir>', 'parent directory for the new results directory (default: results/)')
+    .option('--request-timeout <d>', 'client timeout per attempt before retrying elsewhere', '2s')
+    .option('--kill-leader-at <d>', 'SIGKILL the leader this long after the load starts')
+    .option('--storage <kind>', 'replica storage: file or memory', 'file')
+    .option('--json', 'print summary.json on stdout instead of the table')
+    .action(async (flags: RunFlags) => {
+      const options = optionsFromFlags(flags)
+      let result: Awaited<ReturnType<typeof runBenchmark>>
+      try {
+        result = await runBenchmark(options, {
+          progress: (line) => process.stderr.write(`${line}\n`),
+          argv: process.argv.slice(2),
+        })
+      } catch (err: unknown) {
+        if (err instanceof RunOptionError) {
+          const top = err.field.split('.')[0] ?? err.field
+          const flag = err.field.startsWith('engineConfig')
+            ? `--config ${err.field.slice('engineConfig.'.length)}`
+            : (FLAG_OF_FIELD[top] ?? err.field)
+          throw invalidInput('run', flag, err.problem, err.fix)
+        }
+        throw new CliError(`run failed: ${(err as Error).message}`, EXIT.thresholdFailed)
+      }
+      const { summary, dir } = result
+      process.stdout.write(
+        flags.json === true ? JSON.stringify(summary, null, 2) + '\n' : summaryTable(summary),
+      )
+      process.stderr.write(`results: ${dir}\n`)
+      const violated = summary.cells.filter((c) => c.check.verdict === 'violation')
+      if (violated.length > 0) {
+        throw new CliError(
+          `linearizability violation in ${violated.map((c) => c.id).join(', ')} (see check.json)`,
+          EXIT.violation,
+        )
+      }
+    })
+}

@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { test } from 'node:test'
+import { checkHistory } from '../check/linearizability.ts'
+import { startRunClock } from './clock.ts'
+import { type ClosedLoopOptions, runClosedLoop } from './closed-loop.ts'
+
+/** In-process replicas sharing one map: linearizable by construction. `hang` decides which requests never get an answer. */
+async function fakeReplicas(n: number, hang: (replica: number, client: string, seq: number) => boolean) {
+  const kv = new Map<string, string>()
+  const seen: Array<{ replica: number; client: string; seq: number }> = []
+  const executed = new Set<string>()
+  const servers: Server[] = []
+  for (let i = 0; i < n; i++) {
+    const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => {
+        const client = String(req.headers['x-client-id'])
+        const seq = Number(req.headers['x-seq'])
+        seen.push({ replica: i, client, seq })
+        if (hang(i, client, seq)) return
+        const key = decodeURIComponent((req.url ?? '').slice('/kv/'.length))
+        const id = `${client}#${seq}`
+        if (req.method === 'PUT') {
+          if (!executed.has(id)) kv.set(key, Buffer.concat(chunks).toString('utf8'))
+          executed.add(id)
+          res.end(JSON.stringify({ value: null }))
+        } else {
+          res.end(JSON.stringify({ value: kv.get(key) ?? null }))
+        }
+      })
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    servers.push(server)
+  }
+  const replicas = servers.map((s, i) => ({
+    id: `r${i}`,
+    clientUrl: `http://127.0.0.1:${(s.address() as AddressInfo).port}`,
+  }))
+  const close = async () => {
+    for (const s of servers) {
+      s.closeAllConnections()
+      await new Promise((r) => s.close(r))
+    }
+  }
+  return { replicas, seen, close }
+}
+
+function options(
+  replicas: ReadonlyArray<{ id: string; clientUrl: string }>,
+  over: Partial<ClosedLoopOptions> = {},
+): ClosedLoopOptions {
+  return {
+    sites: replicas.map((r) => ({ name: r.id, replica: r.id })),
+    replicas,
+    clientsPerSite: 3,
+    conflict: 0.2,
+    readRatio: 0.5,
+    sharedKeys: 1,
+    privateKeysPerClient: 4,
+    seed: 1,
+    durationMs: 600,
+    warmupMs: 100,
+    cooldownMs: 0,
+    requestTimeoutMs: 1000,
+    maxAttempts: 3,
+    maxOps: 1_000_000,
+    clock: startRunClock(),
+    ...over,
+  }
+}
+
+test('closed loop: sequential sessions, unique put values, trimmed latency, linearizable history', async () => {
+  const fake = await fakeReplicas(2, () => false)
+  try {
+    const result = await runClosedLoop(options(fake.replicas))
+    assert.ok(result.history.length > 50, `only ${result.history.length} ops`)
+    const clients = new Set(result.history.map((op) => op.client))
+    assert.deepEqual([...clients].sort(), ['r0-c0', 'r0-c1', 'r0-c2', 'r1-c0', 'r1-c1', 'r1-c2'])
+    for (const client of clients) {
+      const ops = result.history.filter((op) => op.client === client).sort((a, b) => a.seq - b.seq)
+      for (const [i, op] of ops.entries()) assert.equal(op.seq, i + 1)
+      for (let i = 1; i < ops.length; i++)
+        assert.ok(ops[i]!.invokeUs >= ops[i - 1]!.completeUs!, 'one command at a time')
+    }
+    const puts = result.history.filter((op) => op.op === 'put')
+    assert.equal(new Set(puts.map((op) => op.value)).size, puts.length)
+    for (const op of puts) assert.equal(op.value, `${op.client}:${op.seq}`)
+    // site r0's clients talk to r0 only when nothing fails
+    for (const s of fake.seen) assert.equal(`r${s.replica}`, s.client.split('-')[0])
+    const measured = [...result.measuredOpsBySite.values()].reduce((a, b) => a + b, 0)
+    assert.equal(result.latency.merged().totalCount, measured)
+    assert.ok(measured < result.history.length, 'warm-up ops are trimmed from latency')
+    assert.equal(checkHistory(result.history).verdict, 'linearizable')
+  } finally {
+    await fake.close()
+  }
+})
+
+test('closed loop: a command with no answer is retried with the same id at another replica', async () => {
+  // r0 never answers r0-c0's 2nd command; the retry at r1 succeeds
+  const fake = await fakeReplicas(
+    2,
+    (replica, client, seq) => replica === 0 && client === 'r0-c0' && seq === 2,
+  )
+  try {
+    const result = await runClosedLoop(
+      options(fake.replicas, { clientsPerSite: 1, requestTimeoutMs: 150, durationMs: 500 }),
+    )
+    const attempts = fake.seen.filter((s) => s.client === 'r0-c0' && s.seq === 2)
+    assert.deepEqual(
+      attempts.map((a) => a.replica),
+      [0, 1],
+    )
+    const op = result.history.find((o) => o.client === 'r0-c0' && o.seq === 2)!
+    assert.equal(op.outcome, 'ok')
+    assert.ok(op.completeUs! - op.invokeUs >= 150_000, 'latency includes the timed-out attempt')
+    assert.equal(result.errors.timeout, 1)
+  } finally {
+    await fake.close()
+  }
+})
+
+test('closed loop: after the last attempt times out the outcome is unknown and the client moves on', async () => {
+  const fake = await fakeReplicas(2, (_replica, client, seq) => client === 'r0-c0' && seq === 1)
+  try {
+    const result = await runClosedLoop(
+      options(fake.replicas, {
+        clientsPerSite: 1,
+        requestTimeoutMs: 100,
+        maxAttempts: 2,
+        durationMs: 400,
+        warmupMs: 0,
+      }),
+    )
+    const first = result.history.find((o) => o.client === 'r0-c0' && o.seq === 1)!
+    assert.equal(first.outcome, 'unknown')
+    assert.equal(first.completeUs, null)
+    assert.ok(result.history.some((o) => o.client === 'r0-c0' && o.seq === 2 && o.outcome === 'ok'))
+    assert.equal(result.errors.unknownOutcome, 1)
+    assert.equal(checkHistory(result.history).verdict, 'linearizable')
+  } finally {
+    await fake.close()
+  }
+})

@@ -1,0 +1,96 @@
+/**
+ * One HTTP attempt against one replica's client API (engines/host): `PUT /kv/:key` and `GET /kv/:key`
+ * with the command id in `x-client-id` / `x-seq`. The replica holds the response until the command is
+ * committed, so the client's timeout is the only bound on an attempt.
+ *
+ * An attempt ends in exactly one of these, and whether the command may have taken effect matters to
+ * the checker:
+ * - ok:        executed; `value` is what a get read (null for a put, or an absent key)
+ * - rejected:  409, the replica says the command was not and will not be executed (definite)
+ * - refused:   the connection was refused, the request never left (definite)
+ * - timeout:   no answer in time (uncertain: it may still commit)
+ * - error:     the connection broke, or an unexpected status (uncertain)
+ */
+import { Pool } from 'undici'
+import type { NodeId } from '../../engines/core/command.ts'
+
+export type AttemptResult =
+  | { readonly kind: 'ok'; readonly value: string | null }
+  | { readonly kind: 'rejected'; readonly reason: string }
+  | { readonly kind: 'refused' }
+  | { readonly kind: 'timeout' }
+  | { readonly kind: 'error'; readonly code: string }
+
+export interface KvRequest {
+  readonly client: string
+  readonly seq: number
+  readonly op: 'get' | 'put'
+  readonly key: string
+  /** the value a put writes */
+  readonly value: string | null
+}
+
+/** A keep-alive connection pool per replica; closing it closes every socket it opened. */
+export class ReplicaClients {
+  readonly #pools = new Map<NodeId, Pool>()
+
+  constructor(replicas: ReadonlyArray<{ readonly id: NodeId; readonly clientUrl: string }>) {
+    for (const r of replicas) {
+      if (this.#pools.has(r.id)) throw new Error(`duplicate replica id ${r.id}`)
+      // pipelining 1: each client is a sequential session, so one request per connection at a time
+      this.#pools.set(r.id, new Pool(r.clientUrl, { pipelining: 1, keepAliveTimeout: 30_000 }))
+    }
+  }
+
+  async attempt(replica: NodeId, request: KvRequest, timeoutMs: number): Promise<AttemptResult> {
+    const pool = this.#pools.get(replica)
+    if (pool === undefined) throw new Error(`no pool for replica ${replica}`)
+    if (request.op === 'put' && request.value === null) throw new Error('a put needs a value')
+    // our own timer: undici's headersTimeout runs on a coarse (about 1 s) timer wheel
+    const abort = new AbortController()
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      abort.abort()
+    }, timeoutMs)
+    try {
+      const response = await pool.request({
+        signal: abort.signal,
+        path: `/kv/${encodeURIComponent(request.key)}`,
+        method: request.op === 'put' ? 'PUT' : 'GET',
+        headers: { 'x-client-id': request.client, 'x-seq': String(request.seq) },
+        body: request.op === 'put' ? (request.value as string) : null,
+      })
+      const text = await response.body.text()
+      if (response.statusCode === 200) {
+        const parsed = JSON.parse(text) as { value?: unknown }
+        const value = parsed.value
+        if (value !== null && typeof value !== 'string') return { kind: 'error', code: 'bad-response' }
+        return { kind: 'ok', value }
+      }
+      if (response.statusCode === 409) {
+        let reason = 'rejected'
+        try {
+          reason = String((JSON.parse(text) as { reason?: unknown }).reason ?? reason)
+        } catch {
+          // keep the generic reason: the status alone is the contract
+        }
+        return { kind: 'rejected', reason }
+      }
+      return { kind: 'error', code: `http-${response.statusCode}` }
+    } catch (err: unknown) {
+      if (timedOut) return { kind: 'timeout' }
+      const code = (err as { code?: unknown }).code
+      if (code === 'ECONNREFUSED') return { kind: 'refused' }
+      if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return { kind: 'timeout' }
+      return { kind: 'error', code: typeof code === 'string' ? code : 'unknown-error' }
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#pools.values()].map((p) => p.destroy()))
+    this.#pools.clear()
+  }
+}

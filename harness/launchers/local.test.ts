@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { tracked } from './cleanup.ts'
+import { startLocalCluster } from './local.ts'
+
+const hostEntry = 'harness/launchers/testdata/fake-host.ts'
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+test('local launcher: distinct loopback addresses, health, kill is recorded, restart, stop leaves nothing', async () => {
+  const logDir = mkdtempSync(join(tmpdir(), 'cb-launcher-test-'))
+  try {
+    const cluster = await startLocalCluster({
+      engine: 'fake',
+      engineConfig: {},
+      replicas: 3,
+      seed: 1,
+      storage: 'file',
+      logDir,
+      hostEntry,
+    })
+    const hosts = cluster.replicas.map((r) => r.clientAddress.split(':')[0])
+    assert.deepEqual(hosts, ['127.0.0.1', '127.0.0.2', '127.0.0.3'])
+    const pids = cluster.replicas.map((r) => r.pid()!)
+    assert.equal(new Set(pids).size, 3)
+    for (const pid of pids) assert.ok(alive(pid))
+    const health = await cluster.replica('r1').health()
+    assert.equal(health?.id, 'r1')
+    assert.equal(health?.leader, 'r0')
+
+    await cluster.replica('r2').kill('SIGKILL')
+    assert.equal(cluster.replica('r2').running(), false)
+    assert.equal(alive(pids[2]!), false)
+    const exit = cluster.exits.at(-1)!
+    assert.equal(exit.replica, 'r2')
+    assert.equal(exit.signal, 'SIGKILL')
+    assert.equal(exit.expected, true)
+    assert.equal(await cluster.replica('r2').health(300), null)
+
+    // a replica killed from outside the harness is an unexpected exit: recorded, the others keep serving
+    const r1 = cluster.replica('r1').pid()!
+    process.kill(r1, 'SIGKILL')
+    while (cluster.replica('r1').running()) await new Promise((r) => setTimeout(r, 20))
+    const unexpected = cluster.exits.at(-1)!
+    assert.equal(unexpected.replica, 'r1')
+    assert.equal(unexpected.expected, false)
+    assert.equal(unexpected.signal, 'SIGKILL')
+    assert.equal((await cluster.replica('r0').health())?.id, 'r0')
+    await cluster.replica('r1').restart()
+
+    await cluster.replica('r2').restart()
+    assert.notEqual(cluster.replica('r2').pid(), pids[2])
+    assert.equal((await cluster.replica('r2').health())?.id, 'r2')
+
+    const config = JSON.parse(readFileSync(join(logDir, 'r0.config.json'), 'utf8'))
+    assert.equal(config.storage.kind, 'file')
+    const dataDir = join(config.storage.dir, '..')
+    assert.ok(existsSync(dataDir))
+
+    const all = cluster.replicas.map((r) => r.pid()!)
+    await cluster.stop()
+    for (const pid of all) assert.equal(alive(pid), false, `pid ${pid} still alive`)
+    assert.equal(existsSync(dataDir), false, 'temp dir removed')
+    assert.deepEqual(tracked(), { pids: [], dirs: [] })
+    assert.ok(existsSync(join(logDir, 'r0.stderr.log')))
+  } finally {
+    rmSync(logDir, { recursive: true, force: true })
+  }
+})
+
+test('local launcher: a port taken at bind time is retried with fresh ports', async () => {
+  const logDir = mkdtempSync(join(tmpdir(), 'cb-launcher-test-'))
+  process.env.FAKE_HOST_PORT_TAKEN = 'r1'
+  try {
+    const cluster = await startLocalCluster({
+      engine: 'fake',
+      engineConfig: {},
+      replicas: 2,
+      seed: 1,
+      storage: 'memory',
+      logDir,
+      hostEntry,
+    })
+    assert.match(readFileSync(join(logDir, 'r1.stderr.log'), 'utf8'), /port taken/)
+    assert.equal((await cluster.replica('r1').health())?.id, 'r1')
+    await cluster.stop()
+    assert.deepEqual(tracked(), { pids: [], dirs: [] })
+  } finally {
+    delete process.env.FAKE_HOST_PORT_TAKEN
+    rmSync(logDir, { recursive: true, force: true })
+  }
+})
+
+test('local launcher: a replica that cannot start fails the launch and leaves nothing behind', async () => {
+  await assert.rejects(
+    startLocalCluster({
+      engine: 'fake',
+      engineConfig: {},
+      replicas: 2,
+      seed: 1,
+      storage: 'memory',
+      hostEntry: 'harness/launchers/testdata/does-not-exist.ts',
+      startTimeoutMs: 20_000,
+    }),
+    /exited before listening/,
+  )
+  assert.deepEqual(tracked(), { pids: [], dirs: [] })
+})

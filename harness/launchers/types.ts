@@ -1,0 +1,59 @@
+/**
+ * What every launcher (local processes now; compose later) gives the harness: handles on running
+ * replicas, and a record of every replica exit. The run orchestration only talks to these types.
+ */
+import type { NodeId } from '../../engines/core/command.ts'
+
+/** GET /health of a replica (engines/host) */
+export interface ReplicaHealth {
+  readonly id: NodeId
+  readonly engine: string
+  readonly role: string
+  readonly leader: NodeId | null
+  readonly epoch: number
+  readonly executed: number
+  readonly uptimeMs: number
+}
+
+/** A replica process ended. `expected` is true when the harness asked for it (kill, stop). */
+export interface ReplicaExit {
+  readonly replica: NodeId
+  readonly pid: number
+  /** microseconds on the run clock */
+  readonly atUs: number
+  readonly exitCode: number | null
+  readonly signal: string | null
+  readonly expected: boolean
+}
+
+export interface ReplicaHandle {
+  readonly id: NodeId
+  /** host:port the replica's peers connect to */
+  readonly peerAddress: string
+  /** host:port of the HTTP client API */
+  readonly clientAddress: string
+  /** http://host:port */
+  readonly clientUrl: string
+  /** the current process's PID, or null while it is not running */
+  pid(): number | null
+  running(): boolean
+  /** sends a signal and resolves once the process has exited (SIGSTOP/SIGCONT resolve at once) */
+  kill(signal?: NodeJS.Signals): Promise<void>
+  /** starts the replica again with the same config, ports and storage; resolves when it listens */
+  restart(): Promise<void>
+  /** GET /health, or null when it does not answer in time */
+  health(timeoutMs?: number): Promise<ReplicaHealth | null>
+  /** GET /metrics as parsed JSON, or null when it does not answer in time */
+  metrics(timeoutMs?: number): Promise<unknown>
+}
+
+export interface Cluster {
+  readonly launcher: 'local'
+  readonly engine: string
+  readonly replicas: readonly ReplicaHandle[]
+  /** every exit seen so far, in order */
+  readonly exits: readonly ReplicaExit[]
+  replica(id: NodeId): ReplicaHandle
+  /** stops every replica (SIGTERM, then SIGKILL), removes temp dirs; safe to call twice */
+  stop(): Promise<void>
+}

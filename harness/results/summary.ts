@@ -1,0 +1,75 @@
+/**
+ * summary.json: the contract other tools read (documented in results/README.md). It is rewritten as
+ * cells finish; `status` stays 'incomplete' until the whole run has finished.
+ */
+import type { LatencySummaryUs } from '../driver/latency.ts'
+import type { FaultRecord } from '../faults.ts'
+
+export interface SiteSummary {
+  readonly ops: number
+  readonly throughputOpsPerSec: number
+  readonly latencyUs: LatencySummaryUs
+}
+
+export interface CheckSummary {
+  readonly verdict: 'linearizable' | 'violation' | 'unknown'
+  readonly elapsedMs: number
+  /** why the verdict is unknown, or which key broke */
+  readonly detail?: string
+}
+
+export interface CellErrors {
+  timeout: number
+  rejected: number
+  refused: number
+  connection: number
+  http: number
+  unknownOutcome: number
+  failedOutcome: number
+}
+
+export interface CellSummary {
+  readonly id: string
+  readonly state: 'complete'
+  readonly engine: string
+  readonly topology: string
+  readonly conflict: number
+  readonly readRatio: number
+  readonly repetition: number
+  readonly replicas: number
+  readonly clientsPerSite: number
+  readonly durationMs: number
+  readonly warmupMs: number
+  readonly cooldownMs: number
+  /** when the load started, microseconds on the cell's clock (history and fault times use that clock) */
+  readonly loadStartUs: number
+  /** ok commands invoked inside the measured window */
+  readonly opsCompleted: number
+  /** every command in the history, warm-up and read-back included */
+  readonly opsRecorded: number
+  readonly throughputOpsPerSec: number
+  readonly latencyUs: LatencySummaryUs
+  readonly latencyUsByOp: { readonly get: LatencySummaryUs; readonly put: LatencySummaryUs }
+  readonly sites: Readonly<Record<string, SiteSummary>>
+  readonly check: CheckSummary
+  readonly faults: readonly FaultRecord[]
+  readonly errors: CellErrors
+  readonly readBack: { readonly keys: number; readonly ok: number }
+  /** the driver hit its history limit and stopped early */
+  readonly truncated: boolean
+  /** paths relative to the run directory */
+  readonly files: {
+    readonly history: string
+    readonly check: string
+    readonly latency: string
+    readonly replicas: string
+  }
+}
+
+export interface RunSummary {
+  readonly status: 'complete' | 'incomplete'
+  readonly runId: string
+  readonly startedAt: string
+  readonly finishedAt: string | null
+  readonly cells: readonly CellSummary[]
+}

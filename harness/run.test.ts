@@ -1,0 +1,201 @@
+/**
+ * End to end: real multipaxos replica processes (engines/host) on 127.0.0.x, the closed-loop driver,
+ * the results directory and the checker, through the same runBenchmark call the CLI makes.
+ */
+import assert from 'node:assert/strict'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, test } from 'node:test'
+import { historyFromJsonl } from './check/history.ts'
+import { readHlog } from './driver/latency.ts'
+import { tracked } from './launchers/cleanup.ts'
+import type { CellSummary, RunSummary } from './results/summary.ts'
+import { runBenchmark } from './run.ts'
+
+const resultsRoot = mkdtempSync(join(tmpdir(), 'cb-run-test-'))
+after(() => rmSync(resultsRoot, { recursive: true, force: true }))
+
+function assertOrdered(l: CellSummary['latencyUs'], where: string): void {
+  assert.ok(l.p50 > 0, `${where}: p50 > 0`)
+  assert.ok(
+    l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max,
+    `${where}: ordered ${JSON.stringify(l)}`,
+  )
+}
+
+test('run: multipaxos on 3 local replicas -> throughput, ordered percentiles, linearizable, results layout', async () => {
+  const { dir, summary } = await runBenchmark({
+    engine: 'multipaxos',
+    replicas: 3,
+    clientsPerSite: 3,
+    conflict: 0.2,
+    durationMs: 3000,
+    warmupMs: 500,
+    resultsRoot,
+  })
+  assert.equal(summary.status, 'complete')
+  assert.deepEqual(JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')), summary)
+  for (const f of ['run.json', 'env.json', 'summary.json']) assert.ok(existsSync(join(dir, f)), f)
+  const env = JSON.parse(readFileSync(join(dir, 'env.json'), 'utf8'))
+  assert.equal(env.launcher, 'local')
+  assert.ok(env.cpuCount >= 1 && env.node.startsWith('v'))
+
+  assert.equal(summary.cells.length, 1)
+  const cell = summary.cells[0]!
+  assert.equal(cell.engine, 'multipaxos')
+  assert.equal(cell.topology, 'lan')
+  assert.ok(cell.opsCompleted > 0 && cell.throughputOpsPerSec > 0, `throughput ${cell.throughputOpsPerSec}`)
+  assertOrdered(cell.latencyUs, 'overall')
+  assert.deepEqual(Object.keys(cell.sites).sort(), ['r0', 'r1', 'r2'])
+  for (const [name, site] of Object.entries(cell.sites)) {
+    assert.ok(site.ops > 0, `site ${name} completed commands`)
+    assertOrdered(site.latencyUs, `site ${name}`)
+  }
+  assert.equal(
+    Object.values(cell.sites).reduce((a, s) => a + s.ops, 0),
+    cell.opsCompleted,
+  )
+  assert.equal(cell.check.verdict, 'linearizable')
+  assert.deepEqual(cell.faults, [])
+  assert.equal(cell.readBack.ok, cell.readBack.keys)
+
+  const cellDir = join(dir, 'cells', cell.id)
+  const history = historyFromJsonl(readFileSync(join(cellDir, 'history.jsonl'), 'utf8'))
+  assert.equal(history.length, cell.opsRecorded)
+  assert.equal(JSON.parse(readFileSync(join(cellDir, 'check.json'), 'utf8')).verdict, 'linearizable')
+  const hlog = readHlog(readFileSync(join(cellDir, 'latency.hlog'), 'utf8'))
+  assert.equal(
+    [...hlog.values()].reduce((a, h) => a + h.totalCount, 0),
+    cell.opsCompleted,
+  )
+  for (const r of ['r0', 'r1', 'r2']) assert.ok(existsSync(join(cellDir, 'replicas', `${r}.stderr.log`)), r)
+  assert.deepEqual(tracked(), { pids: [], dirs: [] }, 'nothing left running')
+})
+
+test('run: SIGKILL of the leader mid-run -> a new leader in time, no acknowledged write lost, results kept', async () => {
+  const engineConfig = { heartbeatIntervalMs: 50, leaderTimeoutMsMin: 300, leaderTimeoutMsMax: 600 }
+  // detection takes at most leaderTimeoutMsMax; then one phase-1 round (an fsync on each side) on a shared
+  // 2-core machine: allow it this much on top
+  const electionRoundAllowanceMs = 600
+  const { dir, summary } = await runBenchmark({
+    engine: 'multipaxos',
+    engineConfig,
+    replicas: 3,
+    clientsPerSite: 3,
+    conflict: 0.2,
+    durationMs: 4000,
+    warmupMs: 500,
+    faults: [{ atMs: 1500, kind: 'kill-leader' }],
+    resultsRoot,
+  })
+  const saved = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as RunSummary
+  assert.deepEqual(saved, summary)
+  assert.equal(saved.status, 'complete')
+  const cell = saved.cells[0]!
+  const fault = cell.faults.find((f) => f.kind === 'kill-leader')
+  assert.ok(fault !== undefined && fault.kind === 'kill-leader', JSON.stringify(cell.faults))
+  process.stderr.write(`kill-leader fault: ${JSON.stringify(fault)}\n`)
+  assert.equal(fault.error, undefined)
+  assert.equal(fault.replica, fault.leaderBefore)
+  assert.ok(fault.newLeader !== null && fault.newLeader !== fault.replica, `new leader ${fault.newLeader}`)
+  assert.ok(
+    fault.newLeaderAfterMs !== null &&
+      fault.newLeaderAfterMs <= engineConfig.leaderTimeoutMsMax + electionRoundAllowanceMs,
+    `takeover took ${fault.newLeaderAfterMs} ms`,
+  )
+  assert.ok(
+    fault.firstCommitAfterMs !== null &&
+      fault.firstCommitAfterMs <= engineConfig.leaderTimeoutMsMax + 2 * electionRoundAllowanceMs,
+    `first commit after ${fault.firstCommitAfterMs} ms`,
+  )
+  assert.deepEqual(
+    cell.faults.filter((f) => f.kind === 'replica-exit'),
+    [],
+    'the only exit was the kill',
+  )
+
+  // no acknowledged write lost: the checker over the whole history (with the read-back), and directly:
+  // every private key reads back its last acknowledged put, or a later put whose outcome is unknown
+  assert.equal(cell.check.verdict, 'linearizable')
+  assert.equal(cell.readBack.ok, cell.readBack.keys)
+  const history = historyFromJsonl(readFileSync(join(dir, cell.files.history), 'utf8'))
+  const readBack = new Map(history.filter((op) => op.client === 'readback').map((op) => [op.key, op.value]))
+  let checkedKeys = 0
+  for (const key of readBack.keys()) {
+    if (key.startsWith('shared-')) continue
+    const puts = history
+      .filter((op) => op.key === key && op.op === 'put' && op.client !== 'readback')
+      .sort((a, b) => a.seq - b.seq)
+    const lastAcked = puts.filter((op) => op.outcome === 'ok').at(-1)
+    if (lastAcked === undefined) continue
+    const allowed = new Set([
+      lastAcked.value,
+      ...puts.filter((op) => op.seq > lastAcked.seq && op.outcome === 'unknown').map((op) => op.value),
+    ])
+    assert.ok(
+      allowed.has(readBack.get(key) ?? null),
+      `${key}: read back ${readBack.get(key)}, last acknowledged ${lastAcked.value}`,
+    )
+    checkedKeys++
+  }
+  assert.ok(checkedKeys > 10, `checked ${checkedKeys} keys`)
+  assert.ok(cell.opsCompleted > 0)
+  // results kept: the killed replica's log is there
+  assert.ok(existsSync(join(dir, cell.files.replicas, `${fault.replica}.stderr.log`)))
+  assert.deepEqual(tracked(), { pids: [], dirs: [] }, 'nothing left running')
+})
+
+test('run: a replica that dies by itself is recorded as a fault and the run keeps its results', async () => {
+  process.env.FAKE_HOST_EXIT_AFTER_MS = 'r2:1500'
+  try {
+    const { dir, summary } = await runBenchmark({
+      engine: 'fake',
+      hostEntry: 'harness/launchers/testdata/fake-host.ts',
+      replicas: 3,
+      clientsPerSite: 2,
+      durationMs: 2500,
+      warmupMs: 200,
+      storage: 'memory',
+      resultsRoot,
+    })
+    assert.equal(summary.status, 'complete')
+    const cell = summary.cells[0]!
+    const exit = cell.faults.find((f) => f.kind === 'replica-exit')
+    assert.ok(exit !== undefined && exit.kind === 'replica-exit', JSON.stringify(cell.faults))
+    assert.equal(exit.replica, 'r2')
+    assert.equal(exit.exitCode, 7)
+    assert.ok(exit.atUs >= cell.loadStartUs, 'it died during the load')
+    const history = historyFromJsonl(readFileSync(join(dir, cell.files.history), 'utf8'))
+    const after = history.filter(
+      (op) => op.client.startsWith('r2-') && op.outcome === 'ok' && op.invokeUs > exit.atUs,
+    )
+    assert.ok(after.length > 0, 'r2 clients moved on to other replicas')
+    assert.equal(cell.check.verdict, 'linearizable')
+  } finally {
+    delete process.env.FAKE_HOST_EXIT_AFTER_MS
+  }
+})
+
+test('run: replicas that cannot start fail the run; the results directory stays, marked incomplete', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'cb-run-test-'))
+  try {
+    await assert.rejects(
+      runBenchmark({
+        engine: 'fake',
+        hostEntry: 'harness/launchers/testdata/no-such-host.ts',
+        durationMs: 1000,
+        warmupMs: 0,
+        resultsRoot: root,
+      }),
+      /exited before listening/,
+    )
+    const [runId] = readdirSync(root)
+    const summary = JSON.parse(readFileSync(join(root, runId!, 'summary.json'), 'utf8')) as RunSummary
+    assert.equal(summary.status, 'incomplete')
+    assert.deepEqual(summary.cells, [])
+    assert.deepEqual(tracked(), { pids: [], dirs: [] })
+  } finally {
+    rmSync(root, { recursive: true, force: true })
+  }
+})

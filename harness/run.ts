@@ -1,0 +1,428 @@
+/**
+ * `run`: one measured run of one engine on real replica processes (the local launcher), as a library
+ * call. The CLI (harness/commands/run.ts) is a thin layer over `runBenchmark`.
+ *
+ * Steps: validate -> new results dir (run.json, env.json, summary.json 'incomplete') -> per cell: start
+ * replicas, wait for an agreed leader, closed-loop load with scheduled faults, read back every key,
+ * stop replicas, write history / latency / check, update summary.json -> status 'complete'.
+ * Today a run has one cell; the cell loop is where the matrix (engines x conflicts x repetitions) grows.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { z } from 'zod'
+import type { NodeId } from '../engines/core/command.ts'
+import { ConfigError } from '../engines/core/engine.ts'
+import { engineNames, findEngine } from '../engines/registry.ts'
+import { type HistoryOp, historyToJsonl } from './check/history.ts'
+import { checkHistory } from './check/linearizability.ts'
+import { type RunClock, startRunClock } from './driver/clock.ts'
+import { type ClosedLoopResult, runClosedLoop, type Site } from './driver/closed-loop.ts'
+import { summarizeLatency } from './driver/latency.ts'
+import { ReplicaClients } from './driver/replica-client.ts'
+import { exitFaults, runFaultSchedule, waitForAgreedLeader, withFirstCommit } from './faults.ts'
+import { onInterrupt } from './launchers/cleanup.ts'
+import { REPO_ROOT, startLocalCluster } from './launchers/local.ts'
+import type { Cluster } from './launchers/types.ts'
+import { collectEnvironment } from './results/env.ts'
+import { createResultsDir, writeJsonAtomic } from './results/results-dir.ts'
+import type { CellSummary, CheckSummary, RunSummary, SiteSummary } from './results/summary.ts'
+
+/** Invalid run options: `field` is the option name (the CLI maps it onto its flag). */
+export class RunOptionError extends Error {
+  readonly code = 'ERR_RUN_OPTION'
+  constructor(
+    readonly field: string,
+    readonly problem: string,
+    readonly fix: string,
+  ) {
+    super(`${field}: ${problem} (fix: ${fix})`)
+    this.name = 'RunOptionError'
+  }
+}
+
+const faultSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('kill-leader'),
+    atMs: z.number().nonnegative(),
+    signal: z.enum(['SIGKILL', 'SIGTERM']).optional(),
+  }),
+  z.strictObject({
+    kind: z.literal('kill'),
+    atMs: z.number().nonnegative(),
+    replica: z.string(),
+    signal: z.enum(['SIGKILL', 'SIGTERM']).optional(),
+  }),
+])
+
+export const runOptionsSchema = z.strictObject({
+  engine: z.string().min(1),
+  /** raw engine config, validated by the engine's parseConfig and handed to every replica */
+  engineConfig: z.record(z.string(), z.unknown()).default({}),
+  replicas: z.number().int().min(1).max(50).default(3),
+  /** closed-loop clients per site (each replica is its own site for now) */
+  clientsPerSite: z.number().int().min(1).max(1000).default(8),
+  conflict: z.number().min(0).max(1).default(0.1),
+  /** fraction of commands that are gets; 0.5 = YCSB-A's even mix */
+  readRatio: z.number().min(0).max(1).default(0.5),
+  durationMs: z.number().int().positive().default(10_000),
+  warmupMs: z.number().int().nonnegative().default(1000),
+  cooldownMs: z.number().int().nonnegative().default(0),
+  seed: z.number().int().default(1),
+  sharedKeys: z.number().int().min(1).default(1),
+  privateKeysPerClient: z.number().int().min(1).default(16),
+  requestTimeoutMs: z.number().int().positive().default(2000),
+  maxAttempts: z.number().int().min(1).max(10).default(3),
+  maxOps: z.number().int().positive().default(2_000_000),
+  storage: z.enum(['file', 'memory']).default('file'),
+  faults: z.array(faultSchema).default([]),
+  /** read every touched key once more after the load, into the checked history */
+  readBack: z.boolean().default(true),
+  checkTimeBudgetMs: z.number().int().positive().default(60_000),
+  /** how long to wait for an agreed leader before the load starts */
+  readyTimeoutMs: z.number().int().positive().default(20_000),
+  resultsRoot: z.string().default(join(REPO_ROOT, 'results')),
+  /** the replica program, relative to the repo root (tests use a fake); engine validation is then its job */
+  hostEntry: z.string().optional(),
+})
+
+export type RunOptionsInput = z.input<typeof runOptionsSchema>
+export type RunOptions = z.output<typeof runOptionsSchema>
+
+export interface RunHooks {
+  /** progress lines (the CLI writes them to stderr) */
+  readonly progress?: (line: string) => void
+  /** the command line that started the run, recorded in run.json */
+  readonly argv?: readonly string[]
+}
+
+export interface RunResult {
+  readonly dir: string
+  readonly summary: RunSummary
+}
+
+/** Validates and fills in defaults; throws RunOptionError naming the option and the fix. */
+export function resolveRunOptions(input: RunOptionsInput): RunOptions {
+  const parsed = runOptionsSchema.safeParse(input)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!
+    const field = issue.path.map(String).join('.') || '(options)'
+    throw new RunOptionError(field, issue.message, 'see `consensus-bench run --help`')
+  }
+  const o = parsed.data
+  if (o.warmupMs + o.cooldownMs >= o.durationMs) {
+    throw new RunOptionError('durationMs', 'shorter than warm-up plus cool-down', 'run longer or trim less')
+  }
+  for (const f of o.faults) {
+    if (f.atMs >= o.durationMs)
+      throw new RunOptionError(
+        'faults',
+        `fault at ${f.atMs} ms is after the run`,
+        'schedule it inside the duration',
+      )
+    if (f.kind === 'kill' && !/^r\d+$/.test(f.replica))
+      throw new RunOptionError('faults', `no replica ${f.replica}`, 'use r0..r{N-1}')
+  }
+  if (o.hostEntry === undefined) {
+    const engine = findEngine(o.engine)
+    if (engine === undefined) {
+      throw new RunOptionError(
+        'engine',
+        `unknown engine '${o.engine}'`,
+        `use one of: ${engineNames().join(', ') || '(none registered)'}`,
+      )
+    }
+    try {
+      engine.parseConfig(o.engineConfig)
+    } catch (err: unknown) {
+      if (err instanceof ConfigError) {
+        // ConfigError's message is `<field>: <problem> (fix: <fix>)`; keep the problem alone
+        const problem = err.message.replace(`${err.field}: `, '').replace(` (fix: ${err.fix})`, '')
+        throw new RunOptionError(`engineConfig.${err.field}`, problem, err.fix)
+      }
+      throw err
+    }
+  }
+  return o
+}
+
+export function cellId(engine: string, topology: string, conflict: number, repetition: number): string {
+  return `${engine}-${topology}-c${conflict}-rep${repetition}`
+}
+
+export async function runBenchmark(input: RunOptionsInput, hooks: RunHooks = {}): Promise<RunResult> {
+  const options = resolveRunOptions(input)
+  const progress = hooks.progress ?? (() => {})
+  const startedAt = new Date()
+  const dir = createResultsDir(options.resultsRoot, options.engine, startedAt)
+  const runId = relative(options.resultsRoot, dir)
+  const resolvedEngineConfig =
+    options.hostEntry === undefined
+      ? findEngine(options.engine)?.parseConfig(options.engineConfig)
+      : options.engineConfig
+  writeJsonAtomic(join(dir, 'run.json'), {
+    runId,
+    command: 'run',
+    argv: hooks.argv ?? null,
+    options: { ...options, resultsRoot: undefined },
+    engineConfigResolved: resolvedEngineConfig ?? null,
+    topology: 'lan',
+    startedAt: startedAt.toISOString(),
+  })
+  writeJsonAtomic(join(dir, 'env.json'), collectEnvironment(REPO_ROOT))
+  let summary: RunSummary = {
+    status: 'incomplete',
+    runId,
+    startedAt: startedAt.toISOString(),
+    finishedAt: null,
+    cells: [],
+  }
+  writeJsonAtomic(join(dir, 'summary.json'), summary)
+  progress(`results: ${dir}`)
+
+  const cells = [{ topology: 'lan', conflict: options.conflict, repetition: 1 }]
+  for (const cell of cells) {
+    const id = cellId(options.engine, cell.topology, cell.conflict, cell.repetition)
+    const result = await runCell(options, dir, id, cell.repetition, progress)
+    summary = { ...summary, cells: [...summary.cells, result] }
+    writeJsonAtomic(join(dir, 'summary.json'), summary)
+  }
+  summary = { ...summary, status: 'complete', finishedAt: new Date().toISOString() }
+  writeJsonAtomic(join(dir, 'summary.json'), summary)
+  return { dir, summary }
+}
+
+async function runCell(
+  options: RunOptions,
+  runDir: string,
+  id: string,
+  repetition: number,
+  progress: (line: string) => void,
+): Promise<CellSummary> {
+  const cellDir = join(runDir, 'cells', id)
+  const replicaDir = join(cellDir, 'replicas')
+  mkdirSync(replicaDir, { recursive: true })
+  const clock = startRunClock()
+  const stopLoad = new AbortController()
+
+  progress(`${id}: starting ${options.replicas} ${options.engine} replicas`)
+  let cluster: Cluster | null = null
+  // SIGINT/SIGTERM: stop issuing load, stop the replicas; summary.json already says 'incomplete'
+  const removeHook = onInterrupt(async () => {
+    stopLoad.abort()
+    await cluster?.stop()
+  })
+  try {
+    cluster = await startLocalCluster({
+      engine: options.engine,
+      engineConfig: options.engineConfig,
+      replicas: options.replicas,
+      seed: options.seed,
+      storage: options.storage,
+      logDir: replicaDir,
+      clock,
+      ...(options.hostEntry !== undefined ? { hostEntry: options.hostEntry } : {}),
+      onExit: (exit) => {
+        if (!exit.expected)
+          progress(
+            `${id}: replica ${exit.replica} exited unexpectedly (code ${exit.exitCode}, signal ${exit.signal})`,
+          )
+      },
+    })
+    const leader = await waitForAgreedLeader(cluster, options.readyTimeoutMs)
+    progress(
+      `${id}: replicas ready${leader !== null ? `, leader ${leader}` : ', no agreed leader (starting anyway)'}`,
+    )
+
+    const sites: Site[] = cluster.replicas.map((r) => ({ name: r.id, replica: r.id }))
+    const targets = cluster.replicas.map((r) => ({ id: r.id, clientUrl: r.clientUrl }))
+    let completed = 0
+    const startUs = clock.nowUs()
+    const ticker = setInterval(() => {
+      progress(`${id}: ${Math.round((clock.nowUs() - startUs) / 1e6)} s, ${completed} commands`)
+    }, 1000)
+    const faultsDone = runFaultSchedule(options.faults, cluster, clock, startUs, stopLoad.signal)
+    let load: ClosedLoopResult
+    try {
+      load = await runClosedLoop({
+        sites,
+        replicas: targets,
+        clientsPerSite: options.clientsPerSite,
+        conflict: options.conflict,
+        readRatio: options.readRatio,
+        sharedKeys: options.sharedKeys,
+        privateKeysPerClient: options.privateKeysPerClient,
+        seed: options.seed,
+        durationMs: options.durationMs,
+        warmupMs: options.warmupMs,
+        cooldownMs: options.cooldownMs,
+        requestTimeoutMs: options.requestTimeoutMs,
+        maxAttempts: options.maxAttempts,
+        maxOps: options.maxOps,
+        clock,
+        signal: stopLoad.signal,
+        onComplete: () => {
+          completed++
+        },
+      })
+    } finally {
+      clearInterval(ticker)
+    }
+    const scheduled = await faultsDone
+    const history = [...load.history]
+    let readBack = { keys: 0, ok: 0 }
+    if (options.readBack) {
+      const back = await readBackKeys(cluster, history, clock, options.requestTimeoutMs)
+      history.push(...back)
+      readBack = { keys: back.length, ok: back.filter((op) => op.outcome === 'ok').length }
+      progress(`${id}: read back ${readBack.ok}/${readBack.keys} keys`)
+    }
+    await cluster.stop()
+    const faults = [...withFirstCommit(scheduled, history), ...exitFaults(cluster.exits)].sort(
+      (a, b) => a.atUs - b.atUs,
+    )
+
+    writeFileSync(join(cellDir, 'history.jsonl'), historyToJsonl(history))
+    writeFileSync(
+      join(cellDir, 'latency.hlog'),
+      load.latency.toHlog(clock.zeroEpochMs, load.windowStartUs / 1e6, load.windowEndUs / 1e6),
+    )
+    progress(`${id}: checking linearizability of ${history.length} commands`)
+    const check = checkLinearizable(history, options.checkTimeBudgetMs)
+    writeJsonAtomic(join(cellDir, 'check.json'), check.full)
+    progress(`${id}: ${check.summary.verdict} (${check.summary.elapsedMs} ms)`)
+
+    const windowSec = (Math.min(load.windowEndUs, load.endUs) - load.windowStartUs) / 1e6
+    const opsCompleted = [...load.measuredOpsBySite.values()].reduce((a, b) => a + b, 0)
+    const siteSummaries: Record<string, SiteSummary> = {}
+    for (const site of sites) {
+      const ops = load.measuredOpsBySite.get(site.name) ?? 0
+      siteSummaries[site.name] = {
+        ops,
+        throughputOpsPerSec: round(ops / windowSec),
+        latencyUs: summarizeLatency(load.latency.merged(site.name)),
+      }
+    }
+    return {
+      id,
+      state: 'complete',
+      engine: options.engine,
+      topology: 'lan',
+      conflict: options.conflict,
+      readRatio: options.readRatio,
+      repetition,
+      replicas: options.replicas,
+      clientsPerSite: options.clientsPerSite,
+      durationMs: options.durationMs,
+      warmupMs: options.warmupMs,
+      cooldownMs: options.cooldownMs,
+      loadStartUs: load.startUs,
+      opsCompleted,
+      opsRecorded: history.length,
+      throughputOpsPerSec: round(opsCompleted / windowSec),
+      latencyUs: summarizeLatency(load.latency.merged()),
+      latencyUsByOp: {
+        get: summarizeLatency(load.latency.merged(undefined, 'get')),
+        put: summarizeLatency(load.latency.merged(undefined, 'put')),
+      },
+      sites: siteSummaries,
+      check: check.summary,
+      faults,
+      errors: { ...load.errors },
+      readBack,
+      truncated: load.truncated,
+      files: {
+        history: relative(runDir, join(cellDir, 'history.jsonl')),
+        check: relative(runDir, join(cellDir, 'check.json')),
+        latency: relative(runDir, join(cellDir, 'latency.hlog')),
+        replicas: relative(runDir, replicaDir),
+      },
+    }
+  } finally {
+    removeHook()
+    await cluster?.stop()
+  }
+}
+
+/** One get per key the load touched, sequential, at any replica still running: these complete the history. */
+async function readBackKeys(
+  cluster: Cluster,
+  history: readonly HistoryOp[],
+  clock: RunClock,
+  timeoutMs: number,
+): Promise<HistoryOp[]> {
+  const keys = [...new Set(history.map((op) => op.key))].sort()
+  const live = cluster.replicas.filter((r) => r.running())
+  const clients = new ReplicaClients(live.map((r) => ({ id: r.id, clientUrl: r.clientUrl })))
+  const out: HistoryOp[] = []
+  try {
+    let seq = 0
+    for (const key of keys) {
+      seq++
+      const invokeUs = clock.nowUs()
+      let done: HistoryOp | null = null
+      let uncertain = false
+      for (let attempt = 0; attempt < live.length && done === null; attempt++) {
+        const replica: NodeId = live[(seq + attempt) % live.length]!.id
+        const r = await clients.attempt(
+          replica,
+          { client: 'readback', seq, op: 'get', key, value: null },
+          timeoutMs,
+        )
+        if (r.kind === 'ok') {
+          done = {
+            client: 'readback',
+            seq,
+            key,
+            op: 'get',
+            value: r.value,
+            invokeUs,
+            completeUs: clock.nowUs(),
+            outcome: 'ok',
+          }
+        } else if (r.kind === 'timeout' || r.kind === 'error') uncertain = true
+      }
+      out.push(
+        done ?? {
+          client: 'readback',
+          seq,
+          key,
+          op: 'get',
+          value: null,
+          invokeUs,
+          completeUs: uncertain ? null : clock.nowUs(),
+          outcome: uncertain ? 'unknown' : 'fail',
+        },
+      )
+    }
+  } finally {
+    await clients.close()
+  }
+  return out
+}
+
+interface CheckOutcome {
+  readonly summary: CheckSummary
+  readonly full: unknown
+}
+
+/** The checker's verdict on the whole history (synchronous: it runs after the replicas have stopped). */
+function checkLinearizable(history: readonly HistoryOp[], timeBudgetMs: number): CheckOutcome {
+  const result = checkHistory(history, { timeBudgetMs })
+  const elapsedMs = Math.round(result.elapsedMs)
+  const detail =
+    result.verdict === 'violation'
+      ? `key ${result.violation?.key}: ${result.violation?.message}`
+      : result.verdict === 'unknown'
+        ? `time budget of ${timeBudgetMs} ms ran out on ${result.unknownKeys?.length ?? 0} keys`
+        : undefined
+  const summary: CheckSummary = {
+    verdict: result.verdict,
+    elapsedMs,
+    ...(detail !== undefined ? { detail } : {}),
+  }
+  return { summary, full: result }
+}
+
+function round(x: number): number {
+  return Number.isFinite(x) ? Math.round(x * 10) / 10 : 0
+}
