@@ -17,6 +17,7 @@ import {
   type EngineStatus,
 } from '../core/engine.ts'
 import { KvStateMachine } from '../core/kv.ts'
+import { Rng } from '../core/runtime/rng.ts'
 import { engineNames, findEngine } from '../registry.ts'
 import { parseAddress, peerIds, type ReplicaConfig, ReplicaConfigError } from './config.ts'
 import { FileStorage } from './file-storage.ts'
@@ -24,7 +25,6 @@ import { decodeValue, encodeValue } from './frame.ts'
 import { type ClientAnswer, createClientApi } from './http-api.ts'
 import { type MetricsSnapshot, ReplicaMetrics } from './metrics.ts'
 import { type Output, OutputGate } from './output-gate.ts'
-import { seededRandom } from './prng.ts'
 import { type DurableStorage, MemoryStorage } from './storage.ts'
 import { DEFAULT_TRANSPORT_LIMITS, PeerTransport, type TransportLimits } from './transport.ts'
 
@@ -139,7 +139,8 @@ export async function startReplica(
   }
   const metrics = new ReplicaMetrics(config.id, module.name, () => storage.stats)
   const kv = new KvStateMachine()
-  const random = seededRandom(config.seed, config.id)
+  // replicas of one run draw different but reproducible streams
+  const random = new Rng(config.seed, `replica/${config.id}`)
   const timers = new Map<string, NodeJS.Timeout>()
   const waiters = new Map<string, Set<(answer: ClientAnswer) => void>>()
   let engine: Engine<EngineMessage> | null = null
@@ -215,7 +216,7 @@ export async function startReplica(
     nodes,
     config: engineConfig,
     now: () => performance.now(),
-    random,
+    random: () => random.next(),
     send(to, msg) {
       if (!nodes.includes(to)) throw new Error(`engine sent to unknown node '${to}'`)
       if (typeof msg.type !== 'string') throw new Error('engine message without a string type')

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { Rng } from '../core/runtime/rng.ts'
 import { EventQueue } from './event-queue.ts'
-import { Rng } from './prng.ts'
 
 test('pops in (time, insertion order), matching a sorted reference', () => {
   const rng = new Rng(3)

@@ -2,7 +2,7 @@
  * The fault profile: which faults a seed turns on and how hard. Derived from the seed, so a seed range
  * explores different mixes (some seeds only drop messages, some crash and partition, some do all).
  */
-import { Rng } from './prng.ts'
+import { Rng } from '../core/runtime/rng.ts'
 
 export interface FaultProfile {
   /** probability that a message (peer or client) is lost */

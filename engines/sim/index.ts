@@ -1,7 +1,6 @@
 /** The deterministic simulator's public API. */
 export type { ExecutionOrder } from './execution-order.ts'
 export { deriveFaultProfile, type FaultProfile, NO_FAULTS } from './faults.ts'
-export { Rng } from './prng.ts'
 export {
   type RunSeedsHooks,
   replayCommand,

@@ -1,5 +1,5 @@
 /** The simulated network's round-trip times between replicas. */
-import { Rng } from './prng.ts'
+import { Rng } from '../core/runtime/rng.ts'
 
 /** A LAN-like matrix from the seed: a symmetric RTT in [rttMsMin, rttMsMax) per pair, 0 to self. */
 export function lanRttMatrix(seed: number, nodes: number, rttMsMin = 2, rttMsMax = 20): number[][] {

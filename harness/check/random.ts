@@ -1,4 +1,6 @@
-/** A small seeded random source (mulberry32) for history generators and tests: same seed, same stream. */
+/** The seeded random source for history generators and tests, over the project's one PRNG (Rng). */
+import { Rng } from '../../engines/core/runtime/rng.ts'
+
 export interface Random {
   /** uniform in [0, 1) */
   next(): number
@@ -9,21 +11,11 @@ export interface Random {
 }
 
 export function createRandom(seed: number): Random {
-  let a = seed >>> 0
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const rng = new Rng(seed, 'check')
   return {
-    next,
-    int: (min, max) => min + Math.floor(next() * (max - min + 1)),
-    chance: (probability) => next() < probability,
-    pick: (items) => {
-      if (items.length === 0) throw new Error('pick from an empty list')
-      return items[Math.floor(next() * items.length)]!
-    },
+    next: () => rng.next(),
+    int: (min, max) => min + rng.int(max - min + 1),
+    chance: (probability) => rng.chance(probability),
+    pick: (items) => rng.pick(items),
   }
 }

@@ -12,7 +12,7 @@ import type { HistoryOp } from '../check/history.ts'
 import type { RunClock } from './clock.ts'
 import { keyChooser } from './keys.ts'
 import { LatencyRecorder } from './latency.ts'
-import { seededRandom, streamOf } from './random.ts'
+import { seededRandom } from './random.ts'
 import { type AttemptResult, type KvRequest, ReplicaClients } from './replica-client.ts'
 
 /** A site: a place clients run, and the replica they talk to first. */
@@ -192,7 +192,7 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedL
 
   async function session(site: Site, index: number): Promise<void> {
     const client = `${site.name}-c${index}`
-    const random = seededRandom(options.seed, streamOf(client))
+    const random = seededRandom(options.seed, `client/${client}`)
     const nextKey = keyChooser(client, options, random)
     for (let seq = 1; ; seq++) {
       if (clock.nowUs() >= endUs || options.signal?.aborted === true) return

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { Rng } from './prng.ts'
+import { Rng } from './rng.ts'
 
 const draws = (rng: Rng, n: number): number[] => Array.from({ length: n }, () => rng.next())
 
