@@ -163,16 +163,8 @@ interface SimNode {
   readonly timers: Map<string, number>
 }
 
-interface MutableHistoryOp {
-  client: string
-  seq: number
-  key: string
-  op: 'get' | 'put'
-  value: string | null
-  invokeUs: number
-  completeUs: number | null
-  outcome: 'ok' | 'fail' | 'unknown'
-}
+/** A history entry the simulator fills in as the command progresses. */
+type MutableHistoryOp = { -readonly [K in keyof HistoryOp]: HistoryOp[K] }
 
 interface PendingCommand {
   readonly cmd: Command

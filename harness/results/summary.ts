@@ -2,6 +2,7 @@
  * summary.json: the contract other tools read (documented in results/README.md). It is rewritten as
  * cells finish; `status` stays 'incomplete' until the whole run has finished.
  */
+import type { DriverErrors } from '../driver/closed-loop.ts'
 import type { LatencySummaryUs } from '../driver/latency.ts'
 import type { FaultRecord } from '../faults.ts'
 
@@ -18,15 +19,8 @@ export interface CheckSummary {
   readonly detail?: string
 }
 
-export interface CellErrors {
-  timeout: number
-  rejected: number
-  refused: number
-  connection: number
-  http: number
-  unknownOutcome: number
-  failedOutcome: number
-}
+/** Error counts by kind over every attempt (the driver's own counters). */
+export type CellErrors = DriverErrors
 
 export interface CellSummary {
   readonly id: string

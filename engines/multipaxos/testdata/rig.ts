@@ -4,35 +4,10 @@
  * drop / crash / restart under the test's control. Not a simulator: no random faults, no history checks.
  */
 import type { Command, CommandId, NodeId, Outcome } from '../../core/command.ts'
-import type {
-  Engine,
-  EngineContext,
-  EngineEvent,
-  EngineMessage,
-  EngineModule,
-  Storage,
-} from '../../core/engine.ts'
+import type { Engine, EngineContext, EngineEvent, EngineMessage, EngineModule } from '../../core/engine.ts'
 import { KvStateMachine } from '../../core/kv.ts'
-
-export class MemoryStorage implements Storage {
-  readonly data = new Map<string, unknown>()
-  get<T>(key: string): T | undefined {
-    const v = this.data.get(key)
-    return v === undefined ? undefined : (structuredClone(v) as T)
-  }
-  put(key: string, value: unknown): void {
-    this.data.set(key, structuredClone(value))
-  }
-  delete(key: string): void {
-    this.data.delete(key)
-  }
-  scan<T>(prefix: string): Array<[string, T]> {
-    return [...this.data.keys()]
-      .filter((k) => k.startsWith(prefix))
-      .sort()
-      .map((k) => [k, structuredClone(this.data.get(k)) as T])
-  }
-}
+import { Rng } from '../../core/runtime/rng.ts'
+import { SimStorage } from '../../sim/storage.ts'
 
 type Event =
   | {
@@ -53,19 +28,8 @@ export interface Delivered<Msg> {
   readonly msg: Msg
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 export class RigNode<Msg extends EngineMessage> {
-  readonly storage = new MemoryStorage()
+  readonly storage = new SimStorage()
   kv = new KvStateMachine()
   engine: Engine<Msg> | null = null
   incarnation = 0
@@ -107,7 +71,8 @@ export class ClusterRig<Msg extends EngineMessage, Config> {
   ) {
     this.ids = Array.from({ length: n }, (_, i) => `r${i}`)
     this.nodes = new Map(this.ids.map((id) => [id, new RigNode<Msg>(id)]))
-    this.random = mulberry32(seed)
+    const rng = new Rng(seed, 'rig')
+    this.random = () => rng.next()
   }
 
   node(id: NodeId): RigNode<Msg> {
