@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander'
 import * as check from './commands/check.ts'
+import * as engines from './commands/engines.ts'
 import * as runCommand from './commands/run.ts'
 import * as sim from './commands/sim.ts'
 import { CliError, EXIT } from './exit-codes.ts'
@@ -15,7 +16,7 @@ program
   .showHelpAfterError()
   .exitOverride()
 
-const commands: Array<{ register(p: Command): void }> = [runCommand, sim, check]
+const commands: Array<{ register(p: Command): void }> = [runCommand, sim, check, engines]
 for (const c of commands) c.register(program)
 
 try {

@@ -17,7 +17,7 @@ interface CheckFlags {
 export function register(program: Command): void {
   program
     .command('check')
-    .description('Check a client history (JSON lines) for linearizability, per key')
+    .description('check a client history (JSON lines) for linearizability, per key')
     .argument('<history>', 'history file, one op per line (e.g. results/<run>/history.jsonl)')
     .option('--json', 'print the result as JSON')
     .option(

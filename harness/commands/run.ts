@@ -184,7 +184,7 @@ export function register(program: Command): void {
   program
     .command('run')
     .description(
-      'Run one engine on local replica processes under closed-loop load; write a results directory',
+      'run one engine on local replica processes under closed-loop load; write a results directory',
     )
     .requiredOption('--engine <name>', 'engine to run (see `consensus-bench engines`)')
     .option('--replicas <n>', 'replica processes, each on its own 127.0.0.x address', '3')
