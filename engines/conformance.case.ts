@@ -6,11 +6,13 @@
  *
  * It runs the deterministic simulator: a fault-free run, then random fault seeds (200 by default,
  * CONFORMANCE_SEEDS=n for more), judged on invariants, linearizability, identical per-key execution
- * order and liveness after healing; the same seed must give the same trace hash; and the engine's
- * sources must obey the purity rule. A failing seed is reported with the command that replays it.
+ * order and liveness after healing; then crash-storm seeds (100, CONFORMANCE_STORM_SEEDS=n), where
+ * short crashes come every ~60 ms and hit the narrow windows random faults rarely reach; the same seed
+ * must give the same trace hash; and the engine's sources must obey the purity rule. A failing seed is
+ * reported with the command that replays it.
  *
- * `runSeeds` is the same check as a plain function returning the failures, so a test can show that a
- * broken engine (a test-only fault switch) fails the suite.
+ * `runConformanceSeeds` runs the same fault seeds as a plain function returning the failures, so a test
+ * can show that a broken engine (a test-only fault switch) fails the suite.
  */
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
@@ -19,6 +21,7 @@ import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import type { EngineModule } from './core/engine.ts'
 import { checkPurity } from './core/runtime/purity.ts'
+import { CRASH_STORM } from './sim/faults.ts'
 import {
   type SeedFailure,
   type SeedRunOptions,
@@ -36,6 +39,7 @@ export type ConformanceCheck =
   | 'linearizable'
   | 'execution-order'
   | 'liveness'
+  | 'crash-storm'
   | 'determinism'
   | 'purity'
 
@@ -57,6 +61,13 @@ export interface ConformanceOptions {
 
 const ENGINES_DIR = dirname(fileURLToPath(import.meta.url))
 export const DEFAULT_CONFORMANCE_SEEDS = 200
+/** crash-storm seeds (frequent short crashes) after the random-fault seeds; CONFORMANCE_STORM_SEEDS overrides */
+export const DEFAULT_STORM_SEEDS = 100
+
+function stormSeedCount(): number {
+  const fromEnv = Number(process.env.CONFORMANCE_STORM_SEEDS)
+  return Number.isInteger(fromEnv) && fromEnv >= 0 ? fromEnv : DEFAULT_STORM_SEEDS
+}
 
 /** Seeds 1..n (or from CONFORMANCE_SEEDS / CONFORMANCE_SEED_START). */
 export function conformanceSeeds(options: Pick<ConformanceOptions, 'seeds' | 'firstSeed'> = {}): number[] {
@@ -75,6 +86,26 @@ export function runSeeds(
   options: Pick<ConformanceOptions, 'engineConfig' | 'nodes' | 'sim'> = {},
 ): SeedFailure[] {
   return simulateSeeds(module, seeds, simOptions(options)).failures
+}
+
+/**
+ * Everything the suite simulates with faults: the random-fault seeds, then the crash-storm seeds.
+ * Returns every failing seed of both (empty: the engine passed). A test that shows a broken engine
+ * fails the suite calls this.
+ */
+export function runConformanceSeeds(
+  module: AnyEngineModule,
+  options: Pick<ConformanceOptions, 'engineConfig' | 'nodes' | 'sim' | 'seeds' | 'firstSeed'> = {},
+): SeedFailure[] {
+  return [...runSeeds(module, conformanceSeeds(options), options), ...runStormSeeds(module, options)]
+}
+
+function runStormSeeds(
+  module: AnyEngineModule,
+  options: Pick<ConformanceOptions, 'engineConfig' | 'nodes' | 'sim'>,
+): SeedFailure[] {
+  const seeds = Array.from({ length: stormSeedCount() }, (_, i) => i + 1)
+  return runSeeds(module, seeds, { ...options, sim: { ...(options.sim ?? {}), faults: CRASH_STORM } })
 }
 
 function simOptions(options: Pick<ConformanceOptions, 'engineConfig' | 'nodes' | 'sim'>): SeedRunOptions {
@@ -155,6 +186,15 @@ export function conformanceSuite(module: AnyEngineModule, options: ConformanceOp
       // and nothing else failed either (a safety failure of another kind would show here)
       assert.equal(faultRuns().failures.length, 0, `\n${describeFailures(faultRuns().failures)}`)
     })
+
+    testOrSkip(
+      'crash-storm',
+      `crash-storm seeds (${stormSeedCount()}): frequent short crashes, every check above`,
+      () => {
+        const failing = runStormSeeds(module, options)
+        assert.equal(failing.length, 0, `\n${describeFailures(failing)}`)
+      },
+    )
 
     testOrSkip('determinism', 'the same seed gives the same trace hash', () => {
       const seed = seeds[Math.min(seeds.length - 1, 6)] ?? 7

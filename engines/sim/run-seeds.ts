@@ -3,6 +3,7 @@
  * that replays each failure. The `sim` command and the conformance suite both use it.
  */
 import type { EngineModule } from '../core/engine.ts'
+import { CRASH_STORM } from './faults.ts'
 import { type SimOptions, type SimResult, simulate } from './simulator.ts'
 
 export type SeedRunOptions = Omit<SimOptions, 'engine' | 'seed'>
@@ -102,6 +103,7 @@ export function replayFlagsFor(options: SeedRunOptions): string {
   if (options.safetyPhaseMs !== undefined) flags.push(`--safety-ms ${options.safetyPhaseMs}`)
   if (options.livenessPhaseMs !== undefined) flags.push(`--liveness-ms ${options.livenessPhaseMs}`)
   if (options.faults === false) flags.push('--no-faults')
+  if (options.faults === CRASH_STORM) flags.push('--fault-mix crash-storm')
   if (options.engineConfig !== undefined) flags.push(`--config '${JSON.stringify(options.engineConfig)}'`)
   return flags.join(' ')
 }

@@ -73,6 +73,17 @@ test('a violation exits 3 and prints the replay command with the same flags', ()
   )
 })
 
+test('--fault-mix crash-storm catches the sequencer that forgets its log, and replays with the mix', () => {
+  const out = run({ engine: 'seq', seeds: '1-10', faultMix: 'crash-storm', config: '{"persist":false}' })
+  assert.equal(out.code, EXIT.violation)
+  assert.match(
+    out.stdout,
+    /replay: consensus-bench sim --engine seq --seeds \d+ --config '\{"persist":false\}' --fault-mix crash-storm\n/,
+  )
+  const clean = run({ engine: 'seq', seeds: '1-5', faultMix: 'crash-storm' })
+  assert.equal(clean.code, EXIT.ok, clean.stdout)
+})
+
 test('a liveness failure alone exits 1', () => {
   const out = run({ engine: 'black-hole', seeds: '1', json: true, safetyMs: '50', livenessMs: '500' })
   assert.equal(out.code, EXIT.thresholdFailed)
@@ -104,6 +115,10 @@ test('bad flags are invalid input naming the flag and the fix', () => {
     /--safety-ms: '0' is not valid\n {2}fix: give milliseconds/,
   )
   bad({ engine: 'seq', seeds: '1', config: '{' }, /--config: not JSON/)
+  bad(
+    { engine: 'seq', seeds: '1', faultMix: 'hurricane' },
+    /--fault-mix: unknown fault mix 'hurricane'\n {2}fix: use one of: random, crash-storm/,
+  )
   bad(
     { engine: 'seq', seeds: '1', config: '{"persit":true}' },
     /--config: test-sequencer\.persit: unknown config field/,

@@ -12,6 +12,7 @@
 import type { Command } from 'commander'
 import { ConfigError, type EngineModule } from '../../engines/core/engine.ts'
 import { engineNames, findEngine } from '../../engines/registry.ts'
+import { FAULT_MIXES, isFaultMixName } from '../../engines/sim/faults.ts'
 import { runSeeds, type SeedRunOptions, type SeedsReport } from '../../engines/sim/run-seeds.ts'
 import { parseSeeds } from '../../engines/sim/seeds.ts'
 import { CliError, EXIT, invalidInput } from '../exit-codes.ts'
@@ -28,6 +29,8 @@ export interface SimFlags {
   livenessMs?: string
   /** commander's --no-faults sets faults: false */
   faults?: boolean
+  /** a named fault mix: 'random' (default) or 'crash-storm' */
+  faultMix?: string
   json?: boolean
   verbose?: boolean
   trace?: boolean
@@ -72,6 +75,10 @@ export function register(program: Command): void {
     .option('--safety-ms <ms>', 'simulated length of the safety phase with faults (default 3000)')
     .option('--liveness-ms <ms>', 'simulated window for the liveness phase after healing (default 10000)')
     .option('--no-faults', 'run without faults')
+    .option(
+      '--fault-mix <name>',
+      `fault mix per seed: ${Object.keys(FAULT_MIXES).join(' | ')} (default random)`,
+    )
     .option('--json', 'print {engine, seeds, violations, livenessFailures, failingSeeds} on stdout')
     .option('--verbose', 'print the fault schedule of each failing seed')
     .option('--trace', 'print every simulated event of the (single) seed on stdout, before the summary')
@@ -180,6 +187,14 @@ function simOptionsFromFlags(flags: SimFlags, engine: EngineModule<any, any>): S
     isInt(1, 600_000),
     'give milliseconds, 1 to 600000',
   )
+  const faultMix = flags.faultMix
+  if (faultMix !== undefined && !isFaultMixName(faultMix))
+    throw invalidInput(
+      'sim',
+      '--fault-mix',
+      `unknown fault mix '${faultMix}'`,
+      `use one of: ${Object.keys(FAULT_MIXES).join(', ')}`,
+    )
   let engineConfig: unknown
   if (flags.config !== undefined) {
     try {
@@ -207,7 +222,11 @@ function simOptionsFromFlags(flags: SimFlags, engine: EngineModule<any, any>): S
     ...(safetyMs === undefined ? {} : { safetyPhaseMs: safetyMs }),
     ...(livenessMs === undefined ? {} : { livenessPhaseMs: livenessMs }),
     ...(engineConfig === undefined ? {} : { engineConfig }),
-    ...(flags.faults === false ? { faults: false } : {}),
+    ...(flags.faults === false
+      ? { faults: false }
+      : faultMix === undefined
+        ? {}
+        : { faults: FAULT_MIXES[faultMix] }),
   }
 }
 
@@ -225,6 +244,7 @@ function replayFlags(flags: SimFlags): string {
   add('--liveness-ms', flags.livenessMs)
   if (flags.config !== undefined) out.push(`--config '${flags.config.replaceAll("'", "'\\''")}'`)
   if (flags.faults === false) out.push('--no-faults')
+  add('--fault-mix', flags.faultMix)
   return out.join(' ')
 }
 
