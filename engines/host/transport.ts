@@ -213,9 +213,13 @@ export class PeerTransport {
 
   /** Sends one engine message; returns the frame's size in bytes. */
   send(to: NodeId, msg: EngineMessage): number {
+    return this.sendFrame(to, encodeFrame(msg))
+  }
+
+  /** Sends one engine message already encoded with encodeFrame; returns its size in bytes. */
+  sendFrame(to: NodeId, frame: Buffer): number {
     const link = this.links.get(to)
     if (link === undefined) throw new Error(`send to unknown node '${to}'`)
-    const frame = encodeFrame(msg)
     link.send(frame)
     return frame.length
   }
