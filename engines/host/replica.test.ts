@@ -1,6 +1,8 @@
 /** Replicas in-process through the library API: restart from file storage, and the engine-config path. */
 import assert from 'node:assert/strict'
+import { open } from 'node:fs/promises'
 import { createServer, type Socket, connect as tcpConnect } from 'node:net'
+import { join } from 'node:path'
 import { test } from 'node:test'
 import type { EngineContext, EngineMessage, EngineModule } from '../core/engine.ts'
 import { ReplicaConfigError } from './config.ts'
@@ -230,4 +232,37 @@ test('a request that arrives on a keep-alive connection while the replica closes
   assert.match(response, /^HTTP\/1\.1 503 /, `response: ${JSON.stringify(response)}`)
   assert.match(response, /"unavailable"/)
   assert.deepEqual(replicas[1]!.metrics().requests, { received: 1, replied: 1, inFlight: 0 })
+})
+
+test('an fdatasync that fails: the held reply never leaves as a success, the replica closes itself', async (t) => {
+  const [config] = await clusterConfigs(1, tempDir(t), { storage: 'file' })
+  // Every FileHandle shares one prototype: make datasync fail while `failing` is set.
+  const probe = await open(join(tempDir(t), 'probe'), 'w')
+  const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> }
+  await probe.close()
+  const realDatasync = proto.datasync
+  let failing = false
+  proto.datasync = function (this: unknown) {
+    if (failing) return Promise.reject(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }))
+    return realDatasync.call(this)
+  }
+  t.after(() => {
+    proto.datasync = realDatasync
+  })
+  const logs: string[] = []
+  const replica = await startReplica(config!, { engineOverride: sequencerEngine, log: (l) => logs.push(l) })
+  t.after(() => replica.close())
+  failing = true
+  const res = await fetch(`http://${replica.clientAddress}/kv/a`, {
+    method: 'PUT',
+    headers: { 'x-client-id': 'c', 'x-seq': '1' },
+    body: 'v',
+    signal: AbortSignal.timeout(3_000),
+  })
+  assert.equal(res.status, 503, 'outcome unknown: the write was never durable')
+  await replica.closed
+  assert.ok(
+    logs.some((l) => /fatal: .*EIO/.test(l)),
+    logs.join('\n'),
+  )
 })
