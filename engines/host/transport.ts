@@ -172,6 +172,8 @@ class OutboundLink {
 export class PeerTransport {
   private readonly links = new Map<NodeId, OutboundLink>()
   private readonly inbound = new Set<Socket>()
+  /** the inbound connection each peer said hello on last */
+  private readonly inboundFrom = new Map<NodeId, Socket>()
   private server: Server | null = null
 
   constructor(private readonly options: TransportOptions) {
@@ -228,6 +230,7 @@ export class PeerTransport {
     for (const link of this.links.values()) link.close()
     for (const socket of this.inbound) socket.destroy()
     this.inbound.clear()
+    this.inboundFrom.clear()
     const server = this.server
     this.server = null
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()))
@@ -261,6 +264,15 @@ export class PeerTransport {
           if (!this.links.has(value.hello)) return reject(`hello from unknown node '${value.hello}'`)
           from = value.hello
           clearTimeout(helloTimer)
+          // A peer dials again only after its last connection died; if ours has not noticed (no FIN:
+          // a host that vanished, a relay), close it: no half-open socket piles up, and frames it still
+          // delivers late cannot arrive behind newer ones.
+          const previous = this.inboundFrom.get(from)
+          this.inboundFrom.set(from, socket)
+          if (previous !== undefined && !previous.destroyed) {
+            this.options.log(`peer ${from}: new inbound connection from ${where}, closing the previous one`)
+            previous.destroy()
+          }
           continue
         }
         if (!isEngineMessage(value)) return reject('frame is not an engine message')
@@ -274,6 +286,7 @@ export class PeerTransport {
     socket.on('close', () => {
       clearTimeout(helloTimer)
       this.inbound.delete(socket)
+      if (from !== null && this.inboundFrom.get(from) === socket) this.inboundFrom.delete(from)
     })
   }
 }
