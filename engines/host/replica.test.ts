@@ -266,3 +266,51 @@ test('an fdatasync that fails: the held reply never leaves as a success, the rep
     logs.join('\n'),
   )
 })
+
+/** Writes raw bytes to an HTTP address; resolves with what came back when the server closes, or null. */
+function rawHttp(address: string, bytes: Buffer[], timeoutMs = 3_000): Promise<string | null> {
+  const [host, port] = address.split(':') as [string, string]
+  return new Promise((resolve) => {
+    let response = ''
+    const socket = tcpConnect({ host, port: Number(port) }, () => {
+      for (const b of bytes) socket.write(b)
+    })
+    const timer = setTimeout(() => {
+      socket.destroy()
+      resolve(null)
+    }, timeoutMs)
+    socket.on('data', (chunk: Buffer) => {
+      response += chunk.toString()
+    })
+    socket.on('error', () => {})
+    socket.on('close', () => {
+      clearTimeout(timer)
+      resolve(response)
+    })
+  })
+}
+
+test('a value over 1 MiB is answered 413 at once, without waiting for (or reading) the rest of the body', async (t) => {
+  const [config] = await clusterConfigs(1, tempDir(t))
+  const replica = await startReplica(config!, quiet)
+  t.after(() => replica.close())
+  const head = 'PUT /kv/big HTTP/1.1\r\nhost: x\r\nx-client-id: c\r\nx-seq: 1\r\n'
+  // Announces 2 MiB and sends none of it.
+  const announced = await rawHttp(replica.clientAddress, [
+    Buffer.from(`${head}content-length: 2097152\r\n\r\n`),
+  ])
+  assert.match(announced ?? 'no answer before the timeout', /^HTTP\/1\.1 413 /)
+  // Chunked: sends a bit over 1 MiB, then stalls.
+  const chunk = Buffer.alloc(1024 * 1024 + 1, 'x')
+  const chunked = await rawHttp(replica.clientAddress, [
+    Buffer.from(`${head}transfer-encoding: chunked\r\n\r\n${chunk.length.toString(16)}\r\n`),
+    chunk,
+    Buffer.from('\r\n'),
+  ])
+  assert.match(chunked ?? 'no answer before the timeout', /^HTTP\/1\.1 413 /)
+  assert.match(chunked ?? '', /"too-large"/)
+  // A value of exactly 1 MiB is accepted.
+  const res = await kv(replica.clientAddress, 'put', 'big', { client: 'c', seq: 2 }, 'y'.repeat(1024 * 1024))
+  assert.equal(res.status, 200)
+  assert.equal(replica.metrics().requests.received, 1, 'a 413 is not a command')
+})
