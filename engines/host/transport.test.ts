@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
-import { type Socket, connect as tcpConnect } from 'node:net'
+import { type AddressInfo, createServer, type Socket, connect as tcpConnect } from 'node:net'
 import { test } from 'node:test'
 import type { EngineMessage } from '../core/engine.ts'
-import { encodeFrame, helloFrame } from './frame.ts'
+import { encodeFrame, FrameDecoder, helloFrame } from './frame.ts'
 import { ReplicaMetrics } from './metrics.ts'
 import { DEFAULT_TRANSPORT_LIMITS, PeerTransport } from './transport.ts'
 
@@ -61,4 +61,48 @@ test('a second hello from the same peer closes its previous inbound connection, 
     ],
   )
   assert.equal(metrics.transport.malformedConnections, 0, 'a replaced connection is not malformed')
+})
+
+test('frames queued for a disconnected peer are bounded in bytes too; the newest are kept, in order', async (t) => {
+  const metrics = new ReplicaMetrics('r1', 'test', () => ({ fsyncs: 0, bytesWritten: 0 }))
+  // The peer: a plain listener that decodes what r1 sends it.
+  const decoded: unknown[] = []
+  const peerSockets = new Set<Socket>()
+  const peer = createServer((socket) => {
+    peerSockets.add(socket)
+    const decoder = new FrameDecoder()
+    socket.on('data', (chunk: Buffer) => {
+      for (const { value } of decoder.push(chunk)) decoded.push(value)
+    })
+  })
+  await new Promise<void>((resolve) => peer.listen({ host: '127.0.0.1', port: 0 }, resolve))
+  t.after(() => {
+    for (const s of peerSockets) s.destroy()
+    return new Promise<void>((resolve) => peer.close(() => resolve()))
+  })
+  const { port } = peer.address() as AddressInfo
+  const transport = new PeerTransport({
+    self: 'r1',
+    peers: [{ id: 'r0', address: { host: '127.0.0.1', port } }],
+    listen: { host: '127.0.0.1', port: 0 },
+    limits: { ...DEFAULT_TRANSPORT_LIMITS, maxQueuedBytes: 4096 },
+    metrics,
+    log: () => {},
+    onMessage: () => {},
+  })
+  await transport.listen()
+  t.after(() => transport.close())
+  const pad = 'x'.repeat(1000)
+  let frameBytes = 0
+  for (let n = 1; n <= 10; n++) frameBytes = transport.send('r0', { type: 'big', n, pad } as EngineMessage) // not connected yet
+  const kept = Math.floor(4096 / frameBytes)
+  assert.equal(metrics.transport.framesDropped, 10 - kept)
+  transport.connect()
+  const deadline = performance.now() + 3_000
+  while (decoded.length < kept + 1 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5))
+  assert.deepEqual(decoded[0], helloFrame('r1'))
+  assert.deepEqual(
+    decoded.slice(1).map((m) => (m as { n: number }).n),
+    Array.from({ length: kept }, (_, i) => 10 - kept + 1 + i),
+  )
 })

@@ -19,6 +19,8 @@ import type { ReplicaMetrics } from './metrics.ts'
 export interface TransportLimits {
   /** frames kept per peer while disconnected; the oldest is dropped past it */
   maxQueuedFrames: number
+  /** and bytes: 10,000 frames of up to 16 MiB each would be no memory bound at all */
+  maxQueuedBytes: number
   /** bytes buffered in a connected socket before new frames are dropped */
   maxSocketBufferBytes: number
   maxFrameBytes: number
@@ -30,6 +32,7 @@ export interface TransportLimits {
 
 export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
   maxQueuedFrames: 10_000,
+  maxQueuedBytes: 64 * 1024 * 1024,
   maxSocketBufferBytes: 64 * 1024 * 1024,
   maxFrameBytes: MAX_FRAME_BYTES,
   reconnectDelayMsMin: 50,
@@ -66,6 +69,7 @@ class OutboundLink {
   private socket: Socket | null = null
   private connected = false
   private readonly queue: Buffer[] = []
+  private queuedBytes = 0
   private attempt = 0
   private connectedAtMs = 0
   private corked = false
@@ -105,11 +109,16 @@ class OutboundLink {
       this.socket.write(frame)
       return
     }
-    if (this.queue.length >= this.limits.maxQueuedFrames) {
-      this.queue.shift()
+    while (
+      this.queue.length > 0 &&
+      (this.queue.length >= this.limits.maxQueuedFrames ||
+        this.queuedBytes + frame.length > this.limits.maxQueuedBytes)
+    ) {
+      this.queuedBytes -= this.queue.shift()!.length
       this.metrics.transport.framesDropped++
     }
     this.queue.push(frame)
+    this.queuedBytes += frame.length
   }
 
   close(): void {
@@ -118,6 +127,7 @@ class OutboundLink {
     this.socket?.destroy()
     this.socket = null
     this.queue.length = 0
+    this.queuedBytes = 0
   }
 
   private dial(): void {
@@ -134,6 +144,7 @@ class OutboundLink {
       socket.write(encodeFrame(helloFrame(this.self)))
       for (const frame of this.queue) socket.write(frame)
       this.queue.length = 0
+      this.queuedBytes = 0
     })
     // The peer never sends on our outbound connection; anything it sends is ignored.
     socket.on('data', () => {})
