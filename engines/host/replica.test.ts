@@ -314,3 +314,21 @@ test('a value over 1 MiB is answered 413 at once, without waiting for (or readin
   assert.equal(res.status, 200)
   assert.equal(replica.metrics().requests.received, 1, 'a 413 is not a command')
 })
+
+test('a client retrying the same command id on the same replica: both waiters are answered by the one reply', async (t) => {
+  const configs = await clusterConfigs(2, tempDir(t))
+  const replicas = await Promise.all(configs.map((c) => startReplica(c, quiet)))
+  t.after(() => Promise.all(replicas.map((r) => r.close())))
+  const put = (): Promise<Response> =>
+    fetch(`http://${replicas[1]!.clientAddress}/kv/a`, {
+      method: 'PUT',
+      headers: { 'x-client-id': 'c', 'x-seq': '1' },
+      body: 'v',
+      signal: AbortSignal.timeout(3_000),
+    })
+  const [first, retry] = await Promise.all([put(), put()])
+  assert.deepEqual([first.status, retry.status], [200, 200])
+  assert.deepEqual(await first.json(), { value: null })
+  assert.deepEqual(await retry.json(), { value: null })
+  assert.deepEqual(replicas[1]!.metrics().requests, { received: 2, replied: 2, inFlight: 0 })
+})
