@@ -7,11 +7,15 @@
  * behind garbage. Durability: sync() appends every pending record with one write and one fdatasync.
  * Compaction: when the log passes `compactLogBytes`, sync() instead writes the whole map to a new file,
  * fdatasyncs it, renames it over the log and fsyncs the directory (atomic: a crash leaves old or new).
+ * A failed sync is final: every later sync rejects with the same error. After a failed fdatasync the
+ * kernel may have dropped the dirty pages and a retry that succeeds would prove nothing (PostgreSQL's
+ * "fsyncgate"), and after a failed write the file may end in a partial record.
  */
 import {
   closeSync,
   existsSync,
   fdatasyncSync,
+  fsyncSync,
   ftruncateSync,
   mkdirSync,
   openSync,
@@ -19,7 +23,7 @@ import {
   rmSync,
 } from 'node:fs'
 import { type FileHandle, open, rename, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { crc32 } from 'node:zlib'
 import { decodeValue, encodeValue } from './frame.ts'
 import { type DurableStorage, type StorageStats, scanMap } from './storage.ts'
@@ -91,6 +95,7 @@ export class FileStorage implements DurableStorage {
   private compactLogBytes: number
   private syncing: Promise<void> = Promise.resolve()
   private closed = false
+  private failure: { readonly error: unknown } | null = null
   /** a torn tail found (and cut off) at open, in bytes; for logs and tests */
   readonly tornBytes: number
   readonly replayedRecords: number
@@ -99,10 +104,21 @@ export class FileStorage implements DurableStorage {
     private readonly dir: string,
     options: FileStorageOptions,
   ) {
-    mkdirSync(dir, { recursive: true })
+    const firstCreated = mkdirSync(dir, { recursive: true })
     this.path = join(dir, LOG_FILE_NAME)
     rmSync(`${this.path}.tmp`, { force: true }) // a compaction that crashed before its rename
-    const bytes = existsSync(this.path) ? readFileSync(this.path) : Buffer.alloc(0)
+    const logExisted = existsSync(this.path)
+    if (!logExisted) {
+      // A new file's name is durable only once its directory is synced, and a new directory's once
+      // its parent is: without this, a crash could lose the whole log after its records were synced.
+      closeSync(openSync(this.path, 'a'))
+      fsyncDirectory(dir)
+      if (firstCreated !== undefined) {
+        const stop = dirname(resolve(firstCreated))
+        for (let d = resolve(dir); d !== stop && d !== dirname(d); d = dirname(d)) fsyncDirectory(dirname(d))
+      }
+    }
+    const bytes = logExisted ? readFileSync(this.path) : Buffer.alloc(0)
     const replay = replayLog(bytes)
     this.map = replay.map
     this.tornBytes = bytes.length - replay.validBytes
@@ -169,12 +185,18 @@ export class FileStorage implements DurableStorage {
     return next
   }
 
-  async close(): Promise<void> {
+  async close(flush = true): Promise<void> {
     if (this.closed) return
-    await this.sync()
-    this.closed = true
-    await this.handle?.close()
-    this.handle = null
+    try {
+      if (flush) await this.sync()
+      else await this.syncing // never close the handle under a write in flight
+    } finally {
+      this.closed = true
+      this.pending = []
+      const handle = this.handle
+      this.handle = null
+      await handle?.close()
+    }
   }
 
   private append(record: Buffer): void {
@@ -183,7 +205,17 @@ export class FileStorage implements DurableStorage {
   }
 
   private async syncNow(): Promise<void> {
+    if (this.failure !== null) throw this.failure.error
     if (this.pending.length === 0) return
+    try {
+      await this.syncPending()
+    } catch (err) {
+      this.failure = { error: err }
+      throw err
+    }
+  }
+
+  private async syncPending(): Promise<void> {
     const target = this.writeCount
     if (this.logBytes >= this.compactLogBytes) {
       await this.compact(target)
@@ -193,7 +225,13 @@ export class FileStorage implements DurableStorage {
     this.pending = []
     const handle = this.handle
     if (handle === null) throw new Error('file storage is closed')
-    await handle.write(batch, 0, batch.length)
+    // A write may be short (a signal, a full disk): finish it, or a torn record would sit mid-log and
+    // replay would stop there, dropping every later record.
+    for (let offset = 0; offset < batch.length; ) {
+      const { bytesWritten } = await handle.write(batch, offset, batch.length - offset)
+      if (!(bytesWritten > 0)) throw new Error(`file storage: write made no progress at ${offset}`)
+      offset += bytesWritten
+    }
     await handle.datasync()
     this.logBytes += batch.length
     this.stats.bytesWritten += batch.length
@@ -237,5 +275,15 @@ export class FileStorage implements DurableStorage {
 
   private assertOpen(): void {
     if (this.closed) throw new Error('write to closed file storage')
+  }
+}
+
+/** Makes a directory's entries (a created or renamed file) durable. */
+function fsyncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r')
+  try {
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
   }
 }

@@ -50,17 +50,27 @@ function parseCommandId(req: IncomingMessage): CommandId | string {
   return { client, seq }
 }
 
+/**
+ * The body as UTF-8, or null as soon as it is known to be over the limit: from content-length, or
+ * when the bytes received pass it. Not at the body's end: with no request timeout, a client could
+ * otherwise stream a body of any length, or announce one and never send it, and hold the connection.
+ */
 function readBody(req: IncomingMessage, limitBytes: number): Promise<string | null> {
+  if (Number(req.headers['content-length']) > limitBytes) return Promise.resolve(null)
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let total = 0
-    let over = false
-    req.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       total += chunk.length
-      if (total > limitBytes) over = true
-      else chunks.push(chunk)
-    })
-    req.on('end', () => resolve(over ? null : Buffer.concat(chunks).toString('utf8')))
+      if (total <= limitBytes) {
+        chunks.push(chunk)
+        return
+      }
+      req.off('data', onData) // still flowing: the rest is discarded until the connection closes
+      resolve(null)
+    }
+    req.on('data', onData)
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8'))) // no-op after resolve(null)
     req.on('error', reject)
   })
 }
@@ -100,8 +110,11 @@ async function handle(handlers: ClientApiHandlers, req: IncomingMessage, res: Se
   let cmd: Command
   if (req.method === 'PUT') {
     const value = await readBody(req, MAX_VALUE_BYTES)
-    if (value === null)
+    if (value === null) {
+      // The unread rest of the body cannot be skipped to reach a next request: close the connection.
+      res.setHeader('connection', 'close')
       return sendJson(res, 413, { error: 'too-large', reason: `value over ${MAX_VALUE_BYTES} bytes` })
+    }
     cmd = { id, op: 'put', key, value }
   } else {
     req.resume()

@@ -7,13 +7,21 @@
  * is waiting, they leave at once. Otherwise they queue, and one sync covers every handler that ran while
  * the previous sync was in flight; after it, the queued batches are released in the order they ran.
  * A handler that wrote nothing still waits behind pending writes: it may have read them.
+ *
+ * A failure is final: when a sync fails (fdatasync's error may have dropped dirty pages, so a later
+ * success proves nothing) or a handler or release throws, the gate releases nothing more, ever, and
+ * reports the error once. Outputs of a handler that threw are dropped: they came from a broken state.
  */
 import type { CommandId, NodeId, Outcome } from '../core/command.ts'
-import type { EngineMessage } from '../core/engine.ts'
 import type { DurableStorage } from './storage.ts'
 
+/**
+ * A buffered output. A message is encoded when the engine sends it, as the simulator copies it then:
+ * an engine may mutate the object afterwards, and what leaves must be what it sent, not state from a
+ * later handler whose writes may not be durable yet.
+ */
 export type Output =
-  | { readonly kind: 'send'; readonly to: NodeId; readonly msg: EngineMessage }
+  | { readonly kind: 'send'; readonly to: NodeId; readonly type: string; readonly frame: Buffer }
   | { readonly kind: 'reply'; readonly id: CommandId; readonly outcome: Outcome }
 
 interface Batch {
@@ -29,6 +37,7 @@ export class OutputGate {
   private readonly waiting: Batch[] = []
   private syncing = false
   private idleWaiters: Array<() => void> = []
+  private failure: { readonly error: unknown } | null = null
 
   constructor(
     private readonly storage: DurableStorage,
@@ -43,9 +52,17 @@ export class OutputGate {
     this.current = outputs
     try {
       handler()
-    } finally {
+    } catch (err) {
       this.current = null
+      this.fail(err, false)
+      throw err
+    }
+    this.current = null
+    try {
       this.finish(outputs)
+    } catch (err) {
+      this.fail(err, false)
+      throw err
     }
   }
 
@@ -58,9 +75,20 @@ export class OutputGate {
     return this.waiting.length
   }
 
-  /** Resolves once every write is durable and every buffered output is released. */
+  /** true after a failed sync or a throwing handler or release: nothing leaves any more */
+  get failed(): boolean {
+    return this.failure !== null
+  }
+
+  /**
+   * Resolves once every write is durable and every buffered output is released, or at once after a
+   * failure (what is buffered then never leaves).
+   */
   drain(): Promise<void> {
-    if (!this.syncing && this.waiting.length === 0 && this.storage.durableWrites >= this.storage.writes) {
+    if (
+      this.failure !== null ||
+      (!this.syncing && this.waiting.length === 0 && this.storage.durableWrites >= this.storage.writes)
+    ) {
       return Promise.resolve()
     }
     this.startSync()
@@ -68,6 +96,7 @@ export class OutputGate {
   }
 
   private finish(outputs: Output[]): void {
+    if (this.failure !== null) return
     const needWrites = this.storage.writes
     if (this.waiting.length === 0 && this.storage.durableWrites >= needWrites) {
       for (const output of outputs) this.release(output)
@@ -81,6 +110,7 @@ export class OutputGate {
   }
 
   private startSync(): void {
+    if (this.failure !== null) return
     if (this.syncing || this.storage.durableWrites >= this.storage.writes) {
       this.releaseDurable()
       return
@@ -89,17 +119,34 @@ export class OutputGate {
     this.storage.sync().then(
       () => {
         this.syncing = false
-        this.releaseDurable()
-        this.startSync()
+        // A throw here (a release that fails) must not become an unhandled rejection and stall the gate.
+        try {
+          this.releaseDurable()
+          this.startSync()
+        } catch (err) {
+          this.fail(err, true)
+        }
       },
       (err: unknown) => {
         this.syncing = false
-        this.onSyncError(err)
+        this.fail(err, true)
       },
     )
   }
 
+  /** Stops the gate for good; `report` is false when the caller rethrows the error itself. */
+  private fail(error: unknown, report: boolean): void {
+    if (this.failure !== null) return
+    this.failure = { error }
+    this.waiting.length = 0
+    const waiters = this.idleWaiters
+    this.idleWaiters = []
+    for (const resolve of waiters) resolve()
+    if (report) this.onSyncError(error)
+  }
+
   private releaseDurable(): void {
+    if (this.failure !== null) return
     const durable = this.storage.durableWrites
     while (this.waiting.length > 0 && this.waiting[0]!.needWrites <= durable) {
       for (const output of this.waiting.shift()!.outputs) this.release(output)

@@ -21,7 +21,7 @@ import { Rng } from '../core/runtime/rng.ts'
 import { engineNames, findEngine } from '../registry.ts'
 import { parseAddress, peerIds, type ReplicaConfig, ReplicaConfigError } from './config.ts'
 import { FileStorage } from './file-storage.ts'
-import { decodeValue, encodeValue } from './frame.ts'
+import { decodeValue, encodeFrame, FRAME_HEADER_BYTES } from './frame.ts'
 import { type ClientAnswer, createClientApi } from './http-api.ts'
 import { type MetricsSnapshot, ReplicaMetrics } from './metrics.ts'
 import { type Output, OutputGate } from './output-gate.ts'
@@ -76,6 +76,9 @@ export class PortTakenError extends Error {
     this.name = 'PortTakenError'
   }
 }
+
+/** the longest delay setTimeout honours */
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 function resolveEngine(
   config: ReplicaConfig,
@@ -145,6 +148,9 @@ export async function startReplica(
   const waiters = new Map<string, Set<(answer: ClientAnswer) => void>>()
   let engine: Engine<EngineMessage> | null = null
   let closing: Promise<void> | null = null
+  /** set once startReplica returns the handle; a fatal error before that fails the start instead */
+  let started = false
+  let startError: Error | null = null
   let resolveClosed: () => void = () => {}
   const closed = new Promise<void>((resolve) => {
     resolveClosed = resolve
@@ -152,10 +158,14 @@ export async function startReplica(
 
   const fatal = (err: unknown): void => {
     const error = err instanceof Error ? err : new Error(String(err))
+    if (!started) {
+      startError ??= error
+      return
+    }
     if (options.onFatal !== undefined) options.onFatal(error)
     else {
       log(`fatal: ${error.stack ?? error.message}`)
-      void handle.close()
+      handle.close().catch((closeErr: unknown) => log(`close after fatal: ${(closeErr as Error).message}`))
     }
   }
 
@@ -185,15 +195,15 @@ export async function startReplica(
     }
     if (output.to === config.id) {
       // A copy, delivered on a later turn like any message, so the engine never sees its own object.
-      const copy = decodeValue(encodeValue(output.msg)) as EngineMessage
-      metrics.countSent(copy.type, 0)
+      const copy = decodeValue(output.frame.subarray(FRAME_HEADER_BYTES)) as EngineMessage
+      metrics.countSent(output.type, 0)
       setImmediate(() => {
         metrics.countReceived(copy.type, 0)
         runHandler((e) => e.onMessage(config.id, copy))
       })
       return
     }
-    metrics.countSent(output.msg.type, transport.send(output.to, output.msg))
+    metrics.countSent(output.type, transport.sendFrame(output.to, output.frame))
   }
 
   const gate = new OutputGate(storage, release, fatal)
@@ -220,18 +230,24 @@ export async function startReplica(
     send(to, msg) {
       if (!nodes.includes(to)) throw new Error(`engine sent to unknown node '${to}'`)
       if (typeof msg.type !== 'string') throw new Error('engine message without a string type')
-      gate.push({ kind: 'send', to, msg })
+      gate.push({ kind: 'send', to, type: msg.type, frame: encodeFrame(msg) })
     },
     setTimer(name, afterMs) {
       const old = timers.get(name)
       if (old !== undefined) clearTimeout(old)
-      if (!(afterMs >= 0)) throw new RangeError(`timer '${name}': afterMs must be >= 0, got ${afterMs}`)
+      timers.delete(name)
+      // As in the simulator: a non-finite delay is a bug, a negative one means now.
+      if (!Number.isFinite(afterMs)) throw new RangeError(`timer '${name}': not a finite delay: ${afterMs}`)
       timers.set(
         name,
-        setTimeout(() => {
-          timers.delete(name)
-          runHandler((e) => e.onTimer(name))
-        }, afterMs),
+        setTimeout(
+          () => {
+            timers.delete(name)
+            runHandler((e) => e.onTimer(name))
+          },
+          // setTimeout fires after 1 ms past 2^31-1 ms; cap it instead (24.8 days)
+          Math.min(Math.max(afterMs, 0), MAX_TIMER_MS),
+        ),
       )
     },
     clearTimer(name) {
@@ -264,6 +280,12 @@ export async function startReplica(
     {
       command(cmd, respond, onAbort) {
         metrics.requests.received++
+        if (closing !== null) {
+          // a request on a keep-alive connection after close() began: no engine will answer it
+          metrics.requests.replied++
+          respond('shutting-down')
+          return
+        }
         metrics.requests.inFlight++
         const key = commandIdKey(cmd.id)
         let answered = false
@@ -312,10 +334,6 @@ export async function startReplica(
     throw err
   }
 
-  engine = module.create(ctx) as Engine<EngineMessage>
-  runHandler((e) => e.start())
-  transport.connect()
-
   const close = (): Promise<void> => {
     if (closing !== null) return closing
     closing = (async () => {
@@ -334,12 +352,31 @@ export async function startReplica(
       await Promise.race([httpClosed, new Promise((resolve) => setTimeout(resolve, 100).unref())])
       http.closeAllConnections()
       await transport.close()
-      await storage.close()
+      let storageError: unknown = null
+      try {
+        // After a failure, what the engine wrote since must not become durable: a crash would lose it.
+        await storage.close(!gate.failed)
+      } catch (err) {
+        storageError = err
+      }
       await httpClosed
       resolveClosed()
+      if (storageError !== null) throw storageError
     })()
     return closing
   }
+
+  try {
+    engine = module.create(ctx) as Engine<EngineMessage>
+    runHandler((e) => e.start())
+  } catch (err) {
+    startError ??= err instanceof Error ? err : new Error(String(err))
+  }
+  if (startError !== null) {
+    await close().catch(() => {})
+    throw startError
+  }
+  transport.connect()
 
   const handle: ReplicaHandle = {
     id: config.id,
@@ -351,5 +388,6 @@ export async function startReplica(
     close,
     closed,
   }
+  started = true
   return handle
 }

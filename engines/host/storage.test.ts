@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import fs, { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import type { FileHandle } from 'node:fs/promises'
+import { syncBuiltinESMExports } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
@@ -141,4 +143,85 @@ test('file storage: syncs requested while one is in flight group into few fdatas
   const reopened = await FileStorage.open(dir)
   t.after(() => reopened.close())
   assert.equal(reopened.scan('k/').length, 50)
+})
+
+/** The storage's open log handle, to inject faults (a test reaching into a private field). */
+function logHandle(storage: FileStorage): FileHandle {
+  const handle = (storage as unknown as { handle: FileHandle | null }).handle
+  assert.ok(handle !== null)
+  return handle
+}
+
+test('file storage: a failed fdatasync is final, every later sync rejects, close releases the file', async (t) => {
+  const dir = tempDir(t)
+  const storage = await FileStorage.open(dir)
+  const handle = logHandle(storage)
+  const realDatasync = handle.datasync.bind(handle)
+  let failures = 0
+  handle.datasync = () => {
+    if (failures++ === 0) return Promise.reject(Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }))
+    return realDatasync()
+  }
+  storage.put('a', 1)
+  await assert.rejects(storage.sync(), /EIO/)
+  assert.equal(storage.durableWrites, 0)
+  // The disk "recovers", but after a failed fdatasync nothing proves the earlier write reached it.
+  storage.put('b', 2)
+  await assert.rejects(storage.sync(), /EIO/)
+  await assert.rejects(storage.sync(), /EIO/)
+  assert.equal(storage.durableWrites, 0, 'never reported durable')
+  await assert.rejects(storage.close(), /EIO/)
+  assert.equal(storage.durableWrites, 0)
+  assert.equal((storage as unknown as { handle: FileHandle | null }).handle, null, 'the file is closed')
+})
+
+test('file storage: a short write is finished, so no torn record sits in the middle of the log', async (t) => {
+  const dir = tempDir(t)
+  const storage = await FileStorage.open(dir)
+  const handle = logHandle(storage)
+  const realWrite = handle.write.bind(handle) as (b: Buffer, o: number, l: number) => Promise<unknown>
+  // The kernel may write fewer bytes than asked (a signal, a nearly full disk): 7 at a time here.
+  handle.write = ((buffer: Buffer, offset: number, length: number) =>
+    realWrite(buffer, offset, Math.min(length, 7))) as typeof handle.write
+  storage.put('a', 'first value')
+  await storage.sync()
+  storage.put('b', 'second value')
+  await storage.sync()
+  await storage.close()
+  const reopened = await FileStorage.open(dir)
+  t.after(() => reopened.close())
+  assert.equal(reopened.tornBytes, 0)
+  assert.deepEqual(reopened.scan(''), [
+    ['a', 'first value'],
+    ['b', 'second value'],
+  ])
+})
+
+test('file storage: creating the log fsyncs its directory, and the parents of directories it made', async (t) => {
+  const base = tempDir(t)
+  const dir = join(base, 'run', 'r0')
+  const realOpenSync = fs.openSync
+  const realFsyncSync = fs.fsyncSync
+  const openPaths = new Map<number, string>()
+  const fsynced: string[] = []
+  fs.openSync = ((path: fs.PathLike, ...rest: unknown[]) => {
+    const fd = (realOpenSync as (...args: unknown[]) => number)(path, ...rest)
+    openPaths.set(fd, String(path))
+    return fd
+  }) as typeof fs.openSync
+  fs.fsyncSync = (fd: number) => {
+    fsynced.push(openPaths.get(fd) ?? `fd ${fd}`)
+    realFsyncSync(fd)
+  }
+  syncBuiltinESMExports()
+  let storage: FileStorage
+  try {
+    storage = await FileStorage.open(dir)
+  } finally {
+    fs.openSync = realOpenSync
+    fs.fsyncSync = realFsyncSync
+    syncBuiltinESMExports()
+  }
+  t.after(() => storage.close())
+  for (const d of [dir, join(base, 'run'), base]) assert.ok(fsynced.includes(d), `${d} fsynced: ${fsynced}`)
 })

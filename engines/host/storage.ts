@@ -20,8 +20,11 @@ export interface DurableStorage extends Storage {
   readonly durableWrites: number
   /** Makes every write made before the call durable: one append and one fdatasync for the group. */
   sync(): Promise<void>
-  /** Syncs what is pending and releases the file. */
-  close(): Promise<void>
+  /**
+   * Syncs what is pending (unless `flush` is false: after a fatal error, what the engine wrote since
+   * must not become durable) and releases the file. Rejects if that sync fails; the file is released.
+   */
+  close(flush?: boolean): Promise<void>
   readonly stats: Readonly<StorageStats>
 }
 
@@ -60,5 +63,5 @@ export class MemoryStorage implements DurableStorage {
     return this.writeCount
   }
   async sync(): Promise<void> {}
-  async close(): Promise<void> {}
+  async close(_flush = true): Promise<void> {}
 }

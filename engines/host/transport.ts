@@ -19,6 +19,8 @@ import type { ReplicaMetrics } from './metrics.ts'
 export interface TransportLimits {
   /** frames kept per peer while disconnected; the oldest is dropped past it */
   maxQueuedFrames: number
+  /** and bytes: 10,000 frames of up to 16 MiB each would be no memory bound at all */
+  maxQueuedBytes: number
   /** bytes buffered in a connected socket before new frames are dropped */
   maxSocketBufferBytes: number
   maxFrameBytes: number
@@ -30,6 +32,7 @@ export interface TransportLimits {
 
 export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
   maxQueuedFrames: 10_000,
+  maxQueuedBytes: 64 * 1024 * 1024,
   maxSocketBufferBytes: 64 * 1024 * 1024,
   maxFrameBytes: MAX_FRAME_BYTES,
   reconnectDelayMsMin: 50,
@@ -66,6 +69,7 @@ class OutboundLink {
   private socket: Socket | null = null
   private connected = false
   private readonly queue: Buffer[] = []
+  private queuedBytes = 0
   private attempt = 0
   private connectedAtMs = 0
   private corked = false
@@ -105,11 +109,16 @@ class OutboundLink {
       this.socket.write(frame)
       return
     }
-    if (this.queue.length >= this.limits.maxQueuedFrames) {
-      this.queue.shift()
+    while (
+      this.queue.length > 0 &&
+      (this.queue.length >= this.limits.maxQueuedFrames ||
+        this.queuedBytes + frame.length > this.limits.maxQueuedBytes)
+    ) {
+      this.queuedBytes -= this.queue.shift()!.length
       this.metrics.transport.framesDropped++
     }
     this.queue.push(frame)
+    this.queuedBytes += frame.length
   }
 
   close(): void {
@@ -118,6 +127,7 @@ class OutboundLink {
     this.socket?.destroy()
     this.socket = null
     this.queue.length = 0
+    this.queuedBytes = 0
   }
 
   private dial(): void {
@@ -134,6 +144,7 @@ class OutboundLink {
       socket.write(encodeFrame(helloFrame(this.self)))
       for (const frame of this.queue) socket.write(frame)
       this.queue.length = 0
+      this.queuedBytes = 0
     })
     // The peer never sends on our outbound connection; anything it sends is ignored.
     socket.on('data', () => {})
@@ -172,6 +183,8 @@ class OutboundLink {
 export class PeerTransport {
   private readonly links = new Map<NodeId, OutboundLink>()
   private readonly inbound = new Set<Socket>()
+  /** the inbound connection each peer said hello on last */
+  private readonly inboundFrom = new Map<NodeId, Socket>()
   private server: Server | null = null
 
   constructor(private readonly options: TransportOptions) {
@@ -213,9 +226,13 @@ export class PeerTransport {
 
   /** Sends one engine message; returns the frame's size in bytes. */
   send(to: NodeId, msg: EngineMessage): number {
+    return this.sendFrame(to, encodeFrame(msg))
+  }
+
+  /** Sends one engine message already encoded with encodeFrame; returns its size in bytes. */
+  sendFrame(to: NodeId, frame: Buffer): number {
     const link = this.links.get(to)
     if (link === undefined) throw new Error(`send to unknown node '${to}'`)
-    const frame = encodeFrame(msg)
     link.send(frame)
     return frame.length
   }
@@ -224,6 +241,7 @@ export class PeerTransport {
     for (const link of this.links.values()) link.close()
     for (const socket of this.inbound) socket.destroy()
     this.inbound.clear()
+    this.inboundFrom.clear()
     const server = this.server
     this.server = null
     if (server !== null) await new Promise<void>((resolve) => server.close(() => resolve()))
@@ -257,6 +275,15 @@ export class PeerTransport {
           if (!this.links.has(value.hello)) return reject(`hello from unknown node '${value.hello}'`)
           from = value.hello
           clearTimeout(helloTimer)
+          // A peer dials again only after its last connection died; if ours has not noticed (no FIN:
+          // a host that vanished, a relay), close it: no half-open socket piles up, and frames it still
+          // delivers late cannot arrive behind newer ones.
+          const previous = this.inboundFrom.get(from)
+          this.inboundFrom.set(from, socket)
+          if (previous !== undefined && !previous.destroyed) {
+            this.options.log(`peer ${from}: new inbound connection from ${where}, closing the previous one`)
+            previous.destroy()
+          }
           continue
         }
         if (!isEngineMessage(value)) return reject('frame is not an engine message')
@@ -270,6 +297,7 @@ export class PeerTransport {
     socket.on('close', () => {
       clearTimeout(helloTimer)
       this.inbound.delete(socket)
+      if (from !== null && this.inboundFrom.get(from) === socket) this.inboundFrom.delete(from)
     })
   }
 }
