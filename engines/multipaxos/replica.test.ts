@@ -153,6 +153,27 @@ describe('multipaxos takeover', () => {
     assert.equal(replyOf(rig, 'r0', cmd)?.status, 'ok')
   })
 
+  it('no check quorum: a leader cut off inbound keeps leading, commits nothing, and recovers on healing', () => {
+    const rig = cluster(3)
+    rig.runFor(50)
+    rig.dropIf = (_from, to) => to === 'r0' // every link into the leader is cut; its own sends get out
+    const atLeader = put('l', 'k', '1')
+    const atFollower = put('f', 'k', '2')
+    rig.request('r0', atLeader)
+    rig.request('r1', atFollower)
+    rig.runFor(3000)
+    // followers still hear heartbeats, so nobody takes over, and no quorum answers the leader
+    assert.deepEqual(leaders(rig), ['r0'])
+    assert.equal(replyOf(rig, 'r0', atLeader), undefined)
+    assert.equal(replyOf(rig, 'r1', atFollower), undefined)
+    rig.dropIf = () => false
+    // accepts are resent every retransmitMs and forwards every forwardRetryMs: both commit after healing
+    rig.runFor(MULTIPAXOS_DEFAULTS.retransmitMs + MULTIPAXOS_DEFAULTS.forwardRetryMs + 100)
+    assert.equal(replyOf(rig, 'r0', atLeader)?.status, 'ok')
+    assert.equal(replyOf(rig, 'r1', atFollower)?.status, 'ok')
+    assert.deepEqual(leaders(rig), ['r0'])
+  })
+
   it('a partitioned old leader steps down when its heartbeats meet a higher promise', () => {
     const rig = cluster(3, {}, 5)
     rig.runFor(50)
