@@ -311,3 +311,49 @@ test('at most a minority is down at once: floor((n-1)/2) of 5 nodes', () => {
   }
   assert.equal(peak, 2)
 })
+
+test('a client request in flight to a replica that crashes is lost, not handed to its next incarnation', () => {
+  // replicas that never answer (clients keep retrying) and note when each incarnation booted and when
+  // each request arrived; a 100 ms client link outlasts the 20-60 ms crashes
+  const clientOneWayMs = 100
+  const arrivals: Array<{ node: NodeId; bootedAtMs: number; arrivedAtMs: number }> = []
+  const listener: EngineModule = {
+    name: 'listener',
+    leadership: 'leaderless',
+    description: 'test probe',
+    parseConfig: () => null,
+    create: (ctx) => {
+      const bootedAtMs = ctx.now()
+      return {
+        start: () => {},
+        onMessage: () => {},
+        onTimer: () => {},
+        onRequest: () => arrivals.push({ node: ctx.self, bootedAtMs, arrivedAtMs: ctx.now() }),
+        status: () => ({ role: 'peer', leader: null, epoch: 0, executed: 0 }),
+      }
+    },
+    expectedLatencyMs: () => 0,
+  }
+  const result = simulate({
+    engine: listener,
+    seed: 2,
+    clientRttMs: 2 * clientOneWayMs,
+    safetyPhaseMs: 2000,
+    livenessPhaseMs: 100,
+    checkLinearizability: false,
+    faults: {
+      dropRate: 0,
+      duplicateRate: 0,
+      partitions: false,
+      oneWayPartitions: false,
+      clockSkew: false,
+      crashes: true,
+      faultIntervalMsMean: 30,
+      faultDurationMsMax: 60,
+    },
+  })
+  assert.ok(result.stats.crashes > 10, `only ${result.stats.crashes} crashes`)
+  assert.ok(arrivals.length > 20, `only ${arrivals.length} requests arrived`)
+  const sentBeforeBoot = arrivals.filter((a) => a.arrivedAtMs - clientOneWayMs < a.bootedAtMs - 1e-6)
+  assert.deepEqual(sentBeforeBoot, [], 'requests sent to an earlier incarnation were delivered')
+})

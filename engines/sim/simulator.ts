@@ -125,7 +125,13 @@ type SimEvent =
       readonly msg: EngineMessage
     }
   | { readonly kind: 'timer'; readonly node: number; readonly name: string; readonly token: number }
-  | { readonly kind: 'request'; readonly node: number; readonly cmd: Command }
+  | {
+      readonly kind: 'request'
+      readonly node: number
+      /** the replica's incarnation at send time: like a peer message, lost if that incarnation crashed */
+      readonly toIncarnation: number
+      readonly cmd: Command
+    }
   | {
       readonly kind: 'reply'
       readonly client: number
@@ -380,7 +386,7 @@ class Simulation {
       }
       case 'request': {
         const node = this.nodes[event.node]!
-        if (!node.up || node.engine === null) return
+        if (!node.up || node.engine === null || node.incarnation !== event.toIncarnation) return
         this.count(`${this.nowUs} ${node.id} request ${JSON.stringify(event.cmd)}`)
         this.callEngine(node, 'onRequest', (e) => e.onRequest(copyPlain(event.cmd)))
         return
@@ -643,7 +649,12 @@ class Simulation {
     pending.attempts++
     if (!pending.nodesTried.includes(node)) pending.nodesTried.push(node)
     if (!this.netRng.chance(this.dropRate)) {
-      this.queue.push(this.nowUs + this.clientOneWayUs, { kind: 'request', node, cmd: pending.cmd })
+      this.queue.push(this.nowUs + this.clientOneWayUs, {
+        kind: 'request',
+        node,
+        toIncarnation: this.nodes[node]!.incarnation,
+        cmd: pending.cmd,
+      })
     }
     this.queue.push(this.nowUs + this.clientTimeoutUs, {
       kind: 'client-timeout',
