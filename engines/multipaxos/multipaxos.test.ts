@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { conformanceSuite, describeFailures, runConformanceSeeds } from '../conformance.case.ts'
+import { conformanceSuite, describeFailures, runConformanceSeeds, runSeeds } from '../conformance.case.ts'
 import { multipaxosEngine } from './index.ts'
 
 conformanceSuite(multipaxosEngine)
@@ -26,5 +26,17 @@ describe('the conformance suite catches the test-only faults', () => {
       failures.some((f) => f.kind === 'safety'),
       `no seed found a safety failure\n${describeFailures(failures)}`,
     )
+  })
+})
+
+describe('multipaxos under configurations the default suite does not reach', () => {
+  it('an origin at its pending limit never answers a retried write with a false rejection', () => {
+    // With one pending place per replica, client retries land on full replicas; a 'rejected' answer
+    // there made the history show a failed put whose value was later read (seeds 1 and 3 broke).
+    const failures = runSeeds(multipaxosEngine, [1, 3, 4], {
+      engineConfig: { maxPendingCommands: 1 },
+      sim: { clients: 16, conflict: 0.9 },
+    })
+    assert.deepEqual(failures, [], describeFailures(failures))
   })
 })

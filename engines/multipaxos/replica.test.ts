@@ -153,6 +153,27 @@ describe('multipaxos takeover', () => {
     assert.equal(replyOf(rig, 'r0', cmd)?.status, 'ok')
   })
 
+  it('no check quorum: a leader cut off inbound keeps leading, commits nothing, and recovers on healing', () => {
+    const rig = cluster(3)
+    rig.runFor(50)
+    rig.dropIf = (_from, to) => to === 'r0' // every link into the leader is cut; its own sends get out
+    const atLeader = put('l', 'k', '1')
+    const atFollower = put('f', 'k', '2')
+    rig.request('r0', atLeader)
+    rig.request('r1', atFollower)
+    rig.runFor(3000)
+    // followers still hear heartbeats, so nobody takes over, and no quorum answers the leader
+    assert.deepEqual(leaders(rig), ['r0'])
+    assert.equal(replyOf(rig, 'r0', atLeader), undefined)
+    assert.equal(replyOf(rig, 'r1', atFollower), undefined)
+    rig.dropIf = () => false
+    // accepts are resent every retransmitMs and forwards every forwardRetryMs: both commit after healing
+    rig.runFor(MULTIPAXOS_DEFAULTS.retransmitMs + MULTIPAXOS_DEFAULTS.forwardRetryMs + 100)
+    assert.equal(replyOf(rig, 'r0', atLeader)?.status, 'ok')
+    assert.equal(replyOf(rig, 'r1', atFollower)?.status, 'ok')
+    assert.deepEqual(leaders(rig), ['r0'])
+  })
+
   it('a partitioned old leader steps down when its heartbeats meet a higher promise', () => {
     const rig = cluster(3, {}, 5)
     rig.runFor(50)
@@ -263,18 +284,32 @@ describe('multipaxos edges', () => {
     assert.deepEqual(replyOf(rig, 'r0', cmd), { status: 'ok', value: null })
   })
 
-  it('rejects a command at once when its origin has too many pending, and only then', () => {
+  it("drops, unanswered, a command beyond its origin's pending limit, and only then", () => {
     const rig = cluster(3, { maxPendingCommands: 2 })
     rig.runFor(50)
     rig.dropIf = (from, to) => from === 'r1' && to === 'r0' // forwards from r1 are lost
     const cmds = [put('a', 'k', '1'), put('b', 'k', '2'), put('c', 'k', '3')]
     for (const cmd of cmds) rig.request('r1', cmd)
-    assert.equal(replyOf(rig, 'r1', cmds[0]!), undefined)
-    assert.equal(replyOf(rig, 'r1', cmds[2]!)?.status, 'rejected')
     rig.dropIf = () => false
     rig.runFor(3000) // the forward retry gets the first two through
     assert.equal(replyOf(rig, 'r1', cmds[0]!)?.status, 'ok')
     assert.equal(replyOf(rig, 'r1', cmds[1]!)?.status, 'ok')
+    assert.equal(replyOf(rig, 'r1', cmds[2]!), undefined, 'the third was over the limit: no answer')
+    assert.equal(rig.node('r1').kv.hasExecuted('c', cmds[2]!.id.seq), false)
+  })
+
+  it('never rejects a retried id that another replica already executed (rejected means never executes)', () => {
+    const rig = cluster(3, { maxPendingCommands: 1 })
+    rig.runFor(50)
+    const retried = put('x', 'k', 'v')
+    rig.request('r2', retried) // executed through r2; say the client never got that reply
+    rig.runFor(100)
+    assert.equal(rig.node('r2').kv.hasExecuted('x', retried.id.seq), true)
+    rig.dropIf = (from, to) => from === 'r1' && to === 'r0'
+    rig.request('r1', put('y', 'k', 'w')) // fills r1's one pending place
+    rig.request('r1', retried) // the client's retry of the same id lands on the full replica
+    rig.runFor(10)
+    assert.notEqual(replyOf(rig, 'r1', retried)?.status, 'rejected', 'a rejection here is a lie')
   })
 
   it('a retried command id that was already executed is answered, not executed twice', () => {

@@ -203,8 +203,9 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
     const key = commandIdKey(cmd.id)
     const known = this.pending.get(key)
     if (known === undefined && this.pending.size >= this.cfg.maxPendingCommands) {
-      // Never sent anywhere, so it can never execute: rejecting is truthful.
-      this.ctx.reply(cmd.id, { status: 'rejected', reason: 'overloaded: too many pending commands' })
+      // Dropped unanswered, like a lost request: the client times out and retries. Not 'rejected': that
+      // promises the command never executes anywhere, and a retried id may be pending at (or already
+      // executed through) another replica, so the client would record a failure for a write that happens.
       return
     }
     if (known === undefined) this.pending.set(key, { cmd, forwardedAtMs: this.ctx.now() })

@@ -193,7 +193,51 @@ test('commands that never complete fail liveness; rejected commands are recorded
     safetyPhaseMs: 100,
   })
   assert.ok(rejecting.history.length > 0 && rejecting.history.every((op) => op.outcome === 'fail'))
-  assert.ok(rejecting.liveness.ok, rejecting.liveness.problems.join())
+  // ...but rejecting the read-back after healing would skip its check: that fails liveness
+  assert.equal(rejecting.liveness.ok, false)
+  assert.match(rejecting.liveness.problems.join(), /read-back incomplete: .* read-back\(s\) rejected/)
+})
+
+test('a rejected read-back is read again: the check is not skipped by a transient rejection', () => {
+  // the sequencer, but the first read of each key after the safety phase is rejected (no skew: the
+  // replica's clock is the simulator's)
+  const safetyPhaseMs = 400
+  const flaky: typeof sequencerEngine = {
+    ...sequencerEngine,
+    create: (ctx) => {
+      const inner = sequencerEngine.create(ctx)
+      const refused = new Set<string>()
+      return {
+        start: () => inner.start(),
+        onMessage: (from, msg) => inner.onMessage(from, msg),
+        onTimer: (name) => inner.onTimer(name),
+        status: () => inner.status(),
+        onRequest: (cmd) => {
+          if (cmd.op === 'get' && ctx.now() >= safetyPhaseMs && !refused.has(cmd.key)) {
+            refused.add(cmd.key)
+            ctx.reply(cmd.id, { status: 'rejected', reason: 'not yet' })
+            return
+          }
+          inner.onRequest(cmd)
+        },
+      }
+    },
+  }
+  const result = simulate({ engine: flaky, seed: 4, faults: false, clients: 4, safetyPhaseMs })
+  assert.ok(result.safety.ok && result.liveness.ok, result.liveness.problems.join())
+  const afterSafety = result.history.filter((op) => op.invokeUs >= safetyPhaseMs * 1000 && op.op === 'get')
+  const written = new Set(result.history.filter((op) => op.op === 'put').map((op) => op.key))
+  assert.ok(written.size > 0)
+  for (const key of written) {
+    assert.ok(
+      afterSafety.some((op) => op.key === key && op.outcome === 'fail'),
+      `${key}: first read-back rejected`,
+    )
+    assert.ok(
+      afterSafety.some((op) => op.key === key && op.outcome === 'ok'),
+      `${key}: never read back after the rejection`,
+    )
+  }
 })
 
 test('an engine invariant that throws stops the run as a safety failure', () => {
@@ -266,4 +310,50 @@ test('at most a minority is down at once: floor((n-1)/2) of 5 nodes', () => {
     assert.ok(result.safety.ok && result.liveness.ok, `seed ${seed}: ${result.liveness.problems}`)
   }
   assert.equal(peak, 2)
+})
+
+test('a client request in flight to a replica that crashes is lost, not handed to its next incarnation', () => {
+  // replicas that never answer (clients keep retrying) and note when each incarnation booted and when
+  // each request arrived; a 100 ms client link outlasts the 20-60 ms crashes
+  const clientOneWayMs = 100
+  const arrivals: Array<{ node: NodeId; bootedAtMs: number; arrivedAtMs: number }> = []
+  const listener: EngineModule = {
+    name: 'listener',
+    leadership: 'leaderless',
+    description: 'test probe',
+    parseConfig: () => null,
+    create: (ctx) => {
+      const bootedAtMs = ctx.now()
+      return {
+        start: () => {},
+        onMessage: () => {},
+        onTimer: () => {},
+        onRequest: () => arrivals.push({ node: ctx.self, bootedAtMs, arrivedAtMs: ctx.now() }),
+        status: () => ({ role: 'peer', leader: null, epoch: 0, executed: 0 }),
+      }
+    },
+    expectedLatencyMs: () => 0,
+  }
+  const result = simulate({
+    engine: listener,
+    seed: 2,
+    clientRttMs: 2 * clientOneWayMs,
+    safetyPhaseMs: 2000,
+    livenessPhaseMs: 100,
+    checkLinearizability: false,
+    faults: {
+      dropRate: 0,
+      duplicateRate: 0,
+      partitions: false,
+      oneWayPartitions: false,
+      clockSkew: false,
+      crashes: true,
+      faultIntervalMsMean: 30,
+      faultDurationMsMax: 60,
+    },
+  })
+  assert.ok(result.stats.crashes > 10, `only ${result.stats.crashes} crashes`)
+  assert.ok(arrivals.length > 20, `only ${arrivals.length} requests arrived`)
+  const sentBeforeBoot = arrivals.filter((a) => a.arrivedAtMs - clientOneWayMs < a.bootedAtMs - 1e-6)
+  assert.deepEqual(sentBeforeBoot, [], 'requests sent to an earlier incarnation were delivered')
 })

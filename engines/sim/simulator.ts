@@ -125,7 +125,13 @@ type SimEvent =
       readonly msg: EngineMessage
     }
   | { readonly kind: 'timer'; readonly node: number; readonly name: string; readonly token: number }
-  | { readonly kind: 'request'; readonly node: number; readonly cmd: Command }
+  | {
+      readonly kind: 'request'
+      readonly node: number
+      /** the replica's incarnation at send time: like a peer message, lost if that incarnation crashed */
+      readonly toIncarnation: number
+      readonly cmd: Command
+    }
   | {
       readonly kind: 'reply'
       readonly client: number
@@ -171,6 +177,8 @@ interface PendingCommand {
   readonly op: MutableHistoryOp
   attempts: number
   readonly nodesTried: number[]
+  /** the key this command reads back in the liveness phase (undefined: a workload command) */
+  readonly finalReadKey?: string
 }
 
 interface SimClient {
@@ -224,6 +232,7 @@ class Simulation {
   private nowUs = 0
   private phase: 'safety' | 'liveness' = 'safety'
   private finalReadsStarted = false
+  private finalReadsRejected = 0
   private dropRate: number
   private duplicateRate: number
   private nextTimerToken = 1
@@ -377,7 +386,7 @@ class Simulation {
       }
       case 'request': {
         const node = this.nodes[event.node]!
-        if (!node.up || node.engine === null) return
+        if (!node.up || node.engine === null || node.incarnation !== event.toIncarnation) return
         this.count(`${this.nowUs} ${node.id} request ${JSON.stringify(event.cmd)}`)
         this.callEngine(node, 'onRequest', (e) => e.onRequest(copyPlain(event.cmd)))
         return
@@ -632,7 +641,7 @@ class Simulation {
       outcome: 'unknown',
     }
     this.history.push(op)
-    return { cmd, op, attempts: 0, nodesTried: [] }
+    return { cmd, op, attempts: 0, nodesTried: [], ...(finalReadKey === undefined ? {} : { finalReadKey }) }
   }
 
   private sendAttempt(client: SimClient, node: number): void {
@@ -640,7 +649,12 @@ class Simulation {
     pending.attempts++
     if (!pending.nodesTried.includes(node)) pending.nodesTried.push(node)
     if (!this.netRng.chance(this.dropRate)) {
-      this.queue.push(this.nowUs + this.clientOneWayUs, { kind: 'request', node, cmd: pending.cmd })
+      this.queue.push(this.nowUs + this.clientOneWayUs, {
+        kind: 'request',
+        node,
+        toIncarnation: this.nodes[node]!.incarnation,
+        cmd: pending.cmd,
+      })
     }
     this.queue.push(this.nowUs + this.clientTimeoutUs, {
       kind: 'client-timeout',
@@ -664,6 +678,15 @@ class Simulation {
     }
     pending.op.completeUs = this.nowUs
     client.pending = null
+    if (outcome.status === 'rejected' && pending.finalReadKey !== undefined) {
+      // A rejected read-back checks nothing: read the key again (a new command) after a back-off, so an
+      // engine that keeps rejecting in a healed cluster fails liveness instead of skipping the check.
+      this.finalReadsRejected++
+      client.finalReads.unshift(pending.finalReadKey)
+      const backoffUs = Math.round(client.rng.between(10, 50) * US_PER_MS)
+      this.queue.push(this.nowUs + backoffUs, { kind: 'client-next', client: client.index })
+      return
+    }
     const thinkUs = Math.round(client.rng.between(0, 2) * US_PER_MS)
     this.queue.push(this.nowUs + thinkUs, { kind: 'client-next', client: client.index })
   }
@@ -824,6 +847,11 @@ class Simulation {
           `${pendingClients.length} command(s) still pending when the run ended at ${fmtMs(this.nowUs)}: ${shown.join('; ')}`,
         )
       }
+      const unread = this.clients.reduce((sum, c) => sum + c.finalReads.length, 0)
+      if (unread > 0 || this.finalReadsRejected > 0)
+        livenessProblems.push(
+          `read-back incomplete: ${unread} key(s) left to read, ${this.finalReadsRejected} read-back(s) rejected`,
+        )
       const down = this.nodes.filter((n) => !n.up)
       if (down.length > 0) livenessProblems.push(`nodes down at the end: ${down.map((n) => n.id).join(', ')}`)
       const lagging = this.log.lagging(this.nodeIds)
