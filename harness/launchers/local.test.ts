@@ -93,6 +93,8 @@ test('local launcher: a port taken at bind time is retried with fresh ports', as
     })
     assert.match(readFileSync(join(logDir, 'r1.stderr.log'), 'utf8'), /port taken/)
     assert.equal((await cluster.replica('r1').health())?.id, 'r1')
+    // the discarded attempt's exits are not this cluster's: a run would report them as replica-exit faults
+    assert.deepEqual(cluster.exits, [])
     await cluster.stop()
     assert.deepEqual(tracked(), { pids: [], dirs: [] })
   } finally {

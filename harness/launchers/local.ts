@@ -274,6 +274,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<C
       } catch (err: unknown) {
         await stopAll()
         if (!(err instanceof PortTakenError) || attempt >= attempts) throw err
+        // those processes are gone and replaced: their exits are not this cluster's (nor faults of the run)
+        exits.length = 0
         process.stderr.write(`local launcher: ${err.message}; retrying with new ports\n`)
       }
     }
