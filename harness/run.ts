@@ -268,6 +268,7 @@ async function runCell(
       clearInterval(ticker)
     }
     const scheduled = await faultsDone
+    throwIfInterrupted(stopLoad.signal, id)
     const history = [...load.history]
     let readBack = { keys: 0, ok: 0 }
     if (options.readBack) {
@@ -277,6 +278,8 @@ async function runCell(
       progress(`${id}: read back ${readBack.ok}/${readBack.keys} keys`)
     }
     await cluster.stop()
+    // the interrupt hook stops the replicas too: a read-back against them measured nothing
+    throwIfInterrupted(stopLoad.signal, id)
     const faults = [...withFirstCommit(scheduled, history), ...exitFaults(cluster.exits)].sort(
       (a, b) => a.atUs - b.atUs,
     )
@@ -341,6 +344,14 @@ async function runCell(
     removeHook()
     await cluster?.stop()
   }
+}
+
+/**
+ * Only the SIGINT/SIGTERM hook aborts the load. Its process.exit comes after a bounded stop of the
+ * replicas, so the cell could otherwise run on and be written (and the run marked 'complete') first.
+ */
+function throwIfInterrupted(signal: AbortSignal, cell: string): void {
+  if (signal.aborted) throw new Error(`${cell}: interrupted (SIGINT/SIGTERM); the results stay incomplete`)
 }
 
 /** One get per key the load touched, sequential, at any replica still running: these complete the history. */
