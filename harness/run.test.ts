@@ -11,7 +11,7 @@ import { historyFromJsonl } from './check/history.ts'
 import { readHlog } from './driver/latency.ts'
 import { tracked } from './launchers/cleanup.ts'
 import type { CellSummary, RunSummary } from './results/summary.ts'
-import { runBenchmark } from './run.ts'
+import { RunOptionError, resolveRunOptions, runBenchmark } from './run.ts'
 
 const resultsRoot = mkdtempSync(join(tmpdir(), 'cb-run-test-'))
 after(() => rmSync(resultsRoot, { recursive: true, force: true }))
@@ -23,6 +23,41 @@ function assertOrdered(l: CellSummary['latencyUs'], where: string): void {
     `${where}: ordered ${JSON.stringify(l)}`,
   )
 }
+
+function optionError(field: string, fix: RegExp) {
+  return (err: unknown) => {
+    assert.ok(err instanceof RunOptionError, String(err))
+    assert.equal(err.field, field)
+    assert.match(err.fix, fix)
+    return true
+  }
+}
+
+test('run options: a killed replica must be one of the run; errors name the option and a concrete fix', () => {
+  const base = { engine: 'multipaxos', replicas: 3, durationMs: 5000 }
+  for (const replica of ['r3', 'r01', 'x']) {
+    assert.throws(
+      () => resolveRunOptions({ ...base, faults: [{ atMs: 1000, kind: 'kill', replica }] }),
+      optionError('faults', /r0\.\.r2/),
+      replica,
+    )
+  }
+  assert.equal(
+    resolveRunOptions({ ...base, faults: [{ atMs: 0, kind: 'kill', replica: 'r2' }] }).faults.length,
+    1,
+  )
+  assert.throws(() => resolveRunOptions({ ...base, replicas: 0 }), optionError('replicas', /1 to 50/))
+  assert.throws(() => resolveRunOptions({ ...base, seed: 1.5 }), optionError('seed', /integer/))
+  assert.throws(() => resolveRunOptions({ ...base, readRatio: 2 }), optionError('readRatio', /\[0, 1\]/))
+  assert.throws(
+    () => resolveRunOptions({ ...base, durationMs: 1000, faults: [{ atMs: -1, kind: 'kill-leader' }] }),
+    optionError('faults.0.atMs', /atMs >= 0/),
+  )
+  assert.throws(
+    () => resolveRunOptions({ ...base, durationMsec: 5 } as never),
+    optionError('(options)', /remove it; the options are: .*durationMs/),
+  )
+})
 
 test('run: multipaxos on 3 local replicas -> throughput, ordered percentiles, linearizable, results layout', async () => {
   const { dir, summary } = await runBenchmark({

@@ -100,13 +100,44 @@ export interface RunResult {
   readonly summary: RunSummary
 }
 
+/** What a valid value of each option looks like: the fix a RunOptionError (and the CLI) gives. */
+const FIX_OF_OPTION: Readonly<Record<string, string>> = {
+  engine: 'give an engine name (see `consensus-bench engines`)',
+  engineConfig: 'give a JSON object of engine config fields',
+  replicas: 'give a whole number from 1 to 50, like 3',
+  clientsPerSite: 'give a whole number from 1 to 1000, like 8',
+  conflict: 'give a fraction in [0, 1], like 0.1',
+  readRatio: 'give a fraction in [0, 1], like 0.5',
+  durationMs: 'give a positive whole number of milliseconds, like 10000 (10s)',
+  warmupMs: 'give a whole number of milliseconds >= 0, like 1000 (1s)',
+  cooldownMs: 'give a whole number of milliseconds >= 0, like 0',
+  seed: 'give an integer seed, like 1',
+  sharedKeys: 'give a whole number of shared keys >= 1',
+  privateKeysPerClient: 'give a whole number of private keys >= 1, like 16',
+  requestTimeoutMs: 'give a positive whole number of milliseconds, like 2000 (2s)',
+  maxAttempts: 'give a whole number from 1 to 10, like 3',
+  maxOps: 'give a positive whole number of commands',
+  storage: "use 'file' or 'memory'",
+  faults: "give {atMs, kind: 'kill-leader'} or {atMs, kind: 'kill', replica: 'r<i>'}, atMs >= 0",
+  readBack: 'give true or false',
+  checkTimeBudgetMs: 'give a positive whole number of milliseconds',
+  readyTimeoutMs: 'give a positive whole number of milliseconds',
+  resultsRoot: 'give a directory path',
+  hostEntry: 'give a path relative to the repo root',
+}
+
 /** Validates and fills in defaults; throws RunOptionError naming the option and the fix. */
 export function resolveRunOptions(input: RunOptionsInput): RunOptions {
   const parsed = runOptionsSchema.safeParse(input)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!
     const field = issue.path.map(String).join('.') || '(options)'
-    throw new RunOptionError(field, issue.message, 'see `consensus-bench run --help`')
+    const top = issue.path[0]
+    const fix =
+      issue.code === 'unrecognized_keys'
+        ? `remove it; the options are: ${Object.keys(runOptionsSchema.shape).join(', ')}`
+        : ((typeof top === 'string' ? FIX_OF_OPTION[top] : undefined) ?? 'see `consensus-bench run --help`')
+    throw new RunOptionError(field, issue.message, fix)
   }
   const o = parsed.data
   if (o.warmupMs + o.cooldownMs >= o.durationMs) {
@@ -119,8 +150,14 @@ export function resolveRunOptions(input: RunOptionsInput): RunOptions {
         `fault at ${f.atMs} ms is after the run`,
         'schedule it inside the duration',
       )
-    if (f.kind === 'kill' && !/^r\d+$/.test(f.replica))
-      throw new RunOptionError('faults', `no replica ${f.replica}`, 'use r0..r{N-1}')
+    // the replicas are r0..r{N-1}: anything else could only fail at injection time, mid-run
+    const ids = Array.from({ length: o.replicas }, (_, i) => `r${i}`)
+    if (f.kind === 'kill' && !ids.includes(f.replica))
+      throw new RunOptionError(
+        'faults',
+        `no replica ${f.replica} in a run of ${o.replicas}`,
+        `use one of r0..r${o.replicas - 1}`,
+      )
   }
   if (o.hostEntry === undefined) {
     const engine = findEngine(o.engine)
