@@ -212,6 +212,31 @@ test('run: a replica that dies by itself is recorded as a fault and the run keep
   }
 })
 
+test('run: firstCommitAfterMs counts load commands only, never the read-back after the load', async () => {
+  // maxOps stops the load long before the fault: the only commands after the kill are the read-back's
+  const { summary } = await runBenchmark({
+    engine: 'fake',
+    hostEntry: 'harness/launchers/testdata/fake-host.ts',
+    replicas: 3,
+    clientsPerSite: 1,
+    durationMs: 1500,
+    warmupMs: 0,
+    maxOps: 20,
+    storage: 'memory',
+    faults: [{ atMs: 800, kind: 'kill', replica: 'r2' }],
+    resultsRoot,
+  })
+  const cell = summary.cells[0]!
+  assert.equal(cell.truncated, true)
+  assert.ok(cell.readBack.ok > 0, 'the read-back completed after the kill')
+  const kill = cell.faults.find((f) => f.kind === 'kill')
+  assert.ok(
+    kill !== undefined && kill.kind === 'kill' && kill.error === undefined,
+    JSON.stringify(cell.faults),
+  )
+  assert.equal(kill.firstCommitAfterMs, null)
+})
+
 test('run: replicas that cannot start fail the run; the results directory stays, marked incomplete', async () => {
   const root = mkdtempSync(join(tmpdir(), 'cb-run-test-'))
   try {

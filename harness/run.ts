@@ -317,7 +317,8 @@ async function runCell(
     await cluster.stop()
     // the interrupt hook stops the replicas too: a read-back against them measured nothing
     throwIfInterrupted(stopLoad.signal, id)
-    const faults = [...withFirstCommit(scheduled, history), ...exitFaults(cluster.exits)].sort(
+    // the load's commands only: a read-back after the load says nothing about how fast service came back
+    const faults = [...withFirstCommit(scheduled, load.history), ...exitFaults(cluster.exits)].sort(
       (a, b) => a.atUs - b.atUs,
     )
 
