@@ -24,6 +24,91 @@ function assertOrdered(l: CellSummary['latencyUs'], where: string): void {
   )
 }
 
+/** summary.json against results/README.md: every documented field, nothing else, with its type. */
+function assertDocumentedShape(summary: RunSummary): void {
+  const keys = (o: object) => Object.keys(o).sort()
+  assert.deepEqual(keys(summary), ['cells', 'finishedAt', 'runId', 'startedAt', 'status'])
+  assert.equal(typeof summary.finishedAt, 'string')
+  const latencyKeys = ['max', 'mean', 'p50', 'p90', 'p99', 'p999']
+  const isLatency = (l: object, where: string) => {
+    assert.deepEqual(keys(l), latencyKeys, where)
+    for (const v of Object.values(l)) assert.ok(Number.isInteger(v) && v >= 0, `${where}: ${v}`)
+  }
+  for (const cell of summary.cells) {
+    assert.deepEqual(
+      keys(cell),
+      [
+        'check',
+        'clientsPerSite',
+        'conflict',
+        'cooldownMs',
+        'durationMs',
+        'engine',
+        'errors',
+        'faults',
+        'files',
+        'id',
+        'latencyUs',
+        'latencyUsByOp',
+        'loadStartUs',
+        'opsCompleted',
+        'opsRecorded',
+        'readBack',
+        'readRatio',
+        'replicas',
+        'repetition',
+        'sites',
+        'state',
+        'throughputOpsPerSec',
+        'topology',
+        'truncated',
+        'warmupMs',
+      ].sort(),
+    )
+    isLatency(cell.latencyUs, 'latencyUs')
+    assert.deepEqual(keys(cell.latencyUsByOp), ['get', 'put'])
+    isLatency(cell.latencyUsByOp.get, 'get')
+    isLatency(cell.latencyUsByOp.put, 'put')
+    for (const [name, site] of Object.entries(cell.sites)) {
+      assert.deepEqual(keys(site), ['latencyUs', 'ops', 'throughputOpsPerSec'], name)
+      isLatency(site.latencyUs, name)
+    }
+    assert.deepEqual(keys(cell.errors), [
+      'connection',
+      'failedOutcome',
+      'http',
+      'refused',
+      'rejected',
+      'timeout',
+      'unknownOutcome',
+    ])
+    for (const v of Object.values(cell.errors)) assert.ok(Number.isInteger(v))
+    assert.deepEqual(keys(cell.readBack), ['keys', 'ok'])
+    assert.deepEqual(keys(cell.files), ['check', 'history', 'latency', 'replicas'])
+    assert.ok(['linearizable', 'violation', 'unknown'].includes(cell.check.verdict))
+    assert.ok(Number.isInteger(cell.check.elapsedMs))
+    for (const n of [cell.loadStartUs, cell.opsCompleted, cell.opsRecorded]) assert.ok(Number.isInteger(n))
+    assert.equal(typeof cell.throughputOpsPerSec, 'number')
+    for (const f of cell.faults) {
+      const expected =
+        f.kind === 'replica-exit'
+          ? ['atUs', 'exitCode', 'kind', 'replica', 'signal']
+          : [
+              'atUs',
+              'firstCommitAfterMs',
+              'kind',
+              'leaderBefore',
+              'newLeader',
+              'newLeaderAfterMs',
+              'replica',
+              'signal',
+              ...('error' in f && f.error !== undefined ? ['error'] : []),
+            ].sort()
+      assert.deepEqual(keys(f), expected, JSON.stringify(f))
+    }
+  }
+}
+
 function optionError(field: string, fix: RegExp) {
   return (err: unknown) => {
     assert.ok(err instanceof RunOptionError, String(err))
@@ -127,6 +212,7 @@ test('run: SIGKILL of the leader mid-run -> a new leader in time, no acknowledge
   const saved = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as RunSummary
   assert.deepEqual(saved, summary)
   assert.equal(saved.status, 'complete')
+  assertDocumentedShape(saved)
   const cell = saved.cells[0]!
   const fault = cell.faults.find((f) => f.kind === 'kill-leader')
   assert.ok(fault !== undefined && fault.kind === 'kill-leader', JSON.stringify(cell.faults))
@@ -196,6 +282,7 @@ test('run: a replica that dies by itself is recorded as a fault and the run keep
     })
     assert.equal(summary.status, 'complete')
     const cell = summary.cells[0]!
+    assertDocumentedShape(summary)
     const exit = cell.faults.find((f) => f.kind === 'replica-exit')
     assert.ok(exit !== undefined && exit.kind === 'replica-exit', JSON.stringify(cell.faults))
     assert.equal(exit.replica, 'r2')
