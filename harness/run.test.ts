@@ -324,6 +324,40 @@ test('run: firstCommitAfterMs counts load commands only, never the read-back aft
   assert.equal(kill.firstCommitAfterMs, null)
 })
 
+test('run: with no replica answering, the read-back gives up after a few keys instead of timing out on every one', async () => {
+  // r0 holds the fake's only map and stops answering mid-run: every key would time out at every replica
+  process.env.FAKE_HOST_STOP_AFTER_MS = 'r0:400'
+  try {
+    const requestTimeoutMs = 100
+    const startedMs = Date.now()
+    const { dir, summary } = await runBenchmark({
+      engine: 'fake',
+      hostEntry: 'harness/launchers/testdata/fake-host.ts',
+      replicas: 2,
+      clientsPerSite: 2,
+      durationMs: 1000,
+      warmupMs: 0,
+      requestTimeoutMs,
+      maxAttempts: 2,
+      storage: 'memory',
+      resultsRoot,
+    })
+    const cell = summary.cells[0]!
+    const history = historyFromJsonl(readFileSync(join(dir, cell.files.history), 'utf8'))
+    const touched = new Set(history.filter((op) => op.client !== 'readback').map((op) => op.key)).size
+    // every read-back key costs a timeout at each replica: reading all of them back would take this long
+    const fullReadBackMs = touched * 2 * requestTimeoutMs
+    assert.ok(touched > 20, `touched ${touched} keys`)
+    assert.equal(cell.readBack.ok, 0)
+    assert.ok(cell.readBack.keys < touched, `read back ${cell.readBack.keys} of ${touched} keys`)
+    assert.ok(Date.now() - startedMs < 1000 + fullReadBackMs / 2, `took ${Date.now() - startedMs} ms`)
+    assert.equal(cell.check.verdict, 'linearizable')
+    assert.deepEqual(tracked(), { pids: [], dirs: [] }, 'the stopped replica was killed too')
+  } finally {
+    delete process.env.FAKE_HOST_STOP_AFTER_MS
+  }
+})
+
 test('run: replicas that cannot start fail the run; the results directory stays, marked incomplete', async () => {
   const root = mkdtempSync(join(tmpdir(), 'cb-run-test-'))
   try {

@@ -310,9 +310,12 @@ async function runCell(
     let readBack = { keys: 0, ok: 0 }
     if (options.readBack) {
       const back = await readBackKeys(cluster, history, clock, options.requestTimeoutMs)
-      history.push(...back)
-      readBack = { keys: back.length, ok: back.filter((op) => op.outcome === 'ok').length }
-      progress(`${id}: read back ${readBack.ok}/${readBack.keys} keys`)
+      history.push(...back.ops)
+      readBack = { keys: back.ops.length, ok: back.ops.filter((op) => op.outcome === 'ok').length }
+      progress(
+        `${id}: read back ${readBack.ok}/${readBack.keys} keys` +
+          (back.gaveUp ? ` (stopped: ${READ_BACK_MAX_MISSES} keys in a row timed out)` : ''),
+      )
     }
     await cluster.stop()
     // the interrupt hook stops the replicas too: a read-back against them measured nothing
@@ -392,24 +395,34 @@ function throwIfInterrupted(signal: AbortSignal, cell: string): void {
   if (signal.aborted) throw new Error(`${cell}: interrupted (SIGINT/SIGTERM); the results stay incomplete`)
 }
 
+/**
+ * With no quorum every read-back key costs a timeout at every live replica (hundreds of keys x 2 s
+ * each): after this many keys in a row that timed out without an answer the read-back stops. The ops it has recorded
+ * stay in the history; a key not read back is only a check not made, never a wrong one.
+ */
+const READ_BACK_MAX_MISSES = 3
+
 /** One get per key the load touched, sequential, at any replica still running: these complete the history. */
 async function readBackKeys(
   cluster: Cluster,
   history: readonly HistoryOp[],
   clock: RunClock,
   timeoutMs: number,
-): Promise<HistoryOp[]> {
+): Promise<{ ops: HistoryOp[]; gaveUp: boolean }> {
   const keys = [...new Set(history.map((op) => op.key))].sort()
   const live = cluster.replicas.filter((r) => r.running())
   const clients = new ReplicaClients(live.map((r) => ({ id: r.id, clientUrl: r.clientUrl })))
   const out: HistoryOp[] = []
+  let misses = 0
   try {
     let seq = 0
     for (const key of keys) {
+      if (misses >= READ_BACK_MAX_MISSES) return { ops: out, gaveUp: true }
       seq++
       const invokeUs = clock.nowUs()
       let done: HistoryOp | null = null
       let uncertain = false
+      let timedOut = false
       for (let attempt = 0; attempt < live.length && done === null; attempt++) {
         const replica: NodeId = live[(seq + attempt) % live.length]!.id
         const r = await clients.attempt(
@@ -429,7 +442,10 @@ async function readBackKeys(
             outcome: 'ok',
           }
         } else if (r.kind === 'timeout' || r.kind === 'error') uncertain = true
+        if (r.kind === 'timeout') timedOut = true
       }
+      // only a key that cost a timeout counts: fast refusals are cheap (and may be a passing election)
+      misses = done === null && timedOut ? misses + 1 : 0
       out.push(
         done ?? {
           client: 'readback',
@@ -446,7 +462,7 @@ async function readBackKeys(
   } finally {
     await clients.close()
   }
-  return out
+  return { ops: out, gaveUp: false }
 }
 
 interface CheckOutcome {

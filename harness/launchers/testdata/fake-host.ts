@@ -4,6 +4,7 @@
  * and every other replica forwards to r0's peer address over HTTP, so histories stay linearizable.
  * FAKE_HOST_PORT_TAKEN=<id> makes that replica fail once as if its port were taken (marker file).
  * FAKE_HOST_EXIT_AFTER_MS=<id>:<ms> makes that replica exit 7 by itself after ms.
+ * FAKE_HOST_STOP_AFTER_MS=<id>:<ms> makes that replica SIGSTOP itself after ms: it runs but never answers.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
@@ -34,6 +35,8 @@ if (process.env.FAKE_HOST_PORT_TAKEN === config.id && !existsSync(takenMarker)) 
 // FAKE_HOST_EXIT_AFTER_MS=<id>:<ms> makes that replica die on its own (exit 7) after ms: an unexpected exit
 const [dieId, dieAfterMs] = (process.env.FAKE_HOST_EXIT_AFTER_MS ?? '').split(':')
 if (dieId === config.id) setTimeout(() => process.exit(7), Number(dieAfterMs))
+const [stopId, stopAfterMs] = (process.env.FAKE_HOST_STOP_AFTER_MS ?? '').split(':')
+if (stopId === config.id) setTimeout(() => process.kill(process.pid, 'SIGSTOP'), Number(stopAfterMs))
 
 function split(address: string): [string, number] {
   const i = address.lastIndexOf(':')
