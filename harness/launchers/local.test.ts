@@ -118,3 +118,26 @@ test('local launcher: a replica that cannot start fails the launch and leaves no
   )
   assert.deepEqual(tracked(), { pids: [], dirs: [] })
 })
+
+test('local launcher: a replica that cannot even be spawned fails the launch cleanly (no uncaught error event)', async () => {
+  const realExecPath = process.execPath
+  process.execPath = '/nonexistent/consensus-bench-node'
+  try {
+    await assert.rejects(
+      startLocalCluster({
+        engine: 'fake',
+        engineConfig: {},
+        replicas: 2,
+        seed: 1,
+        storage: 'memory',
+        hostEntry,
+      }),
+      /spawn failed.*ENOENT/,
+    )
+  } finally {
+    process.execPath = realExecPath
+  }
+  // the child's 'error' event comes a tick later: give it the chance to be unhandled
+  await new Promise((r) => setTimeout(r, 50))
+  assert.deepEqual(tracked(), { pids: [], dirs: [] })
+})

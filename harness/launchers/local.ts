@@ -127,8 +127,14 @@ class LocalReplica implements ReplicaHandle {
     const pid = child.pid
     if (pid === undefined) {
       stdoutLog.end()
-      throw new Error(`replica ${this.id}: spawn failed`)
+      // the reason comes as an 'error' event a tick later; unheard, it would be an uncaught exception
+      const err = await new Promise<Error>((resolveError) => child.once('error', resolveError))
+      throw new Error(`replica ${this.id}: spawn failed: ${err.message}`)
     }
+    // once spawned, 'error' only means a signal could not be sent: report it, never crash on it
+    child.on('error', (err) =>
+      process.stderr.write(`local launcher: replica ${this.id} (pid ${pid}): ${err.message}\n`),
+    )
     trackPid(pid)
     this.#child = child
     this.#expectExit = false
