@@ -301,6 +301,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<C
     const nodes = specs.map((s) => ({ id: s.id, peerAddress: `${s.host}:${s.peerPort}` }))
     return specs.map((spec, i) => {
       const dataDir = join(tempDir, `${spec.id}-data`)
+      // every launch attempt starts empty: a discarded attempt's replicas may have run and written state
+      rmSync(dataDir, { recursive: true, force: true })
       const config = {
         id: spec.id,
         engine: options.engine,

@@ -5,8 +5,9 @@
  * FAKE_HOST_PORT_TAKEN=<id> makes that replica fail once as if its port were taken (marker file).
  * FAKE_HOST_EXIT_AFTER_MS=<id>:<ms> makes that replica exit 7 by itself after ms.
  * FAKE_HOST_STOP_AFTER_MS=<id>:<ms> makes that replica SIGSTOP itself after ms: it runs but never answers.
+ * With file storage, every start appends its pid to `<storage dir>/starts.log` (what state it started on).
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { request } from 'undici'
 
@@ -25,9 +26,16 @@ const leader = config.nodes[0]!
 const kv = new Map<string, string>()
 let executed = 0
 
+if (config.storage.kind === 'file' && config.storage.dir !== undefined) {
+  mkdirSync(config.storage.dir, { recursive: true })
+  appendFileSync(`${config.storage.dir}/starts.log`, `${process.pid}\n`)
+}
+
 const takenMarker = `${configPath}.port-taken-once`
 if (process.env.FAKE_HOST_PORT_TAKEN === config.id && !existsSync(takenMarker)) {
   writeFileSync(takenMarker, '1')
+  // as a real bind failure would, after the other replicas have come up (and written their state)
+  await new Promise((r) => setTimeout(r, 500))
   process.stderr.write(`port taken: ${config.listen.client}\n`)
   process.exit(1)
 }
