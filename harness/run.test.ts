@@ -11,7 +11,7 @@ import { historyFromJsonl } from './check/history.ts'
 import { readHlog } from './driver/latency.ts'
 import { tracked } from './launchers/cleanup.ts'
 import type { CellSummary, RunSummary } from './results/summary.ts'
-import { runBenchmark } from './run.ts'
+import { RunOptionError, resolveRunOptions, runBenchmark } from './run.ts'
 
 const resultsRoot = mkdtempSync(join(tmpdir(), 'cb-run-test-'))
 after(() => rmSync(resultsRoot, { recursive: true, force: true }))
@@ -23,6 +23,126 @@ function assertOrdered(l: CellSummary['latencyUs'], where: string): void {
     `${where}: ordered ${JSON.stringify(l)}`,
   )
 }
+
+/** summary.json against results/README.md: every documented field, nothing else, with its type. */
+function assertDocumentedShape(summary: RunSummary): void {
+  const keys = (o: object) => Object.keys(o).sort()
+  assert.deepEqual(keys(summary), ['cells', 'finishedAt', 'runId', 'startedAt', 'status'])
+  assert.equal(typeof summary.finishedAt, 'string')
+  const latencyKeys = ['max', 'mean', 'p50', 'p90', 'p99', 'p999']
+  const isLatency = (l: object, where: string) => {
+    assert.deepEqual(keys(l), latencyKeys, where)
+    for (const v of Object.values(l)) assert.ok(Number.isInteger(v) && v >= 0, `${where}: ${v}`)
+  }
+  for (const cell of summary.cells) {
+    assert.deepEqual(
+      keys(cell),
+      [
+        'check',
+        'clientsPerSite',
+        'conflict',
+        'cooldownMs',
+        'durationMs',
+        'engine',
+        'errors',
+        'faults',
+        'files',
+        'id',
+        'latencyUs',
+        'latencyUsByOp',
+        'loadStartUs',
+        'opsCompleted',
+        'opsRecorded',
+        'readBack',
+        'readRatio',
+        'replicas',
+        'repetition',
+        'sites',
+        'state',
+        'throughputOpsPerSec',
+        'topology',
+        'truncated',
+        'warmupMs',
+      ].sort(),
+    )
+    isLatency(cell.latencyUs, 'latencyUs')
+    assert.deepEqual(keys(cell.latencyUsByOp), ['get', 'put'])
+    isLatency(cell.latencyUsByOp.get, 'get')
+    isLatency(cell.latencyUsByOp.put, 'put')
+    for (const [name, site] of Object.entries(cell.sites)) {
+      assert.deepEqual(keys(site), ['latencyUs', 'ops', 'throughputOpsPerSec'], name)
+      isLatency(site.latencyUs, name)
+    }
+    assert.deepEqual(keys(cell.errors), [
+      'connection',
+      'failedOutcome',
+      'http',
+      'refused',
+      'rejected',
+      'timeout',
+      'unknownOutcome',
+    ])
+    for (const v of Object.values(cell.errors)) assert.ok(Number.isInteger(v))
+    assert.deepEqual(keys(cell.readBack), ['keys', 'ok'])
+    assert.deepEqual(keys(cell.files), ['check', 'history', 'latency', 'replicas'])
+    assert.ok(['linearizable', 'violation', 'unknown'].includes(cell.check.verdict))
+    assert.ok(Number.isInteger(cell.check.elapsedMs))
+    for (const n of [cell.loadStartUs, cell.opsCompleted, cell.opsRecorded]) assert.ok(Number.isInteger(n))
+    assert.equal(typeof cell.throughputOpsPerSec, 'number')
+    for (const f of cell.faults) {
+      const expected =
+        f.kind === 'replica-exit'
+          ? ['atUs', 'exitCode', 'kind', 'replica', 'signal']
+          : [
+              'atUs',
+              'firstCommitAfterMs',
+              'kind',
+              'leaderBefore',
+              'newLeader',
+              'newLeaderAfterMs',
+              'replica',
+              'signal',
+              ...('error' in f && f.error !== undefined ? ['error'] : []),
+            ].sort()
+      assert.deepEqual(keys(f), expected, JSON.stringify(f))
+    }
+  }
+}
+
+function optionError(field: string, fix: RegExp) {
+  return (err: unknown) => {
+    assert.ok(err instanceof RunOptionError, String(err))
+    assert.equal(err.field, field)
+    assert.match(err.fix, fix)
+    return true
+  }
+}
+
+test('run options: a killed replica must be one of the run; errors name the option and a concrete fix', () => {
+  const base = { engine: 'multipaxos', replicas: 3, durationMs: 5000 }
+  for (const replica of ['r3', 'r01', 'x']) {
+    assert.throws(
+      () => resolveRunOptions({ ...base, faults: [{ atMs: 1000, kind: 'kill', replica }] }),
+      optionError('faults', /r0\.\.r2/),
+      replica,
+    )
+  }
+  assert.equal(
+    resolveRunOptions({ ...base, faults: [{ atMs: 0, kind: 'kill', replica: 'r2' }] }).faults.length,
+    1,
+  )
+  assert.throws(() => resolveRunOptions({ ...base, replicas: 0 }), optionError('replicas', /1 to 50/))
+  assert.throws(() => resolveRunOptions({ ...base, seed: 1.5 }), optionError('seed', /integer/))
+  assert.throws(() => resolveRunOptions({ ...base, readRatio: 2 }), optionError('readRatio', /\[0, 1\]/))
+  assert.throws(
+    () => resolveRunOptions({ ...base, durationMs: 1000, faults: [{ atMs: -1, kind: 'kill-leader' }] }),
+    optionError('faults.0.atMs', /atMs >= 0/),
+  )
+  assert.throws(
+    () => resolveRunOptions({ ...base, durationMsec: 5 } as never),
+    optionError('(options)', /remove it; the options are: .*durationMs/),
+  )
+})
 
 test('run: multipaxos on 3 local replicas -> throughput, ordered percentiles, linearizable, results layout', async () => {
   const { dir, summary } = await runBenchmark({
@@ -92,6 +212,7 @@ test('run: SIGKILL of the leader mid-run -> a new leader in time, no acknowledge
   const saved = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as RunSummary
   assert.deepEqual(saved, summary)
   assert.equal(saved.status, 'complete')
+  assertDocumentedShape(saved)
   const cell = saved.cells[0]!
   const fault = cell.faults.find((f) => f.kind === 'kill-leader')
   assert.ok(fault !== undefined && fault.kind === 'kill-leader', JSON.stringify(cell.faults))
@@ -161,6 +282,7 @@ test('run: a replica that dies by itself is recorded as a fault and the run keep
     })
     assert.equal(summary.status, 'complete')
     const cell = summary.cells[0]!
+    assertDocumentedShape(summary)
     const exit = cell.faults.find((f) => f.kind === 'replica-exit')
     assert.ok(exit !== undefined && exit.kind === 'replica-exit', JSON.stringify(cell.faults))
     assert.equal(exit.replica, 'r2')
@@ -174,6 +296,65 @@ test('run: a replica that dies by itself is recorded as a fault and the run keep
     assert.equal(cell.check.verdict, 'linearizable')
   } finally {
     delete process.env.FAKE_HOST_EXIT_AFTER_MS
+  }
+})
+
+test('run: firstCommitAfterMs counts load commands only, never the read-back after the load', async () => {
+  // maxOps stops the load long before the fault: the only commands after the kill are the read-back's
+  const { summary } = await runBenchmark({
+    engine: 'fake',
+    hostEntry: 'harness/launchers/testdata/fake-host.ts',
+    replicas: 3,
+    clientsPerSite: 1,
+    durationMs: 1500,
+    warmupMs: 0,
+    maxOps: 20,
+    storage: 'memory',
+    faults: [{ atMs: 800, kind: 'kill', replica: 'r2' }],
+    resultsRoot,
+  })
+  const cell = summary.cells[0]!
+  assert.equal(cell.truncated, true)
+  assert.ok(cell.readBack.ok > 0, 'the read-back completed after the kill')
+  const kill = cell.faults.find((f) => f.kind === 'kill')
+  assert.ok(
+    kill !== undefined && kill.kind === 'kill' && kill.error === undefined,
+    JSON.stringify(cell.faults),
+  )
+  assert.equal(kill.firstCommitAfterMs, null)
+})
+
+test('run: with no replica answering, the read-back gives up after a few keys instead of timing out on every one', async () => {
+  // r0 holds the fake's only map and stops answering mid-run: every key would time out at every replica
+  process.env.FAKE_HOST_STOP_AFTER_MS = 'r0:400'
+  try {
+    const requestTimeoutMs = 100
+    const startedMs = Date.now()
+    const { dir, summary } = await runBenchmark({
+      engine: 'fake',
+      hostEntry: 'harness/launchers/testdata/fake-host.ts',
+      replicas: 2,
+      clientsPerSite: 2,
+      durationMs: 1000,
+      warmupMs: 0,
+      requestTimeoutMs,
+      maxAttempts: 2,
+      storage: 'memory',
+      resultsRoot,
+    })
+    const cell = summary.cells[0]!
+    const history = historyFromJsonl(readFileSync(join(dir, cell.files.history), 'utf8'))
+    const touched = new Set(history.filter((op) => op.client !== 'readback').map((op) => op.key)).size
+    // every read-back key costs a timeout at each replica: reading all of them back would take this long
+    const fullReadBackMs = touched * 2 * requestTimeoutMs
+    assert.ok(touched > 20, `touched ${touched} keys`)
+    assert.equal(cell.readBack.ok, 0)
+    assert.ok(cell.readBack.keys < touched, `read back ${cell.readBack.keys} of ${touched} keys`)
+    assert.ok(Date.now() - startedMs < 1000 + fullReadBackMs / 2, `took ${Date.now() - startedMs} ms`)
+    assert.equal(cell.check.verdict, 'linearizable')
+    assert.deepEqual(tracked(), { pids: [], dirs: [] }, 'the stopped replica was killed too')
+  } finally {
+    delete process.env.FAKE_HOST_STOP_AFTER_MS
   }
 })
 

@@ -100,13 +100,44 @@ export interface RunResult {
   readonly summary: RunSummary
 }
 
+/** What a valid value of each option looks like: the fix a RunOptionError (and the CLI) gives. */
+const FIX_OF_OPTION: Readonly<Record<string, string>> = {
+  engine: 'give an engine name (see `consensus-bench engines`)',
+  engineConfig: 'give a JSON object of engine config fields',
+  replicas: 'give a whole number from 1 to 50, like 3',
+  clientsPerSite: 'give a whole number from 1 to 1000, like 8',
+  conflict: 'give a fraction in [0, 1], like 0.1',
+  readRatio: 'give a fraction in [0, 1], like 0.5',
+  durationMs: 'give a positive whole number of milliseconds, like 10000 (10s)',
+  warmupMs: 'give a whole number of milliseconds >= 0, like 1000 (1s)',
+  cooldownMs: 'give a whole number of milliseconds >= 0, like 0',
+  seed: 'give an integer seed, like 1',
+  sharedKeys: 'give a whole number of shared keys >= 1',
+  privateKeysPerClient: 'give a whole number of private keys >= 1, like 16',
+  requestTimeoutMs: 'give a positive whole number of milliseconds, like 2000 (2s)',
+  maxAttempts: 'give a whole number from 1 to 10, like 3',
+  maxOps: 'give a positive whole number of commands',
+  storage: "use 'file' or 'memory'",
+  faults: "give {atMs, kind: 'kill-leader'} or {atMs, kind: 'kill', replica: 'r<i>'}, atMs >= 0",
+  readBack: 'give true or false',
+  checkTimeBudgetMs: 'give a positive whole number of milliseconds',
+  readyTimeoutMs: 'give a positive whole number of milliseconds',
+  resultsRoot: 'give a directory path',
+  hostEntry: 'give a path relative to the repo root',
+}
+
 /** Validates and fills in defaults; throws RunOptionError naming the option and the fix. */
 export function resolveRunOptions(input: RunOptionsInput): RunOptions {
   const parsed = runOptionsSchema.safeParse(input)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!
     const field = issue.path.map(String).join('.') || '(options)'
-    throw new RunOptionError(field, issue.message, 'see `consensus-bench run --help`')
+    const top = issue.path[0]
+    const fix =
+      issue.code === 'unrecognized_keys'
+        ? `remove it; the options are: ${Object.keys(runOptionsSchema.shape).join(', ')}`
+        : ((typeof top === 'string' ? FIX_OF_OPTION[top] : undefined) ?? 'see `consensus-bench run --help`')
+    throw new RunOptionError(field, issue.message, fix)
   }
   const o = parsed.data
   if (o.warmupMs + o.cooldownMs >= o.durationMs) {
@@ -119,8 +150,14 @@ export function resolveRunOptions(input: RunOptionsInput): RunOptions {
         `fault at ${f.atMs} ms is after the run`,
         'schedule it inside the duration',
       )
-    if (f.kind === 'kill' && !/^r\d+$/.test(f.replica))
-      throw new RunOptionError('faults', `no replica ${f.replica}`, 'use r0..r{N-1}')
+    // the replicas are r0..r{N-1}: anything else could only fail at injection time, mid-run
+    const ids = Array.from({ length: o.replicas }, (_, i) => `r${i}`)
+    if (f.kind === 'kill' && !ids.includes(f.replica))
+      throw new RunOptionError(
+        'faults',
+        `no replica ${f.replica} in a run of ${o.replicas}`,
+        `use one of r0..r${o.replicas - 1}`,
+      )
   }
   if (o.hostEntry === undefined) {
     const engine = findEngine(o.engine)
@@ -268,16 +305,23 @@ async function runCell(
       clearInterval(ticker)
     }
     const scheduled = await faultsDone
+    throwIfInterrupted(stopLoad.signal, id)
     const history = [...load.history]
     let readBack = { keys: 0, ok: 0 }
     if (options.readBack) {
       const back = await readBackKeys(cluster, history, clock, options.requestTimeoutMs)
-      history.push(...back)
-      readBack = { keys: back.length, ok: back.filter((op) => op.outcome === 'ok').length }
-      progress(`${id}: read back ${readBack.ok}/${readBack.keys} keys`)
+      history.push(...back.ops)
+      readBack = { keys: back.ops.length, ok: back.ops.filter((op) => op.outcome === 'ok').length }
+      progress(
+        `${id}: read back ${readBack.ok}/${readBack.keys} keys` +
+          (back.gaveUp ? ` (stopped: ${READ_BACK_MAX_MISSES} keys in a row timed out)` : ''),
+      )
     }
     await cluster.stop()
-    const faults = [...withFirstCommit(scheduled, history), ...exitFaults(cluster.exits)].sort(
+    // the interrupt hook stops the replicas too: a read-back against them measured nothing
+    throwIfInterrupted(stopLoad.signal, id)
+    // the load's commands only: a read-back after the load says nothing about how fast service came back
+    const faults = [...withFirstCommit(scheduled, load.history), ...exitFaults(cluster.exits)].sort(
       (a, b) => a.atUs - b.atUs,
     )
 
@@ -343,24 +387,42 @@ async function runCell(
   }
 }
 
+/**
+ * Only the SIGINT/SIGTERM hook aborts the load. Its process.exit comes after a bounded stop of the
+ * replicas, so the cell could otherwise run on and be written (and the run marked 'complete') first.
+ */
+function throwIfInterrupted(signal: AbortSignal, cell: string): void {
+  if (signal.aborted) throw new Error(`${cell}: interrupted (SIGINT/SIGTERM); the results stay incomplete`)
+}
+
+/**
+ * With no quorum every read-back key costs a timeout at every live replica (hundreds of keys x 2 s
+ * each): after this many keys in a row that timed out without an answer the read-back stops. The ops it has recorded
+ * stay in the history; a key not read back is only a check not made, never a wrong one.
+ */
+const READ_BACK_MAX_MISSES = 3
+
 /** One get per key the load touched, sequential, at any replica still running: these complete the history. */
 async function readBackKeys(
   cluster: Cluster,
   history: readonly HistoryOp[],
   clock: RunClock,
   timeoutMs: number,
-): Promise<HistoryOp[]> {
+): Promise<{ ops: HistoryOp[]; gaveUp: boolean }> {
   const keys = [...new Set(history.map((op) => op.key))].sort()
   const live = cluster.replicas.filter((r) => r.running())
   const clients = new ReplicaClients(live.map((r) => ({ id: r.id, clientUrl: r.clientUrl })))
   const out: HistoryOp[] = []
+  let misses = 0
   try {
     let seq = 0
     for (const key of keys) {
+      if (misses >= READ_BACK_MAX_MISSES) return { ops: out, gaveUp: true }
       seq++
       const invokeUs = clock.nowUs()
       let done: HistoryOp | null = null
       let uncertain = false
+      let timedOut = false
       for (let attempt = 0; attempt < live.length && done === null; attempt++) {
         const replica: NodeId = live[(seq + attempt) % live.length]!.id
         const r = await clients.attempt(
@@ -380,7 +442,10 @@ async function readBackKeys(
             outcome: 'ok',
           }
         } else if (r.kind === 'timeout' || r.kind === 'error') uncertain = true
+        if (r.kind === 'timeout') timedOut = true
       }
+      // only a key that cost a timeout counts: fast refusals are cheap (and may be a passing election)
+      misses = done === null && timedOut ? misses + 1 : 0
       out.push(
         done ?? {
           client: 'readback',
@@ -397,7 +462,7 @@ async function readBackKeys(
   } finally {
     await clients.close()
   }
-  return out
+  return { ops: out, gaveUp: false }
 }
 
 interface CheckOutcome {

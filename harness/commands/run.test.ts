@@ -4,8 +4,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { CliError } from '../exit-codes.ts'
 import { REPO_ROOT } from '../launchers/local.ts'
-import { parseDurationMs } from './run.ts'
+import { optionsFromFlags, parseDurationMs } from './run.ts'
 
 function cli(args: string[]) {
   return spawnSync(process.execPath, ['--import', 'tsx', 'harness/cli.ts', 'run', ...args], {
@@ -21,6 +22,36 @@ test('durations: 10s, 500ms, 2m, 1.5s; anything else is rejected', () => {
   assert.equal(parseDurationMs('2m'), 120_000)
   assert.equal(parseDurationMs('1.5s'), 1500)
   for (const bad of ['10', 's', '-1s', '0s', '1h', '1 0s']) assert.equal(parseDurationMs(bad), null, bad)
+})
+
+test('run flags: --warmup 0s and --kill-leader-at 0s are valid (zero is allowed there), --duration 0s is not', () => {
+  const flags = {
+    engine: 'multipaxos',
+    replicas: '3',
+    clients: '8',
+    conflict: '0.1',
+    duration: '10s',
+    warmup: '0s',
+    readRatio: '0.5',
+    seed: '1',
+    requestTimeout: '2s',
+    storage: 'file',
+  }
+  assert.equal(optionsFromFlags(flags).warmupMs, 0)
+  assert.equal(optionsFromFlags({ ...flags, warmup: '0' }).warmupMs, 0)
+  assert.deepEqual(optionsFromFlags({ ...flags, killLeaderAt: '0s' }).faults, [
+    { kind: 'kill-leader', atMs: 0 },
+  ])
+  const invalid = (over: Partial<typeof flags> & { config?: string }, message: RegExp) =>
+    assert.throws(
+      () => optionsFromFlags({ ...flags, ...over }),
+      (err: unknown) => err instanceof CliError && err.exitCode === 2 && message.test(err.message),
+    )
+  invalid({ duration: '0s' }, /--duration: '0s' is not a duration/)
+  invalid({ requestTimeout: '0' }, /--request-timeout: '0' is not a duration/)
+  invalid({ warmup: '-1s' }, /--warmup: '-1s' is not a duration[\s\S]*fix: .*\(or 0\)/)
+  // an inline JSON array is not mistaken for a file path
+  invalid({ config: '[1]' }, /--config: must be a JSON object/)
 })
 
 test('run: invalid flags exit 2 and name the flag and the fix', () => {

@@ -10,13 +10,18 @@ import { CliError, EXIT, invalidInput } from '../exit-codes.ts'
 import type { RunSummary } from '../results/summary.ts'
 import { RunOptionError, type RunOptionsInput, runBenchmark } from '../run.ts'
 
-/** '10s', '500ms', '2m', '1.5s' -> milliseconds; null when it is not a duration */
-export function parseDurationMs(text: string): number | null {
+/**
+ * '10s', '500ms', '2m', '1.5s' -> milliseconds; null when it is not a duration. Zero ('0', '0s') only
+ * with `allowZero` (a warm-up or a fault time may be zero; a run or a timeout may not).
+ */
+export function parseDurationMs(text: string, allowZero = false): number | null {
+  if (allowZero && text.trim() === '0') return 0
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(text.trim())
   if (m === null) return null
   const n = Number(m[1])
   const ms = m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000
-  return Number.isFinite(ms) && ms > 0 ? Math.round(ms) : null
+  if (!Number.isFinite(ms)) return null
+  return ms > 0 || (allowZero && ms === 0) ? Math.round(ms) : null
 }
 
 const FLAG_OF_FIELD: Record<string, string> = {
@@ -57,16 +62,22 @@ function number(flag: string, text: string, fix: string): number {
   return n
 }
 
-function duration(flag: string, text: string): number {
-  const ms = parseDurationMs(text)
+function duration(flag: string, text: string, allowZero = false): number {
+  const ms = parseDurationMs(text, allowZero)
   if (ms === null)
-    throw invalidInput('run', flag, `'${text}' is not a duration`, 'write it like 10s, 500ms or 2m')
+    throw invalidInput(
+      'run',
+      flag,
+      `'${text}' is not a duration`,
+      `write it like 10s, 500ms or 2m${allowZero ? ' (or 0)' : ''}`,
+    )
   return ms
 }
 
 function engineConfig(text: string | undefined): Record<string, unknown> {
   if (text === undefined) return {}
-  const fromFile = !text.trim().startsWith('{')
+  // inline JSON starts with '{' (or '[', which is then rejected as not an object rather than as a path)
+  const fromFile = !/^[{[]/.test(text.trim())
   let raw: string
   try {
     raw = fromFile ? readFileSync(text, 'utf8') : text
@@ -110,7 +121,7 @@ export function optionsFromFlags(flags: RunFlags): RunOptionsInput {
     conflict: number('--conflict', flags.conflict, 'give a fraction in [0, 1], like 0.1'),
     readRatio: number('--read-ratio', flags.readRatio, 'give a fraction in [0, 1], like 0.5'),
     durationMs,
-    warmupMs: duration('--warmup', flags.warmup),
+    warmupMs: duration('--warmup', flags.warmup, true),
     seed: number('--seed', flags.seed, 'give an integer seed'),
     requestTimeoutMs: duration('--request-timeout', flags.requestTimeout),
     storage: flags.storage === 'memory' ? 'memory' : 'file',
@@ -120,7 +131,7 @@ export function optionsFromFlags(flags: RunFlags): RunOptionsInput {
   }
   if (flags.results !== undefined) options.resultsRoot = flags.results
   if (flags.killLeaderAt !== undefined) {
-    options.faults = [{ kind: 'kill-leader', atMs: duration('--kill-leader-at', flags.killLeaderAt) }]
+    options.faults = [{ kind: 'kill-leader', atMs: duration('--kill-leader-at', flags.killLeaderAt, true) }]
   }
   return options
 }

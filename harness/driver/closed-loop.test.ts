@@ -145,3 +145,65 @@ test('closed loop: after the last attempt times out the outcome is unknown and t
     await fake.close()
   }
 })
+
+/** One replica that answers every /kv request the same way: never, 409, or ok. */
+async function scriptedReplica(answer: 'hang' | 'reject' | 'ok') {
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    req.resume()
+    req.on('end', () => {
+      if (answer === 'hang') return
+      if (answer === 'reject') {
+        res.statusCode = 409
+        res.end(JSON.stringify({ error: 'rejected', reason: 'overloaded' }))
+      } else res.end(JSON.stringify({ value: null }))
+    })
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const close = async () => {
+    server.closeAllConnections()
+    await new Promise((r) => server.close(r))
+  }
+  return { url, close }
+}
+
+/** A loopback address nothing listens on: connections are refused. */
+async function refusedUrl(): Promise<string> {
+  const { url, close } = await scriptedReplica('ok')
+  await close()
+  return url
+}
+
+test('closed loop: fail only when no attempt can have executed; a timeout anywhere makes it unknown', async () => {
+  const hang = await scriptedReplica('hang')
+  const reject = await scriptedReplica('reject')
+  const refused = await refusedUrl()
+  const run = (urls: string[]) =>
+    runClosedLoop(
+      options(
+        urls.map((clientUrl, i) => ({ id: `r${i}`, clientUrl })),
+        { sites: [{ name: 'r0', replica: 'r0' }], clientsPerSite: 1, requestTimeoutMs: 80 },
+      ),
+    ).then((r) => ({ r, first: r.history.find((o) => o.client === 'r0-c0' && o.seq === 1)! }))
+  try {
+    for (const [urls, what] of [
+      [[hang.url, refused], 'timeout, then connection refused'],
+      [[hang.url, reject.url], 'timeout, then 409'],
+      [[reject.url, hang.url, refused], '409, then timeout, then refused'],
+    ] as const) {
+      const { r, first } = await run([...urls])
+      assert.equal(first.outcome, 'unknown', what)
+      assert.equal(first.completeUs, null, what)
+      assert.equal(r.errors.failedOutcome, 0, what)
+      assert.equal(r.errors.unknownOutcome, r.history.length, what)
+    }
+    const { r, first } = await run([reject.url, refused])
+    assert.equal(first.outcome, 'fail', '409 and refused: definitely not executed')
+    assert.ok(first.completeUs !== null && first.completeUs >= first.invokeUs)
+    assert.equal(r.errors.failedOutcome, r.history.length)
+    assert.ok(r.errors.rejected > 0 && r.errors.refused > 0)
+  } finally {
+    await hang.close()
+    await reject.close()
+  }
+})

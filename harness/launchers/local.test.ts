@@ -60,6 +60,12 @@ test('local launcher: distinct loopback addresses, health, kill is recorded, res
 
     await cluster.replica('r2').restart()
     assert.notEqual(cluster.replica('r2').pid(), pids[2])
+    const r2Storage = JSON.parse(readFileSync(join(logDir, 'r2.config.json'), 'utf8')).storage.dir
+    assert.equal(
+      readFileSync(join(r2Storage, 'starts.log'), 'utf8').trim().split('\n').length,
+      2,
+      'restart keeps storage',
+    )
     assert.equal((await cluster.replica('r2').health())?.id, 'r2')
 
     const config = JSON.parse(readFileSync(join(logDir, 'r0.config.json'), 'utf8'))
@@ -87,12 +93,19 @@ test('local launcher: a port taken at bind time is retried with fresh ports', as
       engineConfig: {},
       replicas: 2,
       seed: 1,
-      storage: 'memory',
+      storage: 'file',
       logDir,
       hostEntry,
     })
     assert.match(readFileSync(join(logDir, 'r1.stderr.log'), 'utf8'), /port taken/)
+    // r0 started in the discarded attempt too: the new cluster must not inherit that attempt's state
+    const r0Storage = JSON.parse(readFileSync(join(logDir, 'r0.config.json'), 'utf8')).storage.dir
+    assert.deepEqual(readFileSync(join(r0Storage, 'starts.log'), 'utf8').trim().split('\n'), [
+      String(cluster.replica('r0').pid()),
+    ])
     assert.equal((await cluster.replica('r1').health())?.id, 'r1')
+    // the discarded attempt's exits are not this cluster's: a run would report them as replica-exit faults
+    assert.deepEqual(cluster.exits, [])
     await cluster.stop()
     assert.deepEqual(tracked(), { pids: [], dirs: [] })
   } finally {
@@ -114,5 +127,28 @@ test('local launcher: a replica that cannot start fails the launch and leaves no
     }),
     /exited before listening/,
   )
+  assert.deepEqual(tracked(), { pids: [], dirs: [] })
+})
+
+test('local launcher: a replica that cannot even be spawned fails the launch cleanly (no uncaught error event)', async () => {
+  const realExecPath = process.execPath
+  process.execPath = '/nonexistent/consensus-bench-node'
+  try {
+    await assert.rejects(
+      startLocalCluster({
+        engine: 'fake',
+        engineConfig: {},
+        replicas: 2,
+        seed: 1,
+        storage: 'memory',
+        hostEntry,
+      }),
+      /spawn failed.*ENOENT/,
+    )
+  } finally {
+    process.execPath = realExecPath
+  }
+  // the child's 'error' event comes a tick later: give it the chance to be unhandled
+  await new Promise((r) => setTimeout(r, 50))
   assert.deepEqual(tracked(), { pids: [], dirs: [] })
 })

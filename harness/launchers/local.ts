@@ -127,8 +127,14 @@ class LocalReplica implements ReplicaHandle {
     const pid = child.pid
     if (pid === undefined) {
       stdoutLog.end()
-      throw new Error(`replica ${this.id}: spawn failed`)
+      // the reason comes as an 'error' event a tick later; unheard, it would be an uncaught exception
+      const err = await new Promise<Error>((resolveError) => child.once('error', resolveError))
+      throw new Error(`replica ${this.id}: spawn failed: ${err.message}`)
     }
+    // once spawned, 'error' only means a signal could not be sent: report it, never crash on it
+    child.on('error', (err) =>
+      process.stderr.write(`local launcher: replica ${this.id} (pid ${pid}): ${err.message}\n`),
+    )
     trackPid(pid)
     this.#child = child
     this.#expectExit = false
@@ -274,6 +280,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<C
       } catch (err: unknown) {
         await stopAll()
         if (!(err instanceof PortTakenError) || attempt >= attempts) throw err
+        // those processes are gone and replaced: their exits are not this cluster's (nor faults of the run)
+        exits.length = 0
         process.stderr.write(`local launcher: ${err.message}; retrying with new ports\n`)
       }
     }
@@ -293,6 +301,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<C
     const nodes = specs.map((s) => ({ id: s.id, peerAddress: `${s.host}:${s.peerPort}` }))
     return specs.map((spec, i) => {
       const dataDir = join(tempDir, `${spec.id}-data`)
+      // every launch attempt starts empty: a discarded attempt's replicas may have run and written state
+      rmSync(dataDir, { recursive: true, force: true })
       const config = {
         id: spec.id,
         engine: options.engine,

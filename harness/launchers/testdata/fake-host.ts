@@ -4,8 +4,10 @@
  * and every other replica forwards to r0's peer address over HTTP, so histories stay linearizable.
  * FAKE_HOST_PORT_TAKEN=<id> makes that replica fail once as if its port were taken (marker file).
  * FAKE_HOST_EXIT_AFTER_MS=<id>:<ms> makes that replica exit 7 by itself after ms.
+ * FAKE_HOST_STOP_AFTER_MS=<id>:<ms> makes that replica SIGSTOP itself after ms: it runs but never answers.
+ * With file storage, every start appends its pid to `<storage dir>/starts.log` (what state it started on).
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { request } from 'undici'
 
@@ -24,9 +26,16 @@ const leader = config.nodes[0]!
 const kv = new Map<string, string>()
 let executed = 0
 
+if (config.storage.kind === 'file' && config.storage.dir !== undefined) {
+  mkdirSync(config.storage.dir, { recursive: true })
+  appendFileSync(`${config.storage.dir}/starts.log`, `${process.pid}\n`)
+}
+
 const takenMarker = `${configPath}.port-taken-once`
 if (process.env.FAKE_HOST_PORT_TAKEN === config.id && !existsSync(takenMarker)) {
   writeFileSync(takenMarker, '1')
+  // as a real bind failure would, after the other replicas have come up (and written their state)
+  await new Promise((r) => setTimeout(r, 500))
   process.stderr.write(`port taken: ${config.listen.client}\n`)
   process.exit(1)
 }
@@ -34,6 +43,8 @@ if (process.env.FAKE_HOST_PORT_TAKEN === config.id && !existsSync(takenMarker)) 
 // FAKE_HOST_EXIT_AFTER_MS=<id>:<ms> makes that replica die on its own (exit 7) after ms: an unexpected exit
 const [dieId, dieAfterMs] = (process.env.FAKE_HOST_EXIT_AFTER_MS ?? '').split(':')
 if (dieId === config.id) setTimeout(() => process.exit(7), Number(dieAfterMs))
+const [stopId, stopAfterMs] = (process.env.FAKE_HOST_STOP_AFTER_MS ?? '').split(':')
+if (stopId === config.id) setTimeout(() => process.kill(process.pid, 'SIGSTOP'), Number(stopAfterMs))
 
 function split(address: string): [string, number] {
   const i = address.lastIndexOf(':')
