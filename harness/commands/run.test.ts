@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { CliError } from '../exit-codes.ts'
+import { isProcessAlive } from '../launchers/cleanup.ts'
 import { REPO_ROOT } from '../launchers/local.ts'
 import { optionsFromFlags, parseDurationMs } from './run.ts'
 
@@ -88,15 +89,6 @@ function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs: number): P
   })
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
 test('run: SIGINT mid-run stops every replica it started, removes temp dirs, keeps an incomplete summary', async () => {
   const resultsRoot = mkdtempSync(join(tmpdir(), 'cb-cli-test-'))
   try {
@@ -132,12 +124,12 @@ test('run: SIGINT mid-run stops every replica it started, removes temp dirs, kee
     const dataDir = (
       JSON.parse(readFileSync(join(replicasDir, 'r0.config.json'), 'utf8')) as { storage: { dir: string } }
     ).storage.dir
-    for (const pid of pids) assert.ok(alive(pid))
+    for (const pid of pids) assert.ok(isProcessAlive(pid))
     assert.ok(existsSync(dataDir))
 
     child.kill('SIGINT')
     assert.equal(await exited, 130)
-    for (const pid of pids) assert.equal(alive(pid), false, `replica pid ${pid} survived`)
+    for (const pid of pids) assert.equal(isProcessAlive(pid), false, `replica pid ${pid} survived`)
     assert.equal(existsSync(join(dataDir, '..')), false, 'temp dir removed')
     const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as { status: string }
     assert.equal(summary.status, 'incomplete')

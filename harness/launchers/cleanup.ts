@@ -98,3 +98,13 @@ export function onInterrupt(hook: Hook): () => void {
 export function tracked(): { pids: number[]; dirs: string[] } {
   return { pids: [...pids], dirs: [...dirs] }
 }
+
+/** Whether a process with this PID exists (signal 0 probes without delivering anything). */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}

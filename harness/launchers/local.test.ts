@@ -3,19 +3,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { tracked } from './cleanup.ts'
+import { isProcessAlive, tracked } from './cleanup.ts'
 import { startLocalCluster } from './local.ts'
 
 const hostEntry = 'harness/launchers/testdata/fake-host.ts'
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 test('local launcher: distinct loopback addresses, health, kill is recorded, restart, stop leaves nothing', async () => {
   const logDir = mkdtempSync(join(tmpdir(), 'cb-launcher-test-'))
@@ -33,14 +24,14 @@ test('local launcher: distinct loopback addresses, health, kill is recorded, res
     assert.deepEqual(hosts, ['127.0.0.1', '127.0.0.2', '127.0.0.3'])
     const pids = cluster.replicas.map((r) => r.pid()!)
     assert.equal(new Set(pids).size, 3)
-    for (const pid of pids) assert.ok(alive(pid))
+    for (const pid of pids) assert.ok(isProcessAlive(pid))
     const health = await cluster.replica('r1').health()
     assert.equal(health?.id, 'r1')
     assert.equal(health?.leader, 'r0')
 
     await cluster.replica('r2').kill('SIGKILL')
     assert.equal(cluster.replica('r2').running(), false)
-    assert.equal(alive(pids[2]!), false)
+    assert.equal(isProcessAlive(pids[2]!), false)
     const exit = cluster.exits.at(-1)!
     assert.equal(exit.replica, 'r2')
     assert.equal(exit.signal, 'SIGKILL')
@@ -75,7 +66,7 @@ test('local launcher: distinct loopback addresses, health, kill is recorded, res
 
     const all = cluster.replicas.map((r) => r.pid()!)
     await cluster.stop()
-    for (const pid of all) assert.equal(alive(pid), false, `pid ${pid} still alive`)
+    for (const pid of all) assert.equal(isProcessAlive(pid), false, `pid ${pid} still alive`)
     assert.equal(existsSync(dataDir), false, 'temp dir removed')
     assert.deepEqual(tracked(), { pids: [], dirs: [] })
     assert.ok(existsSync(join(logDir, 'r0.stderr.log')))
