@@ -114,7 +114,12 @@ class LocalReplica implements ReplicaHandle {
     if (this.#child !== null) throw new Error(`replica ${this.id} is already running`)
     const stderrStart = fileSize(this.stderrPath)
     const stderrFd = openSync(this.stderrPath, 'a')
-    const stdoutLog = createWriteStream(join(this.logDir, `${this.id}.stdout.log`), { flags: 'a' })
+    // Opened synchronously: a stream that opens its file later fails with ENOENT (an uncaught 'error')
+    // when a failed launch has already removed the directory.
+    const stdoutLog = createWriteStream('', { fd: openSync(join(this.logDir, `${this.id}.stdout.log`), 'a') })
+    stdoutLog.on('error', (err) =>
+      process.stderr.write(`local launcher: replica ${this.id}: stdout log: ${err.message}\n`),
+    )
     let child: ChildProcess
     try {
       child = spawn(process.execPath, ['--import', 'tsx', this.entry, '--config', this.configPath], {
