@@ -6,8 +6,8 @@
  * to the first commit after the kill is filled in from the history once the run is over.
  */
 import type { NodeId } from '../engines/core/command.ts'
+import type { RunClock } from '../workloads/clock.ts'
 import type { HistoryOp } from './check/history.ts'
-import type { RunClock } from './driver/clock.ts'
 import type { Cluster, ReplicaExit } from './launchers/types.ts'
 
 export type KillSignal = 'SIGKILL' | 'SIGTERM'

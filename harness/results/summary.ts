@@ -2,8 +2,8 @@
  * summary.json: the contract other tools read (documented in results/README.md). It is rewritten as
  * cells finish; `status` stays 'incomplete' until the whole run has finished.
  */
-import type { DriverErrors } from '../driver/closed-loop.ts'
-import type { LatencySummaryUs } from '../driver/latency.ts'
+import type { DriverErrors } from '../../workloads/closed-loop.ts'
+import type { LatencySummaryUs } from '../../workloads/latency.ts'
 import type { FaultRecord } from '../faults.ts'
 
 export interface SiteSummary {

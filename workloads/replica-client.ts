@@ -12,7 +12,7 @@
  * - error:     the connection broke, or an unexpected status (uncertain)
  */
 import { Pool } from 'undici'
-import type { NodeId } from '../../engines/core/command.ts'
+import type { NodeId } from '../engines/core/command.ts'
 
 export type AttemptResult =
   | { readonly kind: 'ok'; readonly value: string | null }

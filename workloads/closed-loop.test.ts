@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { test } from 'node:test'
-import { checkHistory } from '../check/linearizability.ts'
+import { checkHistory } from '../harness/check/linearizability.ts'
 import { startRunClock } from './clock.ts'
 import { type ClosedLoopOptions, runClosedLoop } from './closed-loop.ts'
 

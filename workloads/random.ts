@@ -3,7 +3,7 @@
  * independent named stream per client, so a client's sequence of keys and op types does not depend on
  * how the other clients are scheduled.
  */
-import { Rng } from '../../engines/core/runtime/rng.ts'
+import { Rng } from '../engines/core/runtime/rng.ts'
 
 /** A uniform source in [0, 1). */
 export type Random = () => number

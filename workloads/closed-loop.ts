@@ -7,8 +7,8 @@
  * Latency is recorded only for commands invoked inside the measured window (after warm-up, before
  * cool-down); every command, trimmed or not, stays in the history and is checked.
  */
-import type { NodeId } from '../../engines/core/command.ts'
-import type { HistoryOp } from '../check/history.ts'
+import type { NodeId } from '../engines/core/command.ts'
+import type { HistoryOp } from '../harness/check/history.ts'
 import type { RunClock } from './clock.ts'
 import { keyChooser } from './keys.ts'
 import { LatencyRecorder } from './latency.ts'
