@@ -166,6 +166,13 @@ async function classSentBytes(ns: string, dev: string, classid: string): Promise
   return Number(m[1])
 }
 
+/** Packets our chain's DROP rule has counted in namespace A. */
+async function droppedPackets(): Promise<number> {
+  const out = await sh(['ip', 'netns', 'exec', NS_A, 'iptables', '-w', '-L', CHAIN, '-v', '-n', '-x'])
+  const drop = out.split('\n').find((line) => /\bDROP\b/.test(line))
+  return drop ? Number(drop.trim().split(/\s+/)[0]) : 0
+}
+
 const connect = (local: string, timeoutMs: number) =>
   nodeIn(NS_A, CONNECT, [ADDR.b, String(PORT), String(timeoutMs), local], timeoutMs + 10_000)
 
@@ -283,7 +290,11 @@ describe('kernel shaper, for real in network namespaces', { skip: skipReason ?? 
     // hold-like: a SYN dropped during the partition is retransmitted by TCP and succeeds after heal
     await shaped!.partition('a', 'b', 'hold')
     const pending = connect(ADDR.a, 8000)
-    await new Promise((r) => setTimeout(r, 300))
+    // heal only once the rule has really dropped the SYN, so the test cannot pass by sending it late
+    for (let i = 0; (await droppedPackets()) === 0; i++) {
+      assert.ok(i < 100, 'the hold rule never dropped the SYN')
+      await new Promise((r) => setTimeout(r, 50))
+    }
     await shaped!.heal('a', 'b')
     assert.equal(await pending, 'connected')
     const rules = await sh(['ip', 'netns', 'exec', NS_A, 'iptables', '-S', CHAIN])
