@@ -477,7 +477,10 @@ export class PaxosReplica implements Engine<PaxosMessage> {
   private onSync(from: NodeId, msg: SyncMsg): void {
     this.seeSlot(msg.maxChosen)
     this.maxDecidedKnown = Math.max(this.maxDecidedKnown, msg.maxChosen)
-    if (this.state.chosenPrefix <= msg.maxChosen) this.requestCatchup(from, msg.maxChosen + 1)
+    // ask only when the peer has something we lack: our first undecided slot (its prefix is beyond
+    // ours) or decisions above our highest; other gaps are found by the hole instances (checkHoles)
+    if (msg.chosenPrefix > this.state.chosenPrefix || msg.maxChosen > this.state.maxDecided)
+      this.requestCatchup(from, msg.maxChosen + 1)
   }
 
   private requestCatchup(to: NodeId, toSlot: number): void {
