@@ -265,9 +265,11 @@ async function runCell(
           )
       },
     })
-    const leader = await waitForAgreedLeader(cluster, options.readyTimeoutMs)
+    // a leaderless engine (classic Paxos, EPaxos) never names one: do not wait readyTimeoutMs for it
+    const leaderless = findEngine(options.engine)?.leadership === 'leaderless'
+    const leader = leaderless ? null : await waitForAgreedLeader(cluster, options.readyTimeoutMs)
     progress(
-      `${id}: replicas ready${leader !== null ? `, leader ${leader}` : ', no agreed leader (starting anyway)'}`,
+      `${id}: replicas ready${leader !== null ? `, leader ${leader}` : leaderless ? ' (leaderless engine)' : ', no agreed leader (starting anyway)'}`,
     )
 
     const sites: Site[] = cluster.replicas.map((r) => ({ name: r.id, replica: r.id }))
