@@ -10,8 +10,8 @@
 import type { NodeId } from '../engines/core/command.ts'
 import type { HistoryOp } from '../harness/check/history.ts'
 import type { RunClock } from './clock.ts'
-import { keyChooser } from './keys.ts'
 import { LatencyRecorder } from './latency.ts'
+import { opGenerator } from './ops.ts'
 import { seededRandom } from './random.ts'
 import { type AttemptResult, type KvRequest, ReplicaClients } from './replica-client.ts'
 
@@ -193,16 +193,28 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedL
   async function session(site: Site, index: number): Promise<void> {
     const client = `${site.name}-c${index}`
     const random = seededRandom(options.seed, `client/${client}`)
-    const nextKey = keyChooser(client, options, random)
+    const next = opGenerator(
+      client,
+      {
+        keys: {
+          kind: 'conflict',
+          conflict: options.conflict,
+          sharedKeys: options.sharedKeys,
+          privateKeysPerClient: options.privateKeysPerClient,
+        },
+        readRatio: options.readRatio,
+        valueSizeBytes: 0,
+      },
+      random,
+    )
     for (let seq = 1; ; seq++) {
       if (clock.nowUs() >= endUs || options.signal?.aborted === true) return
       if (history.length >= options.maxOps) {
         truncated = true
         return
       }
-      const op = random() < options.readRatio ? 'get' : 'put'
-      const key = nextKey()
-      const request: KvRequest = { client, seq, op, key, value: op === 'put' ? `${client}:${seq}` : null }
+      const request = next(seq)
+      const op = request.op
       const done = await execute(site, request)
       history.push(done)
       options.onComplete?.(done)
