@@ -364,7 +364,6 @@ test('run: with no replica answering, the read-back gives up after a few keys in
   process.env.FAKE_HOST_STOP_AFTER_MS = 'r0:400'
   try {
     const requestTimeoutMs = 100
-    const startedMs = Date.now()
     const { dir, summary } = await runBenchmark({
       engine: 'fake',
       hostEntry: 'harness/launchers/testdata/fake-host.ts',
@@ -380,12 +379,11 @@ test('run: with no replica answering, the read-back gives up after a few keys in
     const cell = summary.cells[0]!
     const history = historyFromJsonl(readFileSync(join(dir, cell.files.history), 'utf8'))
     const touched = new Set(history.filter((op) => op.client !== 'readback').map((op) => op.key)).size
-    // every read-back key costs a timeout at each replica: reading all of them back would take this long
-    const fullReadBackMs = touched * 2 * requestTimeoutMs
-    assert.ok(touched > 20, `touched ${touched} keys`)
+    // A count, not a duration: replica start-up time on a loaded machine would swamp a timing bound.
+    // The read-back stops after 3 keys in a row timed out everywhere (READ_BACK_MAX_MISSES in run.ts).
+    assert.ok(touched > 5, `touched ${touched} keys`)
     assert.equal(cell.readBack.ok, 0)
-    assert.ok(cell.readBack.keys < touched, `read back ${cell.readBack.keys} of ${touched} keys`)
-    assert.ok(Date.now() - startedMs < 1000 + fullReadBackMs / 2, `took ${Date.now() - startedMs} ms`)
+    assert.equal(cell.readBack.keys, 3, `read back ${cell.readBack.keys} of ${touched} keys`)
     assert.equal(cell.check.verdict, 'linearizable')
     assert.deepEqual(tracked(), { pids: [], dirs: [] }, 'the stopped replica was killed too')
   } finally {
