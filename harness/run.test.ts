@@ -38,6 +38,7 @@ function assertDocumentedShape(summary: RunSummary): void {
     assert.deepEqual(
       keys(cell),
       [
+        'bottleneckNode',
         'check',
         'clientsPerSite',
         'conflict',
@@ -45,12 +46,15 @@ function assertDocumentedShape(summary: RunSummary): void {
         'durationMs',
         'engine',
         'errors',
+        'fastPath',
         'faults',
         'files',
         'id',
         'latencyUs',
         'latencyUsByOp',
         'loadStartUs',
+        'nodeCost',
+        'nodes',
         'opsCompleted',
         'opsRecorded',
         'readBack',
@@ -58,6 +62,7 @@ function assertDocumentedShape(summary: RunSummary): void {
         'replicas',
         'repetition',
         'sites',
+        'slowPath',
         'state',
         'throughputOpsPerSec',
         'topology',
@@ -84,6 +89,31 @@ function assertDocumentedShape(summary: RunSummary): void {
     ])
     for (const v of Object.values(cell.errors)) assert.ok(Number.isInteger(v))
     assert.deepEqual(keys(cell.readBack), ['keys', 'ok'])
+    if (cell.nodeCost !== null) {
+      assert.deepEqual(keys(cell.nodeCost), [
+        'bottleneckBy',
+        'leaderAtStart',
+        'missing',
+        'ops',
+        'windowEndUs',
+        'windowStartUs',
+      ])
+    }
+    for (const [id, n] of Object.entries(cell.nodes)) {
+      assert.deepEqual(
+        keys(n),
+        [
+          'bytesPerOp',
+          'cpuUsPerOp',
+          'fsyncsPerOp',
+          'msgsPerOp',
+          'msgsReceivedPerOp',
+          'msgsSentPerOp',
+          'requests',
+        ],
+        id,
+      )
+    }
     assert.deepEqual(keys(cell.files), ['check', 'history', 'latency', 'replicas'])
     assert.ok(['linearizable', 'violation', 'unknown'].includes(cell.check.verdict))
     assert.ok(Number.isInteger(cell.check.elapsedMs))

@@ -23,6 +23,7 @@ import { exitFaults, runFaultSchedule, waitForAgreedLeader, withFirstCommit } fr
 import { onInterrupt } from './launchers/cleanup.ts'
 import { REPO_ROOT, startLocalCluster } from './launchers/local.ts'
 import type { Cluster } from './launchers/types.ts'
+import { NodeCostMeter, nodeCostFields } from './node-cost.ts'
 import { collectEnvironment } from './results/env.ts'
 import { createResultsDir, writeJsonAtomic } from './results/results-dir.ts'
 import type { CellSummary, CheckSummary, RunSummary, SiteSummary } from './results/summary.ts'
@@ -243,6 +244,7 @@ async function runCell(
 
   progress(`${id}: starting ${options.replicas} ${options.engine} replicas`)
   let cluster: Cluster | null = null
+  let meter: NodeCostMeter | null = null
   // SIGINT/SIGTERM: stop issuing load, stop the replicas; summary.json already says 'incomplete'
   const removeHook = onInterrupt(async () => {
     stopLoad.abort()
@@ -277,6 +279,13 @@ async function runCell(
     const ticker = setInterval(() => {
       progress(`${id}: ${Math.round((clock.nowUs() - startUs) / 1e6)} s, ${completed} commands`)
     }, 1000)
+    // /metrics at the measured window's edges (harness/node-cost.ts)
+    meter = new NodeCostMeter(
+      cluster.replicas,
+      () => clock.nowUs(),
+      startUs + options.warmupMs * 1000,
+      startUs + (options.durationMs - options.cooldownMs) * 1000,
+    )
     const faultsDone = runFaultSchedule(options.faults, cluster, clock, startUs, stopLoad.signal)
     let load: ClosedLoopResult
     try {
@@ -304,6 +313,7 @@ async function runCell(
     } finally {
       clearInterval(ticker)
     }
+    const cost = await meter.finish(load.history)
     const scheduled = await faultsDone
     throwIfInterrupted(stopLoad.signal, id)
     const history = [...load.history]
@@ -374,6 +384,7 @@ async function runCell(
       errors: { ...load.errors },
       readBack,
       truncated: load.truncated,
+      ...nodeCostFields(cost, leader),
       files: {
         history: relative(runDir, join(cellDir, 'history.jsonl')),
         check: relative(runDir, join(cellDir, 'check.json')),
@@ -382,6 +393,7 @@ async function runCell(
       },
     }
   } finally {
+    meter?.cancel()
     removeHook()
     await cluster?.stop()
   }

@@ -9,6 +9,7 @@ import type { Command } from 'commander'
 import { CliError, EXIT, invalidInput } from '../exit-codes.ts'
 import type { RunSummary } from '../results/summary.ts'
 import { RunOptionError, type RunOptionsInput, runBenchmark } from '../run.ts'
+import { nodeCostTable } from './node-cost-table.ts'
 
 /**
  * '10s', '500ms', '2m', '1.5s' -> milliseconds; null when it is not a duration. Zero ('0', '0s') only
@@ -188,7 +189,7 @@ export function summaryTable(summary: RunSummary): string {
       ])
     }
   }
-  return `${cells.toString()}\n${sites.toString()}\n`
+  return `${cells.toString()}\n${sites.toString()}\n${nodeCostTable(summary.cells)}`
 }
 
 export function register(program: Command): void {

@@ -5,6 +5,7 @@
 import type { DriverErrors } from '../../workloads/closed-loop.ts'
 import type { LatencySummaryUs } from '../../workloads/latency.ts'
 import type { FaultRecord } from '../faults.ts'
+import type { NodeCostFields } from '../node-cost.ts'
 
 export interface SiteSummary {
   readonly ops: number
@@ -22,7 +23,8 @@ export interface CheckSummary {
 /** Error counts by kind over every attempt (the driver's own counters). */
 export type CellErrors = DriverErrors
 
-export interface CellSummary {
+/** Per-node cost fields (nodes, bottleneckNode, fastPath, slowPath, nodeCost): harness/node-cost.ts */
+export interface CellSummary extends NodeCostFields {
   readonly id: string
   readonly state: 'complete'
   readonly engine: string
