@@ -75,7 +75,8 @@ function duration(flag: string, text: string, allowZero = false): number {
   return ms
 }
 
-function engineConfig(text: string | undefined): Record<string, unknown> {
+/** --config: inline JSON or a JSON file path -> the raw engine config (`where` names the command) */
+export function engineConfig(text: string | undefined, where = 'run'): Record<string, unknown> {
   if (text === undefined) return {}
   // inline JSON starts with '{' (or '[', which is then rejected as not an object rather than as a path)
   const fromFile = !/^[{[]/.test(text.trim())
@@ -84,7 +85,7 @@ function engineConfig(text: string | undefined): Record<string, unknown> {
     raw = fromFile ? readFileSync(text, 'utf8') : text
   } catch {
     throw invalidInput(
-      'run',
+      where,
       '--config',
       `cannot read file '${text}'`,
       'give inline JSON like {"batching":true} or a JSON file path',
@@ -95,7 +96,7 @@ function engineConfig(text: string | undefined): Record<string, unknown> {
     parsed = JSON.parse(raw)
   } catch (err: unknown) {
     throw invalidInput(
-      'run',
+      where,
       '--config',
       `not valid JSON (${(err as Error).message})`,
       'give a JSON object of engine config fields',
@@ -103,7 +104,7 @@ function engineConfig(text: string | undefined): Record<string, unknown> {
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw invalidInput(
-      'run',
+      where,
       '--config',
       'must be a JSON object',
       'give a JSON object of engine config fields',
