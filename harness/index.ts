@@ -2,10 +2,11 @@
 
 export type { RunClock } from '../workloads/clock.ts'
 export { startRunClock } from '../workloads/clock.ts'
-export type { ClosedLoopOptions, ClosedLoopResult, DriverErrors, Site } from '../workloads/closed-loop.ts'
-export { runClosedLoop } from '../workloads/closed-loop.ts'
+export type { DriverErrors, ReplicaTarget, Site } from '../workloads/executor.ts'
 export type { LatencySummaryUs } from '../workloads/latency.ts'
 export { LatencyRecorder, readHlog, summarizeLatency } from '../workloads/latency.ts'
+export type { LoadHooks, LoadResult } from '../workloads/load.ts'
+export { runLoad } from '../workloads/load.ts'
 export type { History, HistoryOp } from './check/history.ts'
 export { historyFromJsonl, historyToJsonl } from './check/history.ts'
 export type { FaultRecord, FaultSpec } from './faults.ts'

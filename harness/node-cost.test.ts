@@ -163,13 +163,18 @@ test('nodeCostFields: no window gives empty nodes and null figures', () => {
 })
 
 /** a replica handle whose /metrics counts up with every scrape */
-function fakeReplica(id: string, cpuUsPerScrape: number): ReplicaHandle & { scrapes: number } {
+function fakeReplica(
+  id: string,
+  cpuUsPerScrape: number,
+  nowUs: () => number = () => 0,
+): ReplicaHandle & { scrapes: number; scrapedAtUs: number[] } {
   const handle = {
     id,
     peerAddress: '',
     clientAddress: '',
     clientUrl: '',
     scrapes: 0,
+    scrapedAtUs: [] as number[],
     pid: () => 1,
     running: () => true,
     kill: async () => {},
@@ -177,6 +182,7 @@ function fakeReplica(id: string, cpuUsPerScrape: number): ReplicaHandle & { scra
     health: async () => null,
     metrics: async () => {
       handle.scrapes++
+      handle.scrapedAtUs.push(nowUs())
       return scrape({ uptimeMs: 10_000 + handle.scrapes * 1000, cpuUs: handle.scrapes * cpuUsPerScrape })
     },
   }
@@ -186,15 +192,18 @@ function fakeReplica(id: string, cpuUsPerScrape: number): ReplicaHandle & { scra
 test('the meter scrapes at the window edges, and at once when the load ends before the window does', async () => {
   const t0 = performance.now()
   const nowUs = () => Math.round((performance.now() - t0) * 1000)
-  const replicas = [fakeReplica('r0', 3000), fakeReplica('r1', 1000)]
-  const meter = new NodeCostMeter(replicas, nowUs, 30_000, 80_000)
+  const replicas = [fakeReplica('r0', 3000, nowUs), fakeReplica('r1', 1000, nowUs)]
+  const meter = new NodeCostMeter(replicas, nowUs)
+  meter.schedule(30_000, 80_000)
   await new Promise((resolve) => setTimeout(resolve, 150))
   assert.deepEqual(
     replicas.map((r) => r.scrapes),
     [2, 2],
   )
-  const ok = op(50_000, 'ok')
-  const cost = await meter.finish([ok, ok, op(5000, 'ok')])
+  // inside the window whenever the timers actually fired (a loaded machine fires them late)
+  const [firstUs, secondUs] = replicas[0]!.scrapedAtUs as [number, number]
+  const ok = op(Math.round((firstUs + secondUs) / 2), 'ok')
+  const cost = await meter.finish([ok, ok, op(firstUs - 1000, 'ok')])
   assert.ok(cost !== null)
   assert.equal(cost.ops, 2)
   // timers may fire up to a millisecond early on the performance clock
@@ -206,13 +215,16 @@ test('the meter scrapes at the window edges, and at once when the load ends befo
   assert.equal(cost.bottleneckNode, 'r0')
 
   const early = [fakeReplica('r0', 10), fakeReplica('r1', 10)]
-  const cut = new NodeCostMeter(early, nowUs, nowUs() + 10_000, nowUs() + 60_000_000)
+  const cut = new NodeCostMeter(early, nowUs)
+  cut.schedule(nowUs() + 10_000, nowUs() + 60_000_000)
   await new Promise((resolve) => setTimeout(resolve, 40))
   const t = performance.now()
   const cutCost = await cut.finish([])
   assert.ok(performance.now() - t < 1000, 'finish does not wait for a window end the load never reached')
   assert.ok(cutCost !== null && cutCost.ops === 0)
 
-  const never = new NodeCostMeter(early, nowUs, nowUs() + 60_000_000, nowUs() + 120_000_000)
+  const never = new NodeCostMeter(early, nowUs)
+  never.schedule(nowUs() + 60_000_000, nowUs() + 120_000_000)
   assert.equal(await never.finish([]), null, 'a load that ended during warm-up has no window')
+  assert.equal(await new NodeCostMeter(early, nowUs).finish([]), null, 'a load that never started has none')
 })

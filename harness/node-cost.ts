@@ -206,7 +206,8 @@ export function bottleneck(nodes: Readonly<Record<NodeId, NodeCost>>): {
 }
 
 /**
- * Scrapes at the measured window's start and end while the load runs. `finish` waits for the end
+ * Scrapes at the measured window's start and end while the load runs (`schedule` sets the window once
+ * the load's start is known: driver processes start later than the cell). `finish` waits for the end
  * scrape, or takes it at once when the load ended before the window did (so a later read-back never
  * counts), and computes the cost; it answers null when either round could not be taken.
  */
@@ -215,26 +216,30 @@ export class NodeCostMeter {
   #end: Promise<ScrapeRound> | null = null
   readonly #timers: NodeJS.Timeout[] = []
 
+  /** `scrapeTimeoutMs`: a replica that does not answer /metrics in time is missing from the figures */
   constructor(
     private readonly replicas: readonly ReplicaHandle[],
     private readonly nowUs: () => number,
-    windowStartUs: number,
-    windowEndUs: number,
-  ) {
+    private readonly scrapeTimeoutMs = 500,
+  ) {}
+
+  /** sets the window (on the cell clock) once the load's start is known; later calls are ignored */
+  schedule(windowStartUs: number, windowEndUs: number): void {
+    if (this.#timers.length > 0) return
     const at = (us: number, take: () => void): void => {
-      this.#timers.push(setTimeout(take, Math.max(0, Math.ceil((us - nowUs()) / 1000))))
+      this.#timers.push(setTimeout(take, Math.max(0, Math.ceil((us - this.nowUs()) / 1000))))
     }
     at(windowStartUs, () => this.#takeStart())
     at(windowEndUs, () => this.#takeEnd())
   }
 
   #takeStart(): void {
-    this.#start ??= scrapeReplicas(this.replicas, this.nowUs)
+    this.#start ??= scrapeReplicas(this.replicas, this.nowUs, this.scrapeTimeoutMs)
   }
 
   #takeEnd(): void {
     // an end taken before the start (a load that stopped during warm-up) leaves no window
-    if (this.#start !== null) this.#end ??= scrapeReplicas(this.replicas, this.nowUs)
+    if (this.#start !== null) this.#end ??= scrapeReplicas(this.replicas, this.nowUs, this.scrapeTimeoutMs)
   }
 
   async finish(history: readonly HistoryOp[]): Promise<NodeCostResult | null> {

@@ -39,8 +39,14 @@ function assertDocumentedShape(summary: RunSummary): void {
       keys(cell),
       [
         'bottleneckNode',
+        'achievedConflict',
+        'arrivals',
         'check',
         'clientsPerSite',
+        'driverSaturated',
+        'drivers',
+        'load',
+        'workload',
         'conflict',
         'cooldownMs',
         'durationMs',
@@ -86,6 +92,7 @@ function assertDocumentedShape(summary: RunSummary): void {
       'rejected',
       'timeout',
       'unknownOutcome',
+      'unsent',
     ])
     for (const v of Object.values(cell.errors)) assert.ok(Number.isInteger(v))
     assert.deepEqual(keys(cell.readBack), ['keys', 'ok'])
@@ -114,7 +121,35 @@ function assertDocumentedShape(summary: RunSummary): void {
         id,
       )
     }
-    assert.deepEqual(keys(cell.files), ['check', 'history', 'latency', 'replicas'])
+    assert.deepEqual(keys(cell.files), ['check', 'history', 'latency', 'replicas', 'timeline'])
+    assert.ok(cell.achievedConflict >= 0 && cell.achievedConflict <= 1)
+    assert.deepEqual(keys(cell.load), [
+      'arrival',
+      'clientsPerSite',
+      'drivers',
+      'maxOutstanding',
+      'mode',
+      'ops',
+      'rateOpsPerSec',
+      'thinkTimeMs',
+    ])
+    assert.deepEqual(keys(cell.workload), ['keyDistribution', 'valueSizeBytes'])
+    if (cell.arrivals !== null)
+      assert.deepEqual(keys(cell.arrivals), [
+        'intended',
+        'intendedInWindow',
+        'intendedOpsPerSec',
+        'sent',
+        'sentLate',
+        'sentOpsPerSec',
+      ])
+    assert.ok(cell.drivers.length >= 1)
+    for (const d of cell.drivers)
+      assert.deepEqual(keys(d), ['cpuUtilization', 'index', 'saturated', 'systemUs', 'userUs', 'wallUs'])
+    assert.equal(
+      cell.driverSaturated,
+      cell.drivers.some((d) => d.saturated),
+    )
     assert.ok(['linearizable', 'violation', 'unknown'].includes(cell.check.verdict))
     assert.ok(Number.isInteger(cell.check.elapsedMs))
     for (const n of [cell.loadStartUs, cell.opsCompleted, cell.opsRecorded]) assert.ok(Number.isInteger(n))

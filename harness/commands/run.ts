@@ -10,6 +10,13 @@ import { CliError, EXIT, invalidInput } from '../exit-codes.ts'
 import type { RunSummary } from '../results/summary.ts'
 import { RunOptionError, type RunOptionsInput, runBenchmark } from '../run.ts'
 import { nodeCostTable } from './node-cost-table.ts'
+import {
+  addLoadFlags,
+  LOAD_FLAG_OF_FIELD,
+  type LoadFlags,
+  loadOptionsFromFlags,
+  loadSummaryLines,
+} from './run-load-flags.ts'
 
 /**
  * '10s', '500ms', '2m', '1.5s' -> milliseconds; null when it is not a duration. Zero ('0', '0s') only
@@ -28,7 +35,7 @@ export function parseDurationMs(text: string, allowZero = false): number | null 
 const FLAG_OF_FIELD: Record<string, string> = {
   engine: '--engine',
   replicas: '--replicas',
-  clientsPerSite: '--clients',
+  ...LOAD_FLAG_OF_FIELD,
   conflict: '--conflict',
   durationMs: '--duration',
   warmupMs: '--warmup',
@@ -39,10 +46,9 @@ const FLAG_OF_FIELD: Record<string, string> = {
   resultsRoot: '--results',
 }
 
-interface RunFlags {
+interface RunFlags extends LoadFlags {
   engine: string
   replicas: string
-  clients: string
   conflict: string
   duration: string
   warmup: string
@@ -119,7 +125,7 @@ export function optionsFromFlags(flags: RunFlags): RunOptionsInput {
     engine: flags.engine,
     engineConfig: engineConfig(flags.config),
     replicas: number('--replicas', flags.replicas, 'give a whole number of replicas, like 3'),
-    clientsPerSite: number('--clients', flags.clients, 'give a whole number of clients per site, like 8'),
+    ...loadOptionsFromFlags(flags, duration),
     conflict: number('--conflict', flags.conflict, 'give a fraction in [0, 1], like 0.1'),
     readRatio: number('--read-ratio', flags.readRatio, 'give a fraction in [0, 1], like 0.5'),
     durationMs,
@@ -190,18 +196,19 @@ export function summaryTable(summary: RunSummary): string {
       ])
     }
   }
-  return `${cells.toString()}\n${sites.toString()}\n${nodeCostTable(summary.cells)}`
+  return `${cells.toString()}
+${sites.toString()}
+${loadSummaryLines(summary)}${nodeCostTable(summary.cells)}`
 }
 
 export function register(program: Command): void {
-  program
+  const command = program
     .command('run')
     .description(
       'run one engine on local replica processes under closed-loop load; write a results directory',
     )
     .requiredOption('--engine <name>', 'engine to run (see `consensus-bench engines`)')
     .option('--replicas <n>', 'replica processes, each on its own 127.0.0.x address', '3')
-    .option('--clients <n>', 'closed-loop clients per site (each replica is a site)', '8')
     .option('--conflict <c>', 'probability a command targets the shared hot key', '0.1')
     .option('--duration <d>', 'load duration, like 10s', '10s')
     .option('--warmup <d>', 'trimmed from latency and throughput (still checked)', '1s')
@@ -213,35 +220,35 @@ export function register(program: Command): void {
     .option('--kill-leader-at <d>', 'SIGKILL the leader this long after the load starts')
     .option('--storage <kind>', 'replica storage: file or memory', 'file')
     .option('--json', 'print summary.json on stdout instead of the table')
-    .action(async (flags: RunFlags) => {
-      const options = optionsFromFlags(flags)
-      let result: Awaited<ReturnType<typeof runBenchmark>>
-      try {
-        result = await runBenchmark(options, {
-          progress: (line) => process.stderr.write(`${line}\n`),
-          argv: process.argv.slice(2),
-        })
-      } catch (err: unknown) {
-        if (err instanceof RunOptionError) {
-          const top = err.field.split('.')[0] ?? err.field
-          const flag = err.field.startsWith('engineConfig')
-            ? `--config ${err.field.slice('engineConfig.'.length)}`
-            : (FLAG_OF_FIELD[top] ?? err.field)
-          throw invalidInput('run', flag, err.problem, err.fix)
-        }
-        throw new CliError(`run failed: ${(err as Error).message}`, EXIT.thresholdFailed)
+  addLoadFlags(command).action(async (flags: RunFlags) => {
+    const options = optionsFromFlags(flags)
+    let result: Awaited<ReturnType<typeof runBenchmark>>
+    try {
+      result = await runBenchmark(options, {
+        progress: (line) => process.stderr.write(`${line}\n`),
+        argv: process.argv.slice(2),
+      })
+    } catch (err: unknown) {
+      if (err instanceof RunOptionError) {
+        const top = err.field.split('.')[0] ?? err.field
+        const flag = err.field.startsWith('engineConfig')
+          ? `--config ${err.field.slice('engineConfig.'.length)}`
+          : (FLAG_OF_FIELD[top] ?? err.field)
+        throw invalidInput('run', flag, err.problem, err.fix)
       }
-      const { summary, dir } = result
-      process.stdout.write(
-        flags.json === true ? JSON.stringify(summary, null, 2) + '\n' : summaryTable(summary),
+      throw new CliError(`run failed: ${(err as Error).message}`, EXIT.thresholdFailed)
+    }
+    const { summary, dir } = result
+    process.stdout.write(
+      flags.json === true ? JSON.stringify(summary, null, 2) + '\n' : summaryTable(summary),
+    )
+    process.stderr.write(`results: ${dir}\n`)
+    const violated = summary.cells.filter((c) => c.check.verdict === 'violation')
+    if (violated.length > 0) {
+      throw new CliError(
+        `linearizability violation in ${violated.map((c) => c.id).join(', ')} (see check.json)`,
+        EXIT.violation,
       )
-      process.stderr.write(`results: ${dir}\n`)
-      const violated = summary.cells.filter((c) => c.check.verdict === 'violation')
-      if (violated.length > 0) {
-        throw new CliError(
-          `linearizability violation in ${violated.map((c) => c.id).join(', ')} (see check.json)`,
-          EXIT.violation,
-        )
-      }
-    })
+    }
+  })
 }
