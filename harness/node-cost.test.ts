@@ -101,6 +101,7 @@ test('a replica that restarted, stopped answering, or has no usable /metrics is 
   const cost = nodeCost(start, end, 10)
   assert.deepEqual(Object.keys(cost.nodes), ['r0'])
   assert.deepEqual(cost.missing, ['r1', 'r2', 'r3'])
+  assert.equal(cost.bottleneckNode, null, 'a missing replica may be the bottleneck: unknown')
 })
 
 test('fast and slow path events are summed over replicas', () => {

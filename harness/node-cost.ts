@@ -40,7 +40,8 @@ export interface NodeCostResult {
   /** replicas without two comparable scrapes (down, restarted, or no /metrics): not in `nodes` */
   readonly missing: readonly NodeId[]
   readonly bottleneckNode: NodeId | null
-  /** what decided the bottleneck: CPU per op, or messages per op when CPU does not separate the top two */
+  /** what decided the bottleneck: CPU per op, or messages per op when CPU does not separate the top two;
+   * null (and no bottleneckNode) when no command committed or a replica is missing */
   readonly bottleneckBy: 'cpu' | 'messages' | null
   /** fast/slow path events summed over replicas; null when no replica emitted either */
   readonly fastPath: number | null
@@ -92,7 +93,7 @@ function isScrape(x: unknown): x is Scrape {
 export async function scrapeReplicas(
   replicas: readonly ReplicaHandle[],
   nowUs: () => number,
-  timeoutMs = 500,
+  timeoutMs = 1000,
 ): Promise<ScrapeRound> {
   const beforeUs = nowUs()
   const answers = await Promise.all(
@@ -172,7 +173,8 @@ export function nodeCost(start: ScrapeRound, end: ScrapeRound, ops: number): Nod
     fast += (b.events['fast-path'] ?? 0) - (a.events['fast-path'] ?? 0)
     slow += (b.events['slow-path'] ?? 0) - (a.events['slow-path'] ?? 0)
   }
-  const { node, by } = ops > 0 ? bottleneck(nodes) : { node: null, by: null }
+  // a replica with no figures may be the one too busy to answer: then the bottleneck is unknown
+  const { node, by } = ops > 0 && missing.length === 0 ? bottleneck(nodes) : { node: null, by: null }
   return {
     ops,
     windowStartUs: start.atUs,
@@ -220,7 +222,7 @@ export class NodeCostMeter {
   constructor(
     private readonly replicas: readonly ReplicaHandle[],
     private readonly nowUs: () => number,
-    private readonly scrapeTimeoutMs = 500,
+    private readonly scrapeTimeoutMs = 1000,
   ) {}
 
   /** sets the window (on the cell clock) once the load's start is known; later calls are ignored */

@@ -282,7 +282,7 @@ async function runCell(
     }, 1000)
     // /metrics at the measured window's edges (harness/node-cost.ts)
     // a replica that cannot answer /metrics within a client's timeout is left out, not waited for
-    meter = new NodeCostMeter(cluster.replicas, () => clock.nowUs(), Math.min(500, options.requestTimeoutMs))
+    meter = new NodeCostMeter(cluster.replicas, () => clock.nowUs(), Math.min(1000, options.requestTimeoutMs))
     const faultsDone = runFaultSchedule(options.faults, cluster, clock, startUs, stopLoad.signal)
     let load: LoadResult
     try {
