@@ -33,7 +33,7 @@ test('multipaxos, 5 replicas: the leader handles about n-1 times the messages pe
   assert.ok(leader !== null && leader !== undefined, 'the replicas agreed on a leader')
   assert.deepEqual(cell.nodeCost?.missing, [])
   assert.ok(
-    cell.nodeCost!.ops > 200,
+    cell.nodeCost!.ops > 100,
     `${cell.nodeCost!.ops} commands in the window: enough to swamp heartbeats`,
   )
   const followers = Object.entries(cell.nodes).filter(([id]) => id !== leader)
