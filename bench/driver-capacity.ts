@@ -11,7 +11,7 @@
  * ran out.
  *
  * Env: BENCH_STEP (per step, default 3s), BENCH_CLIENTS (per site, default 4,16,32,64,128),
- * BENCH_RATES (ops/s, default 5000,10000,15000,20000,25000,30000).
+ * BENCH_RATES (ops/s, default 1000,2000,5000,10000,...,30000; it stops at the first rate not sustained).
  */
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -42,7 +42,7 @@ if (stepMs === null || stepMs < 1000)
   throw new Error(`BENCH_STEP: '${process.env.BENCH_STEP}': give 1s or more`)
 const warmupMs = Math.min(500, Math.floor(stepMs / 4))
 const clientSteps = envList('BENCH_CLIENTS', [4, 16, 32, 64, 128])
-const rateSteps = envList('BENCH_RATES', [5000, 10_000, 15_000, 20_000, 25_000, 30_000])
+const rateSteps = envList('BENCH_RATES', [1000, 2000, 5000, 10_000, 15_000, 20_000, 25_000, 30_000])
 
 /** CPU seconds a process has used so far (Linux /proc; null elsewhere) */
 function processCpuSec(pid: number): number | null {
