@@ -3,7 +3,7 @@
  * call. The CLI (harness/commands/run.ts) is a thin layer over `runBenchmark`.
  *
  * Steps: validate -> new results dir (run.json, env.json, summary.json 'incomplete') -> per cell: start
- * replicas, wait for an agreed leader, closed-loop load with scheduled faults, read back every key,
+ * replicas, wait for an agreed leader, load (workloads/: closed or open loop) with scheduled faults, read back every key,
  * stop replicas, write history / latency / check, update summary.json -> status 'complete'.
  * Today a run has one cell; the cell loop is where the matrix (engines x conflicts x repetitions) grows.
  */

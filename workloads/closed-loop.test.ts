@@ -82,7 +82,7 @@ function options(
 test('closed loop: sequential sessions, unique put values, trimmed latency, linearizable history', async () => {
   const fake = await fakeReplicas(2, () => false)
   try {
-    const result = await runClosedLoop(options(fake.replicas))
+    const result = await runClosedLoop(options(fake.replicas, { durationMs: 1500 }))
     assert.ok(result.history.length > 50, `only ${result.history.length} ops`)
     const clients = new Set(result.history.map((op) => op.client))
     assert.deepEqual([...clients].sort(), ['r0-c0', 'r0-c1', 'r0-c2', 'r1-c0', 'r1-c1', 'r1-c2'])

@@ -13,6 +13,15 @@ import { CommandExecutor, sleepMs } from './executor.ts'
 import { LatencyRecorder } from './latency.ts'
 import { runOpenLoop } from './open-loop.ts'
 
+/**
+ * The open loop's sockets per replica and driver process. Without a cap, a burst of arrivals (after a
+ * stall, say) opens one connection per command at once, overflows the replica's accept queue (Node's
+ * listen backlog is 511), and the dropped SYNs come back only after TCP's 1 s, 3 s, 7 s retransmission
+ * backoff: seconds of latency made by the driver, not the system under test. With the cap, commands
+ * beyond it wait in the driver's queue for a connection, measured from their intended start like any wait.
+ */
+export const OPEN_LOOP_CONNECTIONS_PER_REPLICA = 64
+
 export interface DriverHooks {
   readonly signal?: AbortSignal | undefined
   readonly onComplete?: ((op: DriverOp) => void) | undefined
@@ -34,6 +43,7 @@ export async function runDriver(spec: DriverSpec, hooks: DriverHooks = {}): Prom
     requestTimeoutMs: spec.requestTimeoutMs,
     maxAttempts: spec.maxAttempts,
     clock,
+    connectionsPerReplica: spec.shape.kind === 'open' ? OPEN_LOOP_CONNECTIONS_PER_REPLICA : null,
   })
   const records: DriverOp[] = []
   const ctx = { spec, executor, clock, records, signal: hooks.signal, onComplete: hooks.onComplete }

@@ -70,6 +70,8 @@ export interface ExecutorOptions {
   /** attempts per command, the first included */
   readonly maxAttempts: number
   readonly clock: RunClock
+  /** sockets per replica at most (null: one per concurrent request); see ReplicaClients */
+  readonly connectionsPerReplica: number | null
 }
 
 /** How long a client waits before retrying after a definite refusal (an election may be under way). */
@@ -89,7 +91,7 @@ export class CommandExecutor {
   constructor(options: ExecutorOptions) {
     this.#options = options
     this.#replicaIds = options.replicas.map((r) => r.id)
-    const shared = new ReplicaClients(options.replicas)
+    const shared = new ReplicaClients(options.replicas, options.connectionsPerReplica)
     this.#all.push(shared)
     for (const site of options.sites) {
       if (!this.#replicaIds.includes(site.replica))
@@ -103,7 +105,7 @@ export class CommandExecutor {
         throw new Error(
           `site ${site.name}: targets must name every replica once (${this.#replicaIds.join(', ')})`,
         )
-      const own = new ReplicaClients(site.targets)
+      const own = new ReplicaClients(site.targets, options.connectionsPerReplica)
       this.#all.push(own)
       this.#clientsBySite.set(site.name, own)
     }

@@ -171,8 +171,10 @@ async function runChildDrivers(
       const child = fork(DRIVER_MAIN, [], {
         execArgv: ['--import', 'tsx'],
         serialization: 'advanced',
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        // a child's stdout goes to our stderr: stdout is the table or --json
+        stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
       })
+      child.stdout?.pipe(process.stderr, { end: false })
       if (child.pid !== undefined) trackPid(child.pid)
       children.push(child)
       let ready!: () => void

@@ -35,11 +35,26 @@ export interface KvRequest {
 export class ReplicaClients {
   readonly #pools = new Map<NodeId, Pool>()
 
-  constructor(replicas: ReadonlyArray<{ readonly id: NodeId; readonly clientUrl: string }>) {
+  /**
+   * `connectionsPerReplica`: at most this many sockets per replica (null: one per concurrent request);
+   * requests beyond it wait in the pool's queue for a free connection.
+   */
+  constructor(
+    replicas: ReadonlyArray<{ readonly id: NodeId; readonly clientUrl: string }>,
+    connectionsPerReplica: number | null = null,
+  ) {
     for (const r of replicas) {
       if (this.#pools.has(r.id)) throw new Error(`duplicate replica id ${r.id}`)
-      // pipelining 1: each client is a sequential session, so one request per connection at a time
-      this.#pools.set(r.id, new Pool(r.clientUrl, { pipelining: 1, keepAliveTimeout: 30_000 }))
+      // pipelining 1: a replica holds each answer until commit, so a second request on the same
+      // connection would wait behind the first (head-of-line)
+      this.#pools.set(
+        r.id,
+        new Pool(r.clientUrl, {
+          pipelining: 1,
+          keepAliveTimeout: 30_000,
+          connections: connectionsPerReplica,
+        }),
+      )
     }
   }
 
