@@ -61,7 +61,7 @@ test('probe: a real 3-replica cluster answers, and nothing is left running after
     { engine: 'multipaxos', replicas: 3, durationMs: 1500, connections: 4, storage: 'memory' },
     (line) => lines.push(line),
   )
-  assert.ok(result.requestsOk > 50, `${result.requestsOk} ok`)
+  assert.ok(result.requestsOk > 10, `${result.requestsOk} ok`)
   assert.equal(result.errors.non2xx, 0, JSON.stringify(result.errors.byStatus))
   assert.equal(result.errors.connection, 0)
   assert.equal(result.target, result.leader, 'the default target is the leader')
