@@ -5,6 +5,8 @@
 import { Command, CommanderError } from 'commander'
 import * as check from './commands/check.ts'
 import * as engines from './commands/engines.ts'
+import * as k6 from './commands/k6.ts'
+import * as probe from './commands/probe.ts'
 import * as runCommand from './commands/run.ts'
 import * as sim from './commands/sim.ts'
 import { CliError, EXIT } from './exit-codes.ts'
@@ -16,7 +18,7 @@ program
   .showHelpAfterError()
   .exitOverride()
 
-const commands: Array<{ register(p: Command): void }> = [runCommand, sim, check, engines]
+const commands: Array<{ register(p: Command): void }> = [runCommand, sim, check, engines, probe, k6]
 for (const c of commands) c.register(program)
 
 try {

@@ -38,6 +38,7 @@ function assertDocumentedShape(summary: RunSummary): void {
     assert.deepEqual(
       keys(cell),
       [
+        'bottleneckNode',
         'achievedConflict',
         'arrivals',
         'check',
@@ -51,12 +52,15 @@ function assertDocumentedShape(summary: RunSummary): void {
         'durationMs',
         'engine',
         'errors',
+        'fastPath',
         'faults',
         'files',
         'id',
         'latencyUs',
         'latencyUsByOp',
         'loadStartUs',
+        'nodeCost',
+        'nodes',
         'opsCompleted',
         'opsRecorded',
         'readBack',
@@ -64,6 +68,7 @@ function assertDocumentedShape(summary: RunSummary): void {
         'replicas',
         'repetition',
         'sites',
+        'slowPath',
         'state',
         'throughputOpsPerSec',
         'topology',
@@ -91,6 +96,31 @@ function assertDocumentedShape(summary: RunSummary): void {
     ])
     for (const v of Object.values(cell.errors)) assert.ok(Number.isInteger(v))
     assert.deepEqual(keys(cell.readBack), ['keys', 'ok'])
+    if (cell.nodeCost !== null) {
+      assert.deepEqual(keys(cell.nodeCost), [
+        'bottleneckBy',
+        'leaderAtStart',
+        'missing',
+        'ops',
+        'windowEndUs',
+        'windowStartUs',
+      ])
+    }
+    for (const [id, n] of Object.entries(cell.nodes)) {
+      assert.deepEqual(
+        keys(n),
+        [
+          'bytesPerOp',
+          'cpuUsPerOp',
+          'fsyncsPerOp',
+          'msgsPerOp',
+          'msgsReceivedPerOp',
+          'msgsSentPerOp',
+          'requests',
+        ],
+        id,
+      )
+    }
     assert.deepEqual(keys(cell.files), ['check', 'history', 'latency', 'replicas', 'timeline'])
     assert.ok(cell.achievedConflict >= 0 && cell.achievedConflict <= 1)
     assert.deepEqual(keys(cell.load), [

@@ -32,6 +32,7 @@ import { exitFaults, runFaultSchedule, waitForAgreedLeader, withFirstCommit } fr
 import { onInterrupt } from './launchers/cleanup.ts'
 import { REPO_ROOT, startLocalCluster } from './launchers/local.ts'
 import type { Cluster } from './launchers/types.ts'
+import { NodeCostMeter, nodeCostFields } from './node-cost.ts'
 import { collectEnvironment } from './results/env.ts'
 import { createResultsDir, writeJsonAtomic } from './results/results-dir.ts'
 import type { CellSummary, CheckSummary, RunSummary, SiteSummary } from './results/summary.ts'
@@ -244,6 +245,7 @@ async function runCell(
 
   progress(`${id}: starting ${options.replicas} ${options.engine} replicas`)
   let cluster: Cluster | null = null
+  let meter: NodeCostMeter | null = null
   // SIGINT/SIGTERM: stop issuing load, stop the replicas; summary.json already says 'incomplete'
   const removeHook = onInterrupt(async () => {
     stopLoad.abort()
@@ -280,6 +282,9 @@ async function runCell(
     const ticker = setInterval(() => {
       progress(`${id}: ${Math.round((clock.nowUs() - startUs) / 1e6)} s, ${completed} commands`)
     }, 1000)
+    // /metrics at the measured window's edges (harness/node-cost.ts)
+    // a replica that cannot answer /metrics within a client's timeout is left out, not waited for
+    meter = new NodeCostMeter(cluster.replicas, () => clock.nowUs(), Math.min(1000, options.requestTimeoutMs))
     const faultsDone = runFaultSchedule(options.faults, cluster, clock, startUs, stopLoad.signal)
     let load: LoadResult
     try {
@@ -290,10 +295,16 @@ async function runCell(
         onCompleted: (n) => {
           completed += n
         },
+        onStart: (loadStartUs) =>
+          meter?.schedule(
+            loadStartUs + options.warmupMs * 1000,
+            loadStartUs + (options.durationMs - options.cooldownMs) * 1000,
+          ),
       })
     } finally {
       clearInterval(ticker)
     }
+    const cost = await meter.finish(load.history)
     const scheduled = await faultsDone
     throwIfInterrupted(stopLoad.signal, id)
     const history = [...load.history]
@@ -374,6 +385,7 @@ async function runCell(
       errors: { ...load.errors },
       readBack,
       truncated: load.truncated,
+      ...nodeCostFields(cost, leader),
       files: {
         history: relative(runDir, join(cellDir, 'history.jsonl')),
         check: relative(runDir, join(cellDir, 'check.json')),
@@ -383,6 +395,7 @@ async function runCell(
       },
     }
   } finally {
+    meter?.cancel()
     removeHook()
     await cluster?.stop()
   }

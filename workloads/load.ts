@@ -29,6 +29,8 @@ export interface LoadHooks {
   readonly signal?: AbortSignal | undefined
   /** n more commands finished (progress reporting) */
   readonly onCompleted?: ((n: number) => void) | undefined
+  /** the load's start on the run clock, shared by every driver (the measured window is relative to it) */
+  readonly onStart?: ((startUs: number) => void) | undefined
 }
 
 export interface DriverReport extends DriverCpu {
@@ -94,7 +96,7 @@ export async function runLoad(spec: LoadSpec, hooks: LoadHooks): Promise<LoadRes
   let results: DriverResult[]
   if (drivers === 1) {
     results = [
-      await runDriver(specFor(0, hooks.clock.nowUs()), {
+      await runDriver(specFor(0, started(hooks, hooks.clock.nowUs())), {
         signal: hooks.signal,
         onComplete: () => hooks.onCompleted?.(1),
       }),
@@ -103,6 +105,11 @@ export async function runLoad(spec: LoadSpec, hooks: LoadHooks): Promise<LoadRes
     results = await runChildDrivers(drivers, specFor, hooks)
   }
   return mergeDriverResults(results)
+}
+
+function started(hooks: LoadHooks, startUs: number): number {
+  hooks.onStart?.(startUs)
+  return startUs
 }
 
 export function mergeDriverResults(results: readonly DriverResult[]): LoadResult {
@@ -199,7 +206,7 @@ async function runChildDrivers(
     }
     // a child that dies before it is ready fails the load at once, not after the ready timeout
     await Promise.race([Promise.all(readies), Promise.all(results)])
-    const startUs = hooks.clock.nowUs() + START_LEAD_MS * 1000
+    const startUs = started(hooks, hooks.clock.nowUs() + START_LEAD_MS * 1000)
     for (const [d, child] of children.entries()) child.send({ type: 'run', spec: specFor(d, startUs) })
     return await Promise.all(results)
   } finally {

@@ -9,6 +9,7 @@ import type { Command } from 'commander'
 import { CliError, EXIT, invalidInput } from '../exit-codes.ts'
 import type { RunSummary } from '../results/summary.ts'
 import { RunOptionError, type RunOptionsInput, runBenchmark } from '../run.ts'
+import { nodeCostTable } from './node-cost-table.ts'
 import {
   addLoadFlags,
   LOAD_FLAG_OF_FIELD,
@@ -45,7 +46,7 @@ const FLAG_OF_FIELD: Record<string, string> = {
   resultsRoot: '--results',
 }
 
-interface RunFlags extends LoadFlags {
+export interface RunFlags extends LoadFlags {
   engine: string
   replicas: string
   conflict: string
@@ -80,7 +81,8 @@ function duration(flag: string, text: string, allowZero = false): number {
   return ms
 }
 
-function engineConfig(text: string | undefined): Record<string, unknown> {
+/** --config: inline JSON or a JSON file path -> the raw engine config (`where` names the command) */
+export function engineConfig(text: string | undefined, where = 'run'): Record<string, unknown> {
   if (text === undefined) return {}
   // inline JSON starts with '{' (or '[', which is then rejected as not an object rather than as a path)
   const fromFile = !/^[{[]/.test(text.trim())
@@ -89,7 +91,7 @@ function engineConfig(text: string | undefined): Record<string, unknown> {
     raw = fromFile ? readFileSync(text, 'utf8') : text
   } catch {
     throw invalidInput(
-      'run',
+      where,
       '--config',
       `cannot read file '${text}'`,
       'give inline JSON like {"batching":true} or a JSON file path',
@@ -100,7 +102,7 @@ function engineConfig(text: string | undefined): Record<string, unknown> {
     parsed = JSON.parse(raw)
   } catch (err: unknown) {
     throw invalidInput(
-      'run',
+      where,
       '--config',
       `not valid JSON (${(err as Error).message})`,
       'give a JSON object of engine config fields',
@@ -108,7 +110,7 @@ function engineConfig(text: string | undefined): Record<string, unknown> {
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw invalidInput(
-      'run',
+      where,
       '--config',
       'must be a JSON object',
       'give a JSON object of engine config fields',
@@ -194,15 +196,19 @@ export function summaryTable(summary: RunSummary): string {
       ])
     }
   }
-  return `${cells.toString()}\n${sites.toString()}\n${loadSummaryLines(summary)}`
+  return `${cells.toString()}\n${sites.toString()}\n${loadSummaryLines(summary)}${nodeCostTable(summary.cells)}`
 }
 
-export function register(program: Command): void {
-  const command = program
-    .command('run')
-    .description(
-      'run one engine on local replica processes under closed-loop load; write a results directory',
-    )
+/** The flag that sets a run option (RunOptionError.field), as the user typed it. */
+export function flagOfField(field: string): string {
+  if (field.startsWith('engineConfig')) return `--config ${field.slice('engineConfig.'.length)}`
+  const top = field.split('.')[0] ?? field
+  return FLAG_OF_FIELD[top] ?? field
+}
+
+/** The flags that describe the cluster and the workload: `run` takes them, and so does `k6 export`. */
+export function addRunFlags(command: Command): Command {
+  command
     .requiredOption('--engine <name>', 'engine to run (see `consensus-bench engines`)')
     .option('--replicas <n>', 'replica processes, each on its own 127.0.0.x address', '3')
     .option('--conflict <c>', 'probability a command targets the shared hot key', '0.1')
@@ -215,36 +221,41 @@ export function register(program: Command): void {
     .option('--request-timeout <d>', 'client timeout per attempt before retrying elsewhere', '2s')
     .option('--kill-leader-at <d>', 'SIGKILL the leader this long after the load starts')
     .option('--storage <kind>', 'replica storage: file or memory', 'file')
-    .option('--json', 'print summary.json on stdout instead of the table')
-  addLoadFlags(command).action(async (flags: RunFlags) => {
-    const options = optionsFromFlags(flags)
-    let result: Awaited<ReturnType<typeof runBenchmark>>
-    try {
-      result = await runBenchmark(options, {
-        progress: (line) => process.stderr.write(`${line}\n`),
-        argv: process.argv.slice(2),
-      })
-    } catch (err: unknown) {
-      if (err instanceof RunOptionError) {
-        const top = err.field.split('.')[0] ?? err.field
-        const flag = err.field.startsWith('engineConfig')
-          ? `--config ${err.field.slice('engineConfig.'.length)}`
-          : (FLAG_OF_FIELD[top] ?? err.field)
-        throw invalidInput('run', flag, err.problem, err.fix)
-      }
-      throw new CliError(`run failed: ${(err as Error).message}`, EXIT.thresholdFailed)
-    }
-    const { summary, dir } = result
-    process.stdout.write(
-      flags.json === true ? JSON.stringify(summary, null, 2) + '\n' : summaryTable(summary),
+  return addLoadFlags(command)
+}
+
+export function register(program: Command): void {
+  const command = program
+    .command('run')
+    .description(
+      'run one engine on local replica processes under closed-loop load; write a results directory',
     )
-    process.stderr.write(`results: ${dir}\n`)
-    const violated = summary.cells.filter((c) => c.check.verdict === 'violation')
-    if (violated.length > 0) {
-      throw new CliError(
-        `linearizability violation in ${violated.map((c) => c.id).join(', ')} (see check.json)`,
-        EXIT.violation,
+  addRunFlags(command)
+    .option('--json', 'print summary.json on stdout instead of the table')
+    .action(async (flags: RunFlags) => {
+      const options = optionsFromFlags(flags)
+      let result: Awaited<ReturnType<typeof runBenchmark>>
+      try {
+        result = await runBenchmark(options, {
+          progress: (line) => process.stderr.write(`${line}\n`),
+          argv: process.argv.slice(2),
+        })
+      } catch (err: unknown) {
+        if (err instanceof RunOptionError)
+          throw invalidInput('run', flagOfField(err.field), err.problem, err.fix)
+        throw new CliError(`run failed: ${(err as Error).message}`, EXIT.thresholdFailed)
+      }
+      const { summary, dir } = result
+      process.stdout.write(
+        flags.json === true ? JSON.stringify(summary, null, 2) + '\n' : summaryTable(summary),
       )
-    }
-  })
+      process.stderr.write(`results: ${dir}\n`)
+      const violated = summary.cells.filter((c) => c.check.verdict === 'violation')
+      if (violated.length > 0) {
+        throw new CliError(
+          `linearizability violation in ${violated.map((c) => c.id).join(', ')} (see check.json)`,
+          EXIT.violation,
+        )
+      }
+    })
 }

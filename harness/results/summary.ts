@@ -6,6 +6,7 @@ import type { DriverErrors } from '../../workloads/executor.ts'
 import type { LatencySummaryUs } from '../../workloads/latency.ts'
 import type { LoadSummary } from '../../workloads/run-options.ts'
 import type { FaultRecord } from '../faults.ts'
+import type { NodeCostFields } from '../node-cost.ts'
 
 export interface SiteSummary {
   readonly ops: number
@@ -23,8 +24,11 @@ export interface CheckSummary {
 /** Error counts by kind over every attempt (the driver's own counters). */
 export type CellErrors = DriverErrors
 
-/** LoadSummary: the load mode, workload, achievedConflict, arrivals, driver CPU (workloads/run-options.ts) */
-export interface CellSummary extends LoadSummary {
+/**
+ * LoadSummary: the load mode, workload, achievedConflict, arrivals, driver CPU (workloads/run-options.ts);
+ * NodeCostFields: nodes, bottleneckNode, fastPath, slowPath, nodeCost (harness/node-cost.ts)
+ */
+export interface CellSummary extends LoadSummary, NodeCostFields {
   readonly id: string
   readonly state: 'complete'
   readonly engine: string
