@@ -12,7 +12,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net'
 import { Rng } from '../../engines/core/runtime/rng.ts'
 import type { LinkShape, NetworkSpec, PartitionMode } from '../shaper.ts'
 import { sampleJitterMs, sampleLossDelayMs } from './jitter.ts'
-import { type Schedulable, Scheduler } from './scheduler.ts'
+import { type Schedulable, Scheduler, type WakeKind } from './scheduler.ts'
 import { type RelayLinkAddress, type RelayStats, UNSHAPED } from './spec.ts'
 
 /** a pipe with this many bytes queued (or unwritten at its destination) stops reading its source */
@@ -265,6 +265,7 @@ export interface RelayOptions {
   readonly seed: number
   readonly listenHost: string
   readonly spinMs: number
+  readonly wake: WakeKind
 }
 
 export class Relay {
@@ -280,7 +281,7 @@ export class Relay {
     private readonly spec: NetworkSpec,
     private readonly options: RelayOptions,
   ) {
-    this.scheduler = new Scheduler(options.spinMs)
+    this.scheduler = new Scheduler(options.spinMs, options.wake)
     this.#rng = new Rng(options.seed, 'netem-relay')
     const ids = spec.endpoints.map((e) => e.id)
     for (const from of ids) for (const to of ids) if (from !== to) this.#direction(from, to)
@@ -309,6 +310,7 @@ export class Relay {
 
   /** Listen for every directed pair whose `to` listens; returns where each `from` dials. */
   async start(): Promise<RelayLinkAddress[]> {
+    await this.scheduler.ready
     const out: RelayLinkAddress[] = []
     for (const from of this.spec.endpoints) {
       for (const to of this.spec.endpoints) {
