@@ -139,6 +139,40 @@ describe('relay shaper', () => {
     })
   })
 
+  test('FIN travels with the delay, and a half-closed connection still carries replies', async () => {
+    await withRelay(shape(30), shape(30), async (network, sink) => {
+      const client = await dial(network.addressFor('a', 'b'))
+      const server = await sink.connection(0)
+      let serverEndedMs = 0
+      server.socket.on('end', () => {
+        serverEndedMs = performance.now()
+      })
+      const sentMs = performance.now()
+      client.socket.end('last words')
+      await server.until(() => serverEndedMs > 0, 5000, "the client's FIN")
+      assert.equal(server.bytes.toString(), 'last words')
+      assert.ok(serverEndedMs - sentMs >= 30 - 0.1, `FIN arrived after ${serverEndedMs - sentMs} ms`)
+      server.socket.end('reply')
+      await client.until(() => client.closed, 5000, 'the reply and the close')
+      assert.equal(client.bytes.toString(), 'reply')
+    })
+  })
+
+  test('a reset partition of the reverse direction drops connections dialed the other way', async () => {
+    await withRelay(shape(1), shape(1), async (network, sink) => {
+      const client = await dial(network.addressFor('a', 'b'))
+      await sink.connection(0)
+      await network.partition('b', 'a', 'reset')
+      await client.until(() => client.closed, 5000, 'the connection to drop')
+      await network.heal('b', 'a')
+      const again = await dial(network.addressFor('a', 'b'))
+      const server = await sink.connection(1)
+      again.socket.write('ok')
+      await server.until(() => server.bytes.length >= 2, 5000, 'bytes after heal')
+      again.socket.destroy()
+    })
+  })
+
   test('a bandwidth cap spaces the bytes out', async () => {
     const bytesPerSec = 400_000
     await withRelay(shape(1, { bandwidthBytesPerSec: bytesPerSec }), shape(1), async (network, sink) => {
