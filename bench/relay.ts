@@ -6,7 +6,8 @@
  * same process, which reads the send time out of each message: one-way latency minus the configured
  * delay is the relay's added latency (its two loopback hops, its event loop, its timer). CPU per MB is
  * the relay process's own CPU (process.cpuUsage(), reported by its `stats` op) over the bytes it
- * delivered. Each wake-up mode is measured (netem/relay/README.md, "Timer precision"): a worker thread
+ * delivered; "relay late" is the relay's own view: how long after a chunk's delivery time it wrote it
+ * (its timer precision plus any time it waited for a CPU). Each wake-up mode is measured (netem/relay/README.md, "Timer precision"): a worker thread
  * with 0.2 ms of polling (the default), a worker alone, and setTimeout with 1 ms of polling. A direct
  * connection at the same rate gives the loopback's own share.
  *
@@ -160,6 +161,8 @@ const table = new Table({
     'added max ms',
     'relay CPU %',
     'CPU ms/MB',
+    'CPU us/msg',
+    'relay late p99/max ms',
   ],
 })
 try {
@@ -172,6 +175,8 @@ try {
       ms(us(h, 50)),
       ms(us(h, 99)),
       ms(h.maxValue),
+      '-',
+      '-',
       '-',
       '-',
     ])
@@ -206,6 +211,8 @@ try {
           ms(Math.max(0, h.maxValue - delayMs * 1000)),
           ((cpuMs / wallMs) * 100).toFixed(0),
           (cpuMs / mb).toFixed(0),
+          ((cpuMs * 1000) / h.totalCount).toFixed(0),
+          `${ms(after.lateUsP99)}/${ms(after.lateUsMax)}`,
         ])
       }
     } finally {

@@ -64,6 +64,11 @@ describe('relay shaper', () => {
       for (const ms of backwardMs) assert.ok(ms >= 10 - 0.1, `b->a took ${ms} ms, configured 10`)
       assert.ok(median(forwardMs) < 40 + 15, `a->b median ${median(forwardMs)} ms`)
       assert.ok(median(backwardMs) < 10 + 15, `b->a median ${median(backwardMs)} ms`)
+      const stats = await network.stats()
+      assert.equal(stats.chunksDelivered, 20)
+      assert.equal(stats.bytesDelivered, 20)
+      assert.ok(stats.lateUsMax >= stats.lateUsP99 && stats.lateUsP99 >= stats.lateUsP50)
+      assert.equal((await network.stats()).lateUsMax, 0, 'lateness is per stats interval')
     })
   })
 

@@ -10,6 +10,7 @@
  */
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { Rng } from '../../engines/core/runtime/rng.ts'
+import { newLatencyHistogram } from '../../workloads/latency.ts'
 import type { LinkShape, NetworkSpec, PartitionMode } from '../shaper.ts'
 import { sampleJitterMs, sampleLossDelayMs } from './jitter.ts'
 import { type Schedulable, Scheduler, type WakeKind } from './scheduler.ts'
@@ -125,7 +126,7 @@ class Pipe implements Schedulable {
         continue
       }
       this.#queuedBytes -= chunk.data.length
-      this.relay.countDelivered(chunk.data.length)
+      this.relay.countDelivered(chunk.data.length, nowMs - chunk.deliverAtMs)
       if (!this.dst.destroyed) this.dst.write(chunk.data)
     }
     // compact now and then, so the array does not grow for the connection's lifetime
@@ -276,6 +277,8 @@ export class Relay {
   #bytesDelivered = 0
   #chunksDelivered = 0
   #connectionsTotal = 0
+  /** how late each delivery ran after its time, in us: the relay's own timer precision */
+  #lateness = newLatencyHistogram()
 
   constructor(
     private readonly spec: NetworkSpec,
@@ -354,9 +357,10 @@ export class Relay {
     for (const pipe of d.pipes) pipe.wake()
   }
 
-  countDelivered(bytes: number): void {
+  countDelivered(bytes: number, lateMs: number): void {
     this.#bytesDelivered += bytes
     this.#chunksDelivered++
+    this.#lateness.recordValue(Math.max(0, Math.round(lateMs * 1000)))
   }
 
   countConnection(): void {
@@ -367,6 +371,8 @@ export class Relay {
     const cpu = process.cpuUsage()
     let open = 0
     for (const l of this.#listeners.values()) open += l.connections.size
+    const late = this.#lateness
+    this.#lateness = newLatencyHistogram()
     return {
       cpuUserUs: cpu.user,
       cpuSystemUs: cpu.system,
@@ -374,6 +380,9 @@ export class Relay {
       chunksDelivered: this.#chunksDelivered,
       connectionsOpen: open,
       connectionsTotal: this.#connectionsTotal,
+      lateUsP50: Math.min(late.getValueAtPercentile(50), late.maxValue),
+      lateUsP99: Math.min(late.getValueAtPercentile(99), late.maxValue),
+      lateUsMax: late.maxValue,
     }
   }
 

@@ -98,6 +98,10 @@ export interface RelayStats {
   readonly chunksDelivered: number
   readonly connectionsOpen: number
   readonly connectionsTotal: number
+  /** how late deliveries ran after their time (the relay's timer precision), since the last stats */
+  readonly lateUsP50: number
+  readonly lateUsP99: number
+  readonly lateUsMax: number
 }
 
 export const controlRequestSchema = z.discriminatedUnion('op', [
