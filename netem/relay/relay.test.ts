@@ -163,6 +163,26 @@ describe('relay shaper', () => {
     })
   })
 
+  test('connections that both sides close are released', async () => {
+    await withRelay(shape(2), shape(2), async (network, sink) => {
+      const clients = await Promise.all(Array.from({ length: 20 }, () => dial(network.addressFor('a', 'b'))))
+      for (let i = 0; i < clients.length; i++) {
+        const server = await sink.connection(i)
+        server.socket.on('end', () => server.socket.end())
+      }
+      assert.equal((await network.stats()).connectionsOpen, 20)
+      for (const c of clients) c.socket.end('bye')
+      for (const c of clients) await c.until(() => c.closed, 5000, 'the close')
+      let open = -1
+      for (let tries = 0; tries < 50 && open !== 0; tries++) {
+        open = (await network.stats()).connectionsOpen
+        if (open !== 0) await sleep(20)
+      }
+      assert.equal(open, 0, 'the relay still holds closed connections')
+      assert.equal((await network.stats()).connectionsTotal, 20)
+    })
+  })
+
   test('a reset partition of the reverse direction drops connections dialed the other way', async () => {
     await withRelay(shape(1), shape(1), async (network, sink) => {
       const client = await dial(network.addressFor('a', 'b'))
