@@ -7,6 +7,7 @@ import * as check from './commands/check.ts'
 import * as engines from './commands/engines.ts'
 import * as runCommand from './commands/run.ts'
 import * as sim from './commands/sim.ts'
+import * as topologies from './commands/topologies.ts'
 import { CliError, EXIT } from './exit-codes.ts'
 
 const program = new Command()
@@ -16,7 +17,7 @@ program
   .showHelpAfterError()
   .exitOverride()
 
-const commands: Array<{ register(p: Command): void }> = [runCommand, sim, check, engines]
+const commands: Array<{ register(p: Command): void }> = [runCommand, sim, check, engines, topologies]
 for (const c of commands) c.register(program)
 
 try {

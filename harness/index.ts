@@ -1,5 +1,9 @@
 /** The library API: the CLI (harness/cli.ts) is a thin layer over these. */
 
+export type { ImportOptions, Provider } from '../netem/import.ts'
+export { ImportError, importTopology, topologyToYaml } from '../netem/import.ts'
+export type { Topology } from '../netem/topology.ts'
+export { builtinTopologyNames, loadTopology, TopologyError } from '../netem/topology.ts'
 export type { RunClock } from '../workloads/clock.ts'
 export { startRunClock } from '../workloads/clock.ts'
 export type { ClosedLoopOptions, ClosedLoopResult, DriverErrors, Site } from '../workloads/closed-loop.ts'
@@ -8,6 +12,8 @@ export type { LatencySummaryUs } from '../workloads/latency.ts'
 export { LatencyRecorder, readHlog, summarizeLatency } from '../workloads/latency.ts'
 export type { History, HistoryOp } from './check/history.ts'
 export { historyFromJsonl, historyToJsonl } from './check/history.ts'
+export type { TopologyListing } from './commands/topologies.ts'
+export { listTopologies } from './commands/topologies.ts'
 export type { FaultRecord, FaultSpec } from './faults.ts'
 export { currentLeader, waitForAgreedLeader } from './faults.ts'
 export type { LocalClusterOptions } from './launchers/local.ts'
