@@ -24,6 +24,11 @@ export interface Site {
 export interface ClosedLoopOptions {
   readonly sites: readonly Site[]
   readonly replicas: ReadonlyArray<{ readonly id: NodeId; readonly clientUrl: string }>
+  /** per site name: where that site's clients reach each replica (a link shaper's address); default `replicas` */
+  readonly replicasBySite?: ReadonlyMap<
+    string,
+    ReadonlyArray<{ readonly id: NodeId; readonly clientUrl: string }>
+  >
   readonly clientsPerSite: number
   readonly conflict: number
   readonly readRatio: number
@@ -99,7 +104,12 @@ export function validateClosedLoopOptions(o: ClosedLoopOptions): void {
 export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedLoopResult> {
   validateClosedLoopOptions(options)
   const { clock } = options
-  const clients = new ReplicaClients(options.replicas)
+  const clientsBySite = new Map(
+    options.sites.map((s) => [
+      s.name,
+      new ReplicaClients(options.replicasBySite?.get(s.name) ?? options.replicas),
+    ]),
+  )
   const latency = new LatencyRecorder()
   const history: HistoryOp[] = []
   const errors: DriverErrors = {
@@ -160,7 +170,7 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedL
       const order = candidates(site)
       const replica = order.find((id) => !tried.has(id)) ?? order[attempt % order.length]!
       tried.add(replica)
-      const result = await clients.attempt(replica, request, options.requestTimeoutMs)
+      const result = await clientsBySite.get(site.name)!.attempt(replica, request, options.requestTimeoutMs)
       countError(result)
       if (result.kind === 'ok') {
         const completeUs = clock.nowUs()
@@ -220,7 +230,7 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<ClosedL
     }
     await Promise.all(sessions)
   } finally {
-    await clients.close()
+    await Promise.all([...clientsBySite.values()].map((c) => c.close()))
   }
   history.sort((a, b) => a.invokeUs - b.invokeUs)
   return {
