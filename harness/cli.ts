@@ -3,6 +3,7 @@
  * Each subcommand lives in harness/commands/<name>.ts and exports `register(program)`.
  */
 import { Command, CommanderError } from 'commander'
+import * as calibrate from './commands/calibrate.ts'
 import * as check from './commands/check.ts'
 import * as engines from './commands/engines.ts'
 import * as runCommand from './commands/run.ts'
@@ -17,7 +18,14 @@ program
   .showHelpAfterError()
   .exitOverride()
 
-const commands: Array<{ register(p: Command): void }> = [runCommand, sim, check, engines, topologies]
+const commands: Array<{ register(p: Command): void }> = [
+  runCommand,
+  sim,
+  check,
+  engines,
+  topologies,
+  calibrate,
+]
 for (const c of commands) c.register(program)
 
 try {

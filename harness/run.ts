@@ -26,6 +26,18 @@ import type { Cluster } from './launchers/types.ts'
 import { collectEnvironment } from './results/env.ts'
 import { createResultsDir, writeJsonAtomic } from './results/results-dir.ts'
 import type { CellSummary, CheckSummary, RunSummary, SiteSummary } from './results/summary.ts'
+import {
+  CellNetwork,
+  defaultTopologyRunDeps,
+  driverSites,
+  expectedForCell,
+  planTopologyRun,
+  prepareTopologyRun,
+  type TopologyPlan,
+  TopologyPlanError,
+  type TopologyRun,
+  type TopologyRunDeps,
+} from './topology-run.ts'
 
 /** Invalid run options: `field` is the option name (the CLI maps it onto its flag). */
 export class RunOptionError extends Error {
@@ -58,7 +70,14 @@ export const runOptionsSchema = z.strictObject({
   engine: z.string().min(1),
   /** raw engine config, validated by the engine's parseConfig and handed to every replica */
   engineConfig: z.record(z.string(), z.unknown()).default({}),
-  replicas: z.number().int().min(1).max(50).default(3),
+  /** default 3, or one per site of the topology */
+  replicas: z.number().int().min(1).max(50).optional(),
+  /** a built-in topology name or a YAML path (netem/README.md); absent: every replica its own unshaped site */
+  topology: z.string().min(1).optional(),
+  /** put the leader on this site's first replica (through the engine's initialLeader) */
+  leaderSite: z.string().min(1).optional(),
+  /** probes per link in the calibration before a topology run */
+  calibrationProbes: z.number().int().min(1).max(10_000).default(100),
   /** closed-loop clients per site (each replica is its own site for now) */
   clientsPerSite: z.number().int().min(1).max(1000).default(8),
   conflict: z.number().min(0).max(1).default(0.1),
@@ -86,13 +105,15 @@ export const runOptionsSchema = z.strictObject({
 })
 
 export type RunOptionsInput = z.input<typeof runOptionsSchema>
-export type RunOptions = z.output<typeof runOptionsSchema>
+export type RunOptions = Omit<z.output<typeof runOptionsSchema>, 'replicas'> & { readonly replicas: number }
 
 export interface RunHooks {
   /** progress lines (the CLI writes them to stderr) */
   readonly progress?: (line: string) => void
   /** the command line that started the run, recorded in run.json */
   readonly argv?: readonly string[]
+  /** the shaper and the probing for a topology run; default netem/choose.ts and netem/calibrate.ts */
+  readonly network?: TopologyRunDeps
 }
 
 export interface RunResult {
@@ -105,6 +126,9 @@ const FIX_OF_OPTION: Readonly<Record<string, string>> = {
   engine: 'give an engine name (see `consensus-bench engines`)',
   engineConfig: 'give a JSON object of engine config fields',
   replicas: 'give a whole number from 1 to 50, like 3',
+  topology: 'give a built-in topology (see `consensus-bench topologies`) or a YAML file path',
+  leaderSite: 'give a site of the topology',
+  calibrationProbes: 'give a whole number of probes per link from 1 to 10000, like 100',
   clientsPerSite: 'give a whole number from 1 to 1000, like 8',
   conflict: 'give a fraction in [0, 1], like 0.1',
   readRatio: 'give a fraction in [0, 1], like 0.5',
@@ -139,7 +163,14 @@ export function resolveRunOptions(input: RunOptionsInput): RunOptions {
         : ((typeof top === 'string' ? FIX_OF_OPTION[top] : undefined) ?? 'see `consensus-bench run --help`')
     throw new RunOptionError(field, issue.message, fix)
   }
-  const o = parsed.data
+  const o = { ...parsed.data, replicas: parsed.data.replicas ?? 3 }
+  if (o.leaderSite !== undefined && o.topology === undefined)
+    throw new RunOptionError('leaderSite', 'a leader site needs a topology', 'give --topology as well')
+  if (o.topology !== undefined) {
+    const plan = planFromOptions(o, parsed.data.replicas)
+    o.replicas = plan.placement.replicas.length
+    o.engineConfig = { ...plan.engineConfig }
+  }
   if (o.warmupMs + o.cooldownMs >= o.durationMs) {
     throw new RunOptionError('durationMs', 'shorter than warm-up plus cool-down', 'run longer or trim less')
   }
@@ -182,6 +213,23 @@ export function resolveRunOptions(input: RunOptionsInput): RunOptions {
   return o
 }
 
+/** The topology plan of a run (harness/topology-run.ts), its errors as RunOptionErrors. */
+function planFromOptions(o: RunOptions, replicas: number | undefined): TopologyPlan {
+  try {
+    return planTopologyRun({
+      topology: o.topology!,
+      leaderSite: o.leaderSite,
+      replicas,
+      engine: o.hostEntry === undefined ? findEngine(o.engine) : undefined,
+      engineName: o.engine,
+      engineConfig: o.engineConfig,
+    })
+  } catch (err: unknown) {
+    if (err instanceof TopologyPlanError) throw new RunOptionError(err.field, err.problem, err.fix)
+    throw err
+  }
+}
+
 export function cellId(engine: string, topology: string, conflict: number, repetition: number): string {
   return `${engine}-${topology}-c${conflict}-rep${repetition}`
 }
@@ -202,10 +250,21 @@ export async function runBenchmark(input: RunOptionsInput, hooks: RunHooks = {})
     argv: hooks.argv ?? null,
     options: { ...options, resultsRoot: undefined },
     engineConfigResolved: resolvedEngineConfig ?? null,
-    topology: 'lan',
+    topology: options.topology ?? 'lan',
     startedAt: startedAt.toISOString(),
   })
   writeJsonAtomic(join(dir, 'env.json'), collectEnvironment(REPO_ROOT))
+  const topology =
+    options.topology === undefined
+      ? null
+      : await prepareTopologyRun(
+          planFromOptions(options, options.replicas),
+          hooks.network ?? defaultTopologyRunDeps(),
+          options.calibrationProbes,
+          progress,
+        )
+  if (topology !== null)
+    writeJsonAtomic(join(dir, 'env.json'), { ...collectEnvironment(REPO_ROOT), ...topology.environment })
   let summary: RunSummary = {
     status: 'incomplete',
     runId,
@@ -216,10 +275,12 @@ export async function runBenchmark(input: RunOptionsInput, hooks: RunHooks = {})
   writeJsonAtomic(join(dir, 'summary.json'), summary)
   progress(`results: ${dir}`)
 
-  const cells = [{ topology: 'lan', conflict: options.conflict, repetition: 1 }]
+  const cells = [
+    { topology: topology?.plan.topology.name ?? 'lan', conflict: options.conflict, repetition: 1 },
+  ]
   for (const cell of cells) {
     const id = cellId(options.engine, cell.topology, cell.conflict, cell.repetition)
-    const result = await runCell(options, dir, id, cell.repetition, progress)
+    const result = await runCell(options, dir, id, cell.repetition, progress, topology)
     summary = { ...summary, cells: [...summary.cells, result] }
     writeJsonAtomic(join(dir, 'summary.json'), summary)
   }
@@ -234,6 +295,7 @@ async function runCell(
   id: string,
   repetition: number,
   progress: (line: string) => void,
+  topology: TopologyRun | null,
 ): Promise<CellSummary> {
   const cellDir = join(runDir, 'cells', id)
   const replicaDir = join(cellDir, 'replicas')
@@ -243,10 +305,12 @@ async function runCell(
 
   progress(`${id}: starting ${options.replicas} ${options.engine} replicas`)
   let cluster: Cluster | null = null
-  // SIGINT/SIGTERM: stop issuing load, stop the replicas; summary.json already says 'incomplete'
+  const network = topology === null ? null : new CellNetwork(topology.plan, topology.choice.shaper)
+  // SIGINT/SIGTERM: stop issuing load, stop the replicas and the shaper; summary.json says 'incomplete'
   const removeHook = onInterrupt(async () => {
     stopLoad.abort()
     await cluster?.stop()
+    await network?.close()
   })
   try {
     cluster = await startLocalCluster({
@@ -258,6 +322,7 @@ async function runCell(
       logDir: replicaDir,
       clock,
       ...(options.hostEntry !== undefined ? { hostEntry: options.hostEntry } : {}),
+      ...(network !== null ? { peerAddresses: network.peerAddresses } : {}),
       onExit: (exit) => {
         if (!exit.expected)
           progress(
@@ -270,7 +335,11 @@ async function runCell(
       `${id}: replicas ready${leader !== null ? `, leader ${leader}` : ', no agreed leader (starting anyway)'}`,
     )
 
-    const sites: Site[] = cluster.replicas.map((r) => ({ name: r.id, replica: r.id }))
+    const sites: Site[] =
+      topology === null
+        ? cluster.replicas.map((r) => ({ name: r.id, replica: r.id }))
+        : driverSites(topology.plan)
+    const expected = topology === null ? null : expectedForCell(topology, options, leader)
     const targets = cluster.replicas.map((r) => ({ id: r.id, clientUrl: r.clientUrl }))
     let completed = 0
     const startUs = clock.nowUs()
@@ -283,6 +352,7 @@ async function runCell(
       load = await runClosedLoop({
         sites,
         replicas: targets,
+        ...(network !== null ? { replicasBySite: network.replicasBySite() } : {}),
         clientsPerSite: options.clientsPerSite,
         conflict: options.conflict,
         readRatio: options.readRatio,
@@ -344,13 +414,14 @@ async function runCell(
         ops,
         throughputOpsPerSec: round(ops / windowSec),
         latencyUs: summarizeLatency(load.latency.merged(site.name)),
+        ...(expected?.[site.name] !== undefined ? { expectedLatencyMs: expected[site.name] } : {}),
       }
     }
     return {
       id,
       state: 'complete',
       engine: options.engine,
-      topology: 'lan',
+      topology: topology?.plan.topology.name ?? 'lan',
       conflict: options.conflict,
       readRatio: options.readRatio,
       repetition,
@@ -374,6 +445,7 @@ async function runCell(
       errors: { ...load.errors },
       readBack,
       truncated: load.truncated,
+      ...(topology !== null ? { network: topology.network } : {}),
       files: {
         history: relative(runDir, join(cellDir, 'history.jsonl')),
         check: relative(runDir, join(cellDir, 'check.json')),
@@ -384,6 +456,7 @@ async function runCell(
   } finally {
     removeHook()
     await cluster?.stop()
+    await network?.close()
   }
 }
 

@@ -98,6 +98,11 @@ export function validateClosedLoopOptions(o: ClosedLoopOptions): void {
     if (!o.replicas.some((r) => r.id === s.replica))
       problems.push(`site ${s.name}: unknown replica ${s.replica}`)
   }
+  const ids = o.replicas.map((r) => r.id).join(',')
+  for (const [site, urls] of o.replicasBySite ?? []) {
+    if (urls.map((r) => r.id).join(',') !== ids)
+      problems.push(`replicasBySite ${site}: not the replicas ${ids}`)
+  }
   if (problems.length > 0) throw new Error(`closed-loop driver options: ${problems.join('; ')}`)
 }
 
