@@ -160,9 +160,15 @@ export function expectedLatencyBySite(
   )
 }
 
-/** The cell's shaped network: applied when the launcher has the replicas' addresses, closed on every path. */
+/**
+ * The cell's shaped network: applied when the launcher has the replicas' addresses, closed on every path.
+ * A pair the spec does not shape (same site, intraSiteRttMs 0) is dialled directly, not through the
+ * shaper: the spec says such pairs are direct, and a relay hop would only add its own delay. A network
+ * with no shaped link at all (`lan`) starts no shaper.
+ */
 export class CellNetwork {
   #network: ShapedNetwork | null = null
+  #route: ((from: string, to: string) => string) | null = null
   #closed = false
 
   constructor(
@@ -178,23 +184,33 @@ export class CellNetwork {
     await this.#network?.close()
     this.#network = null
     const addresses = new Map(replicas.map((r) => [r.id, { host: r.host, peer: r.peer, client: r.client }]))
-    const network = await this.shaper.apply(networkSpec(this.plan.placement, addresses))
+    const spec = networkSpec(this.plan.placement, addresses)
+    const shaped = new Set(spec.links.map((l) => `${l.from}>${l.to}`))
+    const direct = new Map(spec.endpoints.map((e) => [e.id, e.listenAddress]))
+    const network = shaped.size === 0 ? null : await this.shaper.apply(spec)
     this.#network = network
     // an interrupt that came while the shaper started: it must not outlive the run
     if (this.#closed) await this.close()
-    return (self, peer) => network.addressFor(self, peer)
+    const route = (from: string, to: string): string => {
+      if (network !== null && shaped.has(`${from}>${to}`)) return network.addressFor(from, to)
+      const address = direct.get(to)
+      if (address === undefined || address === null) throw new Error(`no address to reach ${to} from ${from}`)
+      return address
+    }
+    this.#route = route
+    return route
   }
 
   /** Per client group: the URL of each replica's client API as that group reaches it (through the shaper). */
   replicasBySite(): Map<string, Array<{ id: NodeId; clientUrl: string }>> {
-    const network = this.#network
-    if (network === null) throw new Error('the cell network is not applied yet')
+    const route = this.#route
+    if (route === null) throw new Error('the cell network is not applied yet')
     return new Map(
       this.plan.placement.clientGroups.map((g) => [
         g.name,
         this.plan.placement.replicas.map((r) => ({
           id: r.id,
-          clientUrl: `http://${network.addressFor(clientEndpoint(g.name), apiEndpoint(r.id))}`,
+          clientUrl: `http://${route(clientEndpoint(g.name), apiEndpoint(r.id))}`,
         })),
       ]),
     )
