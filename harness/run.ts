@@ -23,11 +23,13 @@ import { exitFaults, runFaultSchedule, waitForAgreedLeader, withFirstCommit } fr
 import { onInterrupt } from './launchers/cleanup.ts'
 import { REPO_ROOT, startLocalCluster } from './launchers/local.ts'
 import type { Cluster } from './launchers/types.ts'
+import { realtimeCell } from './realtime.ts'
 import { collectEnvironment } from './results/env.ts'
 import { createResultsDir, writeJsonAtomic } from './results/results-dir.ts'
 import type { CellSummary, CheckSummary, RunSummary, SiteSummary } from './results/summary.ts'
 import {
   CellNetwork,
+  cellNetworkSummary,
   defaultTopologyRunDeps,
   driverSites,
   expectedForCell,
@@ -78,6 +80,8 @@ export const runOptionsSchema = z.strictObject({
   leaderSite: z.string().min(1).optional(),
   /** probes per link in the calibration before a topology run */
   calibrationProbes: z.number().int().min(1).max(10_000).default(100),
+  /** replicas and driver under SCHED_RR during the load (harness/realtime.ts) */
+  realtime: z.boolean().default(false),
   /** closed-loop clients per site (each replica is its own site for now) */
   clientsPerSite: z.number().int().min(1).max(1000).default(8),
   conflict: z.number().min(0).max(1).default(0.1),
@@ -129,6 +133,7 @@ const FIX_OF_OPTION: Readonly<Record<string, string>> = {
   topology: 'give a built-in topology (see `consensus-bench topologies`) or a YAML file path',
   leaderSite: 'give a site of the topology',
   calibrationProbes: 'give a whole number of probes per link from 1 to 10000, like 100',
+  realtime: 'give true or false',
   clientsPerSite: 'give a whole number from 1 to 1000, like 8',
   conflict: 'give a fraction in [0, 1], like 0.1',
   readRatio: 'give a fraction in [0, 1], like 0.5',
@@ -348,6 +353,8 @@ async function runCell(
     }, 1000)
     const faultsDone = runFaultSchedule(options.faults, cluster, clock, startUs, stopLoad.signal)
     let load: ClosedLoopResult
+    const realtime = options.realtime ? realtimeCell(cluster) : null
+    if (realtime !== null) progress(`${id}: real-time priority: ${realtime.detail}`)
     try {
       load = await runClosedLoop({
         sites,
@@ -373,6 +380,7 @@ async function runCell(
       })
     } finally {
       clearInterval(ticker)
+      realtime?.restore()
     }
     const scheduled = await faultsDone
     throwIfInterrupted(stopLoad.signal, id)
@@ -445,7 +453,7 @@ async function runCell(
       errors: { ...load.errors },
       readBack,
       truncated: load.truncated,
-      ...(topology !== null ? { network: topology.network } : {}),
+      ...(topology !== null ? { network: cellNetworkSummary(topology, leader) } : {}),
       files: {
         history: relative(runDir, join(cellDir, 'history.jsonl')),
         check: relative(runDir, join(cellDir, 'check.json')),

@@ -43,7 +43,10 @@ function recordingRelay(pids: number[]): TopologyRunDeps {
       return network
     },
   }
-  return { chooseShaper: () => ({ shaper, kind: 'relay', reason: 'test' }), calibrate: calibrateNetwork }
+  return {
+    chooseShaper: () => ({ shaper, kind: 'relay', reason: 'test', priority: () => null }),
+    calibrate: calibrateNetwork,
+  }
 }
 
 async function assertGone(pids: readonly number[]): Promise<void> {
@@ -118,6 +121,8 @@ describe('run --topology', () => {
     // 3 replica pairs and 3 groups x 2 other-site APIs, both directions
     assert.equal(cell.network?.linksCalibrated, 18)
     assert.equal(cell.network?.shaper, 'relay')
+    assert.equal(cell.network?.leader?.placed, 'r0')
+    assert.ok(['r0', 'r1', 'r2', null].includes(cell.network?.leader?.agreed ?? null))
     const env = JSON.parse(readFileSync(join(dir, 'env.json'), 'utf8'))
     assert.equal(env.shaper, 'relay')
     assert.equal(env.shaperReason, 'test')

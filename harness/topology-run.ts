@@ -29,6 +29,7 @@ import {
   PlacementError,
   placeOnTopology,
 } from '../netem/placement.ts'
+import { withRealtime } from '../netem/priority.ts'
 import type { ShapedNetwork, Shaper } from '../netem/shaper.ts'
 import { loadTopology, type Topology, TopologyError } from '../netem/topology.ts'
 import type { Site } from '../workloads/closed-loop.ts'
@@ -231,6 +232,12 @@ export interface CellNetworkSummary {
   /** links calibrated before the run (env.json has the full table) */
   readonly linksCalibrated: number
   /** links whose measured median missed the target by more than max(1 ms, 2%) */
+  /**
+   * The leader put on --leader-site (null without one) and the one the replicas agreed on when the load
+   * started (null: none agreed). They differ when another replica won the first election: expectations
+   * then use the agreed one.
+   */
+  readonly leader?: { readonly placed: NodeId | null; readonly agreed: NodeId | null }
   readonly linksOffTolerance: ReadonlyArray<{
     from: string
     to: string
@@ -269,7 +276,12 @@ export interface TopologyRun {
   readonly choice: ShaperChoice
   readonly calibration: CalibrationTable
   /** for env.json */
-  readonly environment: { shaper: string; shaperReason: string; calibration: CalibrationTable }
+  readonly environment: {
+    shaper: string
+    shaperReason: string
+    shaperPriority: string
+    calibration: CalibrationTable
+  }
   /** for each cell's summary */
   readonly network: CellNetworkSummary
 }
@@ -282,7 +294,10 @@ export async function prepareTopologyRun(
 ): Promise<TopologyRun> {
   const choice = deps.chooseShaper()
   progress(`topology ${plan.topology.name}: shaper ${choice.kind} (${choice.reason}); calibrating`)
-  const calibration = await calibratePlacement(plan.placement, choice.shaper, deps.calibrate, probesPerLink)
+  // the prober keeps time too: at normal priority on a loaded host its own wake-ups would be measured
+  const { value: calibration } = await withRealtime(() =>
+    calibratePlacement(plan.placement, choice.shaper, deps.calibrate, probesPerLink),
+  )
   const network = networkSummary(calibration, choice.reason)
   progress(
     `topology ${plan.topology.name}: ${calibration.links.length} links calibrated, ` +
@@ -294,7 +309,12 @@ export async function prepareTopologyRun(
     plan,
     choice,
     calibration,
-    environment: { shaper: choice.kind, shaperReason: choice.reason, calibration },
+    environment: {
+      shaper: choice.kind,
+      shaperReason: choice.reason,
+      shaperPriority: choice.priority() ?? 'normal',
+      calibration,
+    },
     network,
   }
 }
@@ -326,8 +346,13 @@ export async function calibrateTopologyByName(
 ): Promise<{ table: CalibrationTable; reason: string }> {
   const topology = loadTopology(nameOrPath)
   const choice = deps.chooseShaper()
-  return {
-    table: await calibrateTopology(topology, choice.shaper, deps.calibrate, probesPerLink),
-    reason: choice.reason,
-  }
+  const { value: table } = await withRealtime(() =>
+    calibrateTopology(topology, choice.shaper, deps.calibrate, probesPerLink),
+  )
+  return { table, reason: choice.reason }
+}
+
+/** The run's network summary with this cell's leaders. */
+export function cellNetworkSummary(run: TopologyRun, agreedLeader: NodeId | null): CellNetworkSummary {
+  return { ...run.network, leader: { placed: run.plan.placement.leader, agreed: agreedLeader } }
 }

@@ -3,6 +3,7 @@
  * userspace relay: the kernel shaper's netem probe is wired in here later, and then the kernel shaper
  * is chosen where the probe says netem works. The kind and the reason go into env.json.
  */
+import { raiseToRealtime } from './priority.ts'
 import { relayShaper } from './relay/index.ts'
 import type { Shaper } from './shaper.ts'
 
@@ -11,8 +12,33 @@ export interface ShaperChoice {
   readonly kind: Shaper['kind']
   /** one line: why this shaper (env.json `shaperReason`) */
   readonly reason: string
+  /** the scheduling the shaper's last process got (env.json `shaperPriority`), or null before any */
+  priority(): string | null
 }
 
-export function chooseShaper(): ShaperChoice {
-  return { shaper: relayShaper, kind: 'relay', reason: 'kernel netem not probed' }
+export interface ChooseOptions {
+  /** run each relay process under SCHED_RR (netem/priority.ts); default true */
+  readonly realtime?: boolean
+}
+
+export function chooseShaper(options: ChooseOptions = {}): ShaperChoice {
+  if (options.realtime === false)
+    return { shaper: relayShaper, kind: 'relay', reason: 'kernel netem not probed', priority: () => 'normal' }
+  const shaper = realtimeRelay(relayShaper)
+  return { shaper, kind: 'relay', reason: 'kernel netem not probed', priority: () => shaper.lastPriority }
+}
+
+/** The relay with each process it starts raised to real-time priority (when the host allows it). */
+function realtimeRelay(relay: Shaper): Shaper & { lastPriority: string | null } {
+  const wrapped = {
+    kind: relay.kind,
+    lastPriority: null as string | null,
+    apply: async (spec: Parameters<Shaper['apply']>[0]) => {
+      const network = await relay.apply(spec)
+      const pid = (network as { pid?: unknown }).pid
+      if (typeof pid === 'number') wrapped.lastPriority = raiseToRealtime(pid).detail
+      return network
+    },
+  }
+  return wrapped
 }

@@ -47,6 +47,7 @@ interface RunFlags {
   topology?: string
   leaderSite?: string
   calibrationProbes?: string
+  realtime?: boolean
   clients: string
   conflict: string
   duration: string
@@ -144,6 +145,7 @@ export function optionsFromFlags(flags: RunFlags): RunOptionsInput {
       flags.calibrationProbes,
       'give a whole number, like 100',
     )
+  if (flags.realtime === true) options.realtime = true
   if (flags.results !== undefined) options.resultsRoot = flags.results
   if (flags.killLeaderAt !== undefined) {
     options.faults = [{ kind: 'kill-leader', atMs: duration('--kill-leader-at', flags.killLeaderAt, true) }]
@@ -208,6 +210,11 @@ export function summaryTable(summary: RunSummary): string {
           : '-',
       ])
     }
+    const leader = c.network?.leader
+    if (leader !== undefined && leader.placed !== null && leader.agreed !== leader.placed)
+      warnings.unshift(
+        `${c.id}: the leader was placed on ${leader.placed} but the replicas agreed on ${leader.agreed ?? 'none'} (another replica won the first election; expectations use the agreed one)`,
+      )
     for (const l of c.network?.linksOffTolerance ?? [])
       warnings.push(
         `${c.id}: link ${l.from} -> ${l.to} OFF calibration tolerance: target ${l.targetRttMs} ms, measured p50 ${l.measuredRttMsP50} ms (${l.errorMs > 0 ? '+' : ''}${l.errorMs} ms)`,
@@ -239,6 +246,10 @@ export function register(program: Command): void {
     )
     .option('--leader-site <site>', "put the leader on this site's replica (engines with initialLeader)")
     .option('--calibration-probes <n>', 'probes per link in the calibration before a topology run', '100')
+    .option(
+      '--realtime',
+      'replicas and load driver under SCHED_RR during the load (root; see harness/README.md)',
+    )
     .option('--clients <n>', 'closed-loop clients per site (per client group, see netem/README.md)', '8')
     .option('--conflict <c>', 'probability a command targets the shared hot key', '0.1')
     .option('--duration <d>', 'load duration, like 10s', '10s')
