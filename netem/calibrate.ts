@@ -2,7 +2,8 @@
  * Calibration: measure the RTT of every shaped link through a shaper before the replicas exist, and say
  * how far each is from its target. Small TCP echo servers stand in for the endpoints that listen; the
  * same link shapes are applied to them; each link gets a stream of timestamped probes (pipelined, one
- * every `probeIntervalMs`, every link at once, so a five-site topology calibrates in about a second).
+ * every `probeIntervalMs`, every link at once but staggered, and no more than `probesPerSecMax` in all,
+ * so a five-site topology with its client links calibrates in a few seconds).
  *
  * The link from A to B has target RTT delay(A->B) + delay(B->A): a probe crosses A->B and its echo
  * B->A. When B does not listen (a client group), the probe goes the other way round the same two
@@ -17,8 +18,13 @@ export interface CalibrateOptions {
   readonly probesPerLink?: number
   /** probes sent first and not counted (connection warm-up); default 3 */
   readonly warmupProbes?: number
-  /** the gap between a link's probes; default 5 ms */
+  /** the gap between a link's probes, at least; default 5 ms */
   readonly probeIntervalMs?: number
+  /**
+   * all links together send at most this many probes per second (the gap grows with the number of
+   * links), so the probes measure the shaper, not a relay or an echo server they overload; default 1000
+   */
+  readonly probesPerSecMax?: number
   /** a link is within tolerance when |p50 - target| <= max(toleranceMsMin, toleranceFraction x target) */
   readonly toleranceMsMin?: number
   readonly toleranceFraction?: number
@@ -151,7 +157,7 @@ export async function calibrateNetwork(
 ): Promise<CalibrationResult> {
   const probesPerLink = options.probesPerLink ?? 100
   const warmupProbes = options.warmupProbes ?? 3
-  const intervalMs = options.probeIntervalMs ?? 5
+  const probesPerSecMax = options.probesPerSecMax ?? 1000
   const toleranceMsMin = options.toleranceMsMin ?? 1
   const toleranceFraction = options.toleranceFraction ?? 0.02
   const timeoutMs = options.timeoutMs ?? 10_000
@@ -165,6 +171,7 @@ export async function calibrateNetwork(
     if (!byId.has(from) || !byId.has(to)) throw new Error(`calibrate: unknown link ${from} -> ${to}`)
     return { from, to }
   })
+  const intervalMs = Math.max(options.probeIntervalMs ?? 5, (wanted.length * 1000) / probesPerSecMax)
 
   const echoes: Awaited<ReturnType<typeof listenEcho>>[] = []
   let network: ShapedNetwork | null = null
@@ -182,7 +189,9 @@ export async function calibrateNetwork(
     network = await shaper.apply({ endpoints, links: spec.links })
     const shaped = network
     const results = await Promise.all(
-      wanted.map(async ({ from, to }) => {
+      wanted.map(async ({ from, to }, index) => {
+        // staggered, so the links' probes do not leave in bursts
+        await sleep((index * intervalMs) / wanted.length)
         const toListens = byId.get(to)!.listenAddress !== null
         if (!toListens && byId.get(from)!.listenAddress === null)
           throw new Error(

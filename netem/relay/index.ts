@@ -29,8 +29,10 @@ export interface RelayShaperOptions {
   readonly seed?: number
   /** the loopback address the relay listens on; default 127.0.0.250 (clear of replicas' 127.0.0.1..) */
   readonly listenHost?: string
-  /** how long before a delivery the relay polls instead of sleeping (precision vs CPU); default 1 */
+  /** how long before a delivery the relay polls instead of sleeping (precision vs CPU); default 0.2 */
   readonly spinMs?: number
+  /** what wakes the relay before a delivery: 'worker' (default, precise) or 'timer' (setTimeout) */
+  readonly wake?: 'worker' | 'timer'
   /** from spawn to the ready line; default 20 s (tsx compiles on first start; the machine may be busy) */
   readonly startTimeoutMs?: number
 }
@@ -152,7 +154,8 @@ export function createRelayShaper(options: RelayShaperOptions = {}): Shaper {
     spec,
     seed: options.seed ?? 1,
     listenHost: options.listenHost ?? '127.0.0.250',
-    spinMs: options.spinMs ?? 1,
+    spinMs: options.spinMs ?? 0.2,
+    wake: options.wake ?? 'worker',
   })
   return {
     kind: 'relay',
@@ -163,7 +166,7 @@ export function createRelayShaper(options: RelayShaperOptions = {}): Shaper {
   }
 }
 
-/** The relay shaper with its defaults (seed 1, 127.0.0.250, 1 ms polling window). */
+/** The relay shaper with its defaults (seed 1, 127.0.0.250, worker wake-ups, 0.2 ms polling). */
 export const relayShaper: Shaper = createRelayShaper()
 
 async function startRelay(

@@ -70,7 +70,12 @@ function handle(line: string): void {
 async function start(line: string): Promise<void> {
   const start = relayStartSchema.parse(JSON.parse(line))
   const spec = parseNetworkSpec(start.spec, 'relay start line: spec')
-  relay = new Relay(spec, { seed: start.seed, listenHost: start.listenHost, spinMs: start.spinMs })
+  relay = new Relay(spec, {
+    seed: start.seed,
+    listenHost: start.listenHost,
+    spinMs: start.spinMs,
+    wake: start.wake,
+  })
   const links = await relay.start()
   const ready: RelayReady = { event: 'ready', pid: process.pid, links }
   send(ready)

@@ -10,9 +10,10 @@
  */
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { Rng } from '../../engines/core/runtime/rng.ts'
+import { newLatencyHistogram } from '../../workloads/latency.ts'
 import type { LinkShape, NetworkSpec, PartitionMode } from '../shaper.ts'
 import { sampleJitterMs, sampleLossDelayMs } from './jitter.ts'
-import { type Schedulable, Scheduler } from './scheduler.ts'
+import { type Schedulable, Scheduler, type WakeKind } from './scheduler.ts'
 import { type RelayLinkAddress, type RelayStats, UNSHAPED } from './spec.ts'
 
 /** a pipe with this many bytes queued (or unwritten at its destination) stops reading its source */
@@ -125,7 +126,7 @@ class Pipe implements Schedulable {
         continue
       }
       this.#queuedBytes -= chunk.data.length
-      this.relay.countDelivered(chunk.data.length)
+      this.relay.countDelivered(chunk.data.length, nowMs - chunk.deliverAtMs)
       if (!this.dst.destroyed) this.dst.write(chunk.data)
     }
     // compact now and then, so the array does not grow for the connection's lifetime
@@ -265,6 +266,7 @@ export interface RelayOptions {
   readonly seed: number
   readonly listenHost: string
   readonly spinMs: number
+  readonly wake: WakeKind
 }
 
 export class Relay {
@@ -275,12 +277,14 @@ export class Relay {
   #bytesDelivered = 0
   #chunksDelivered = 0
   #connectionsTotal = 0
+  /** how late each delivery ran after its time, in us: the relay's own timer precision */
+  #lateness = newLatencyHistogram()
 
   constructor(
     private readonly spec: NetworkSpec,
     private readonly options: RelayOptions,
   ) {
-    this.scheduler = new Scheduler(options.spinMs)
+    this.scheduler = new Scheduler(options.spinMs, options.wake)
     this.#rng = new Rng(options.seed, 'netem-relay')
     const ids = spec.endpoints.map((e) => e.id)
     for (const from of ids) for (const to of ids) if (from !== to) this.#direction(from, to)
@@ -309,6 +313,7 @@ export class Relay {
 
   /** Listen for every directed pair whose `to` listens; returns where each `from` dials. */
   async start(): Promise<RelayLinkAddress[]> {
+    await this.scheduler.ready
     const out: RelayLinkAddress[] = []
     for (const from of this.spec.endpoints) {
       for (const to of this.spec.endpoints) {
@@ -352,9 +357,10 @@ export class Relay {
     for (const pipe of d.pipes) pipe.wake()
   }
 
-  countDelivered(bytes: number): void {
+  countDelivered(bytes: number, lateMs: number): void {
     this.#bytesDelivered += bytes
     this.#chunksDelivered++
+    this.#lateness.recordValue(Math.max(0, Math.round(lateMs * 1000)))
   }
 
   countConnection(): void {
@@ -365,6 +371,8 @@ export class Relay {
     const cpu = process.cpuUsage()
     let open = 0
     for (const l of this.#listeners.values()) open += l.connections.size
+    const late = this.#lateness
+    this.#lateness = newLatencyHistogram()
     return {
       cpuUserUs: cpu.user,
       cpuSystemUs: cpu.system,
@@ -372,6 +380,9 @@ export class Relay {
       chunksDelivered: this.#chunksDelivered,
       connectionsOpen: open,
       connectionsTotal: this.#connectionsTotal,
+      lateUsP50: Math.min(late.getValueAtPercentile(50), late.maxValue),
+      lateUsP99: Math.min(late.getValueAtPercentile(99), late.maxValue),
+      lateUsMax: late.maxValue,
     }
   }
 

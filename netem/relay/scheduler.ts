@@ -1,13 +1,15 @@
 /**
- * One timer for the whole relay: a min-heap of the things due next (each queue of chunks is in it once,
- * keyed by its head's delivery time), and a wake-up that is precise to well under a millisecond.
+ * One wake-up source for the whole relay: a min-heap of the things due next (each queue of chunks is in
+ * it once, keyed by its head's delivery time), so only one wake-up is armed at a time.
  *
  * Why not one setTimeout per chunk: Node's timers run on libuv's millisecond clock, so a timer fires
- * anywhere from ~1 ms early to ~1 ms late. The scheduler instead sleeps on a timer until `spinMs` before
- * the next delivery and then polls with setImmediate, which still lets every I/O callback run between
- * polls (the loop does not block), until the delivery is due. The price is CPU while polling; with
- * spinMs = 0 it never polls and deliveries are up to ~1-2 ms late. bench/relay.ts measures both sides.
+ * anywhere from ~1 ms early to ~1 ms late. The scheduler instead sleeps until `spinMs` before the next
+ * delivery (wake.ts: a worker thread by default, precise to a fraction of a millisecond) and then polls
+ * with setImmediate, which still lets every I/O callback run between polls (the loop never blocks),
+ * until the delivery is due. Polling costs CPU; the worker keeps the polled stretch short.
+ * bench/relay.ts measures the added latency and the CPU of each mode.
  */
+import { TimerWake, type Wake, WorkerWake } from './wake.ts'
 
 export interface Schedulable {
   /** position in the heap, -1 when not scheduled; owned by the scheduler */
@@ -18,20 +20,31 @@ export interface Schedulable {
   run(nowMs: number): boolean
 }
 
+export type WakeKind = 'worker' | 'timer'
+
 /** a delivery this close to its time is made now rather than polled for once more */
-const EARLY_MS = 0.02
-/** a timer may fire up to ~1 ms past its target: poll when woken anywhere inside this extra margin */
-const TIMER_LATE_MARGIN_MS = 1.5
+export const EARLY_MS = 0.02
 
 export class Scheduler {
   readonly #heap: Schedulable[] = []
-  #timer: NodeJS.Timeout | null = null
-  #timerTargetMs = Number.POSITIVE_INFINITY
+  readonly #wake: Wake
+  readonly #pollWindowMs: number
   #immediate: NodeJS.Immediate | null = null
   #stopped = false
 
-  constructor(private readonly spinMs: number) {
+  constructor(
+    private readonly spinMs: number,
+    wake: WakeKind = 'worker',
+  ) {
     if (!(spinMs >= 0)) throw new RangeError(`spinMs must be >= 0, got ${spinMs}`)
+    this.#wake = wake === 'worker' ? new WorkerWake(this.#onWake) : new TimerWake(this.#onWake, spinMs === 0)
+    // a wake-up this close could land past the delivery: poll instead of re-arming
+    this.#pollWindowMs = wake === 'timer' && spinMs === 0 ? EARLY_MS : spinMs + this.#wake.slackMs
+  }
+
+  /** resolves once the wake-up source runs (the worker thread has started) */
+  get ready(): Promise<void> {
+    return this.#wake.ready
   }
 
   get size(): number {
@@ -54,16 +67,16 @@ export class Scheduler {
 
   stop(): void {
     this.#stopped = true
-    this.#clear()
+    this.#wake.stop()
+    if (this.#immediate !== null) clearImmediate(this.#immediate)
+    this.#immediate = null
     for (const item of this.#heap) item.heapIndex = -1
     this.#heap.length = 0
   }
 
-  readonly #wake = (): void => {
-    this.#timer = null
-    this.#timerTargetMs = Number.POSITIVE_INFINITY
+  readonly #onWake = (): void => {
     this.#immediate = null
-    this.#runDue()
+    if (!this.#stopped) this.#runDue()
   }
 
   #runDue(): void {
@@ -82,41 +95,19 @@ export class Scheduler {
     if (this.#stopped) return
     const head = this.#heap[0]
     if (head === undefined) {
-      this.#clear()
+      this.#wake.disarm()
       return
     }
-    const remainingMs = head.dueMs - now
-    // a timer re-armed this close could fire past the delivery: poll instead
-    const pollWindowMs = this.spinMs === 0 ? EARLY_MS : this.spinMs + TIMER_LATE_MARGIN_MS
-    if (remainingMs <= pollWindowMs) {
-      if (this.#timer !== null) {
-        clearTimeout(this.#timer)
-        this.#timer = null
-        this.#timerTargetMs = Number.POSITIVE_INFINITY
-      }
-      this.#immediate ??= setImmediate(this.#wake)
+    if (head.dueMs - now <= this.#pollWindowMs) {
+      this.#wake.disarm()
+      this.#immediate ??= setImmediate(this.#onWake)
       return
     }
-    const targetMs = head.dueMs - this.spinMs
-    // an armed timer aiming no later than needed stays; re-arming costs more than it saves
-    if (this.#timer !== null && this.#timerTargetMs <= targetMs + 0.05) return
-    if (this.#timer !== null) clearTimeout(this.#timer)
     if (this.#immediate !== null) {
       clearImmediate(this.#immediate)
       this.#immediate = null
     }
-    this.#timerTargetMs = targetMs
-    // timers-only mode rounds up (never early); polling mode rounds down (the poll finishes the wait)
-    const delayMs = this.spinMs === 0 ? Math.ceil(targetMs - now) : Math.floor(targetMs - now)
-    this.#timer = setTimeout(this.#wake, Math.max(1, delayMs))
-  }
-
-  #clear(): void {
-    if (this.#timer !== null) clearTimeout(this.#timer)
-    if (this.#immediate !== null) clearImmediate(this.#immediate)
-    this.#timer = null
-    this.#immediate = null
-    this.#timerTargetMs = Number.POSITIVE_INFINITY
+    this.#wake.arm(head.dueMs - this.spinMs)
   }
 
   #remove(item: Schedulable): void {

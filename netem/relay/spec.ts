@@ -98,6 +98,10 @@ export interface RelayStats {
   readonly chunksDelivered: number
   readonly connectionsOpen: number
   readonly connectionsTotal: number
+  /** how late deliveries ran after their time (the relay's timer precision), since the last stats */
+  readonly lateUsP50: number
+  readonly lateUsP99: number
+  readonly lateUsMax: number
 }
 
 export const controlRequestSchema = z.discriminatedUnion('op', [
@@ -127,7 +131,9 @@ export const relayStartSchema = z.strictObject({
   seed: z.number().int().safe(),
   /** the loopback address the relay listens on (one port per directed pair) */
   listenHost: z.string().min(1),
-  /** how long before a delivery the relay stops sleeping and polls (0: timers only, cheaper, ~1 ms late) */
+  /** how long before a delivery the relay stops sleeping and polls (scheduler.ts) */
   spinMs: z.number().min(0).max(5),
+  /** what wakes the relay before a delivery: a worker thread (precise) or setTimeout (ms clock) */
+  wake: z.enum(['worker', 'timer']),
 })
 export type RelayStart = z.infer<typeof relayStartSchema>

@@ -83,7 +83,8 @@ export class Sink {
 
   static async start(host: string): Promise<Sink> {
     let sink: Sink | null = null
-    const server = createServer({ noDelay: true }, (socket) => {
+    // half-open allowed: a test decides when the server side ends
+    const server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
       const inbox = new Inbox(socket)
       sink!.inboxes.push(inbox)
       for (const a of sink!.#arrivals.splice(0)) a(inbox)
