@@ -343,13 +343,13 @@ export async function calibrateTopologyByName(
   nameOrPath: string,
   probesPerLink: number,
   deps: TopologyRunDeps = defaultTopologyRunDeps(),
-): Promise<{ table: CalibrationTable; reason: string }> {
+): Promise<{ table: CalibrationTable; reason: string; priority: string }> {
   const topology = loadTopology(nameOrPath)
   const choice = deps.chooseShaper()
   const { value: table } = await withRealtime(() =>
     calibrateTopology(topology, choice.shaper, deps.calibrate, probesPerLink),
   )
-  return { table, reason: choice.reason }
+  return { table, reason: choice.reason, priority: choice.priority() ?? 'normal' }
 }
 
 /** The run's network summary with this cell's leaders. */

@@ -44,13 +44,13 @@ export function register(program: Command): void {
         if (err instanceof TopologyError) throw invalidInput(err.file, err.field, err.problem, err.fix)
         throw err
       }
-      const { table, reason } = result
+      const { table, reason, priority } = result
       if (flags.json === true) {
         process.stdout.write(
           `${JSON.stringify({ topology: table.topology, shaper: table.shaper, links: table.links }, null, 2)}\n`,
         )
       } else {
-        process.stderr.write(`shaper ${table.shaper}: ${reason}\n`)
+        process.stderr.write(`shaper ${table.shaper}: ${reason}; ${priority}\n`)
         process.stdout.write(calibrationText(table))
       }
       const off = linksOffTolerance(table)
