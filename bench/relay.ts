@@ -7,12 +7,19 @@
  * delay is the relay's added latency (its two loopback hops, its event loop, its timer). CPU per MB is
  * the relay process's own CPU (process.cpuUsage(), reported by its `stats` op) over the bytes it
  * delivered; "relay late" is the relay's own view: how long after a chunk's delivery time it wrote it
- * (its timer precision plus any time it waited for a CPU). Each wake-up mode is measured (netem/relay/README.md, "Timer precision"): a worker thread
- * with 0.2 ms of polling (the default), a worker alone, and setTimeout with 1 ms of polling. A direct
- * connection at the same rate gives the loopback's own share.
+ * (its timer precision plus any time it waited for a CPU). Each wake-up mode is measured
+ * (netem/relay/README.md, "Timer precision"): a worker thread with 0.2 ms of polling (the default), a
+ * worker alone, and setTimeout with 1 ms of polling. A direct connection at the same rate gives the
+ * loopback's own share (flattered: the receiver is the sender, already awake).
  *
- * Flags: --delay-ms 10 --seconds 4 --rates 1000,10000 --modes worker/0.2,worker/0,timer/1
+ * On a machine busy with other work, the figures measure how long the relay and the receiver wait for
+ * a CPU. `--realtime` re-runs the benchmark under `chrt -f 10` (SCHED_FIFO; root or CAP_SYS_NICE): the
+ * relay (a child, it inherits the policy) and the receiver get a CPU as soon as they wake, as on an
+ * idle machine, so the figures show the relay's own cost.
+ *
+ * Flags: --delay-ms 10 --seconds 4 --rates 1000,10000 --modes worker/0.2,worker/0,timer/1 --realtime
  */
+import { spawnSync } from 'node:child_process'
 import { connect, createServer, type Socket } from 'node:net'
 import { cpus, loadavg } from 'node:os'
 import Table from 'cli-table3'
@@ -23,6 +30,25 @@ import { newLatencyHistogram } from '../workloads/latency.ts'
 
 const MESSAGE_BYTES = 64
 const WARMUP_S = 0.5
+const REALTIME_PRIORITY = '10'
+
+if (process.argv.includes('--realtime') && process.env.BENCH_RELAY_REALTIME === undefined) {
+  // a trial first, so a refusal is told apart from the benchmark's own failure
+  const trial = spawnSync('chrt', ['-f', REALTIME_PRIORITY, 'true'], { encoding: 'utf8' })
+  if (trial.error !== undefined || trial.status !== 0) {
+    process.stderr.write(
+      `bench:relay: --realtime: chrt -f ${REALTIME_PRIORITY} failed: ${trial.error?.message ?? trial.stderr.trim()}\n` +
+        '  fix: run as root (or with CAP_SYS_NICE) with util-linux chrt on PATH, or drop --realtime\n',
+    )
+    process.exit(4)
+  }
+  const run = spawnSync(
+    'chrt',
+    ['-f', REALTIME_PRIORITY, process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+    { stdio: 'inherit', env: { ...process.env, BENCH_RELAY_REALTIME: REALTIME_PRIORITY } },
+  )
+  process.exit(run.status ?? 1)
+}
 
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`)
@@ -145,6 +171,10 @@ console.log(
     .map((l) => l.toFixed(2))
     .join(' ')}`,
 )
+if (process.env.BENCH_RELAY_REALTIME !== undefined)
+  console.log(
+    `scheduling: SCHED_FIFO ${process.env.BENCH_RELAY_REALTIME} (--realtime: as on an idle machine)`,
+  )
 console.log(
   `one link, one-way delay ${delayMs} ms, ${MESSAGE_BYTES}-byte messages, ${seconds} s per rate after ${WARMUP_S} s warm-up\n`,
 )

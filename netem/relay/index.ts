@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { trackPid, untrackPid } from '../../harness/launchers/cleanup.ts'
 import type { LinkShape, NetworkSpec, PartitionMode, ShapedNetwork, Shaper } from '../shaper.ts'
+import { makeRealtime, type RealtimeResult } from './realtime.ts'
 import {
   parseLinkShape,
   parseNetworkSpec,
@@ -35,6 +36,11 @@ export interface RelayShaperOptions {
   readonly wake?: 'worker' | 'timer'
   /** from spawn to the ready line; default 20 s (tsx compiles on first start; the machine may be busy) */
   readonly startTimeoutMs?: number
+  /**
+   * run the relay's threads under SCHED_FIFO at this priority (1-99), best effort (realtime.ts):
+   * its deliveries then do not wait for a CPU on a busy machine; default null (normal scheduling)
+   */
+  readonly realtimePriority?: number | null
 }
 
 /** The ShapedNetwork the relay gives back, with what tests and benchmarks need beyond the interface. */
@@ -44,6 +50,8 @@ export interface RelayNetwork extends ShapedNetwork {
   stats(): Promise<RelayStats>
   /** resolves when the process has exited (after close(), or on its own) */
   readonly exited: Promise<void>
+  /** what came of `realtimePriority`; null when not asked for */
+  readonly realtime: RealtimeResult | null
 }
 
 type Reply = { id: number; ok: true; stats?: RelayStats } | { id: number; ok: false; error: string }
@@ -52,6 +60,7 @@ class RelayProcess implements RelayNetwork {
   readonly pid: number
   readonly links: readonly RelayLinkAddress[]
   readonly exited: Promise<void>
+  realtime: RealtimeResult | null = null
   readonly #child: ChildProcess
   readonly #addresses: Map<string, string>
   readonly #endpoints: readonly string[]
@@ -161,7 +170,10 @@ export function createRelayShaper(options: RelayShaperOptions = {}): Shaper {
     kind: 'relay',
     apply: async (spec) => {
       const checked = parseNetworkSpec(spec, 'relay shaper: NetworkSpec')
-      return startRelay(start(checked), options.startTimeoutMs ?? 20_000)
+      const network = await startRelay(start(checked), options.startTimeoutMs ?? 20_000)
+      const priority = options.realtimePriority ?? null
+      if (priority !== null) network.realtime = makeRealtime(network.pid, priority)
+      return network
     },
   }
 }
@@ -172,7 +184,7 @@ export const relayShaper: Shaper = createRelayShaper()
 async function startRelay(
   start: RelayStart & { spec: NetworkSpec },
   startTimeoutMs: number,
-): Promise<RelayNetwork> {
+): Promise<RelayProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', RELAY_ENTRY], {
     cwd: REPO_ROOT,
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -195,7 +207,7 @@ async function startRelay(
   void exited.then(() => untrackPid(pid))
 
   let network: RelayProcess | null = null
-  const ready = new Promise<RelayNetwork>((resolveReady, rejectReady) => {
+  const ready = new Promise<RelayProcess>((resolveReady, rejectReady) => {
     const lines = createInterface({ input: child.stdout! })
     lines.on('line', (line) => {
       let message: { event?: string; id?: number; links?: RelayLinkAddress[] }

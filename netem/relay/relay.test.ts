@@ -4,6 +4,7 @@ import { after, describe, test } from 'node:test'
 import { isProcessAlive, tracked } from '../../harness/launchers/cleanup.ts'
 import type { LinkShape } from '../shaper.ts'
 import { createRelayShaper, type RelayNetwork } from './index.ts'
+import { threadPolicies } from './realtime.ts'
 import { dial, median, Sink, shape, sleep } from './testdata/rig.ts'
 
 const shaper = createRelayShaper({ seed: 7 })
@@ -260,6 +261,39 @@ describe('relay shaper', () => {
       const stats = await network.stats()
       assert.ok(stats.cpuUserUs > 0)
     })
+  })
+
+  test('realtimePriority puts every relay thread under SCHED_FIFO, or says why not', async () => {
+    const sink = await Sink.start('127.0.0.2')
+    const network = (await createRelayShaper({ realtimePriority: 5 }).apply({
+      endpoints: [
+        { id: 'a', site: 'A', host: '127.0.0.1', listenAddress: null },
+        { id: 'b', site: 'B', host: '127.0.0.2', listenAddress: sink.address },
+      ],
+      links: [],
+    })) as RelayNetwork
+    startedPids.push(network.pid)
+    try {
+      assert.equal(network.realtime?.priority, 5)
+      const policies = threadPolicies(network.pid)
+      if (network.realtime?.applied) {
+        const SCHED_FIFO = 1
+        assert.ok(policies.length >= 2, 'the relay has a main and a wake-up thread at least')
+        assert.deepEqual(new Set(policies), new Set([SCHED_FIFO]))
+      } else {
+        // not root here: the reason names chrt, and nothing changed
+        assert.match(network.realtime?.reason ?? '', /chrt/)
+        assert.deepEqual(new Set(policies), new Set([0]))
+      }
+      const client = await dial(network.addressFor('a', 'b'))
+      client.socket.write('rt')
+      const server = await sink.connection(0)
+      await server.until(() => server.bytes.length >= 2, 5000, 'bytes through a real-time relay')
+      client.socket.destroy()
+    } finally {
+      await network.close()
+      await sink.close()
+    }
   })
 
   test('an invalid spec is rejected before any process starts', async () => {

@@ -13,7 +13,7 @@ import { Rng } from '../../engines/core/runtime/rng.ts'
 import { newLatencyHistogram } from '../../workloads/latency.ts'
 import type { LinkShape, NetworkSpec, PartitionMode } from '../shaper.ts'
 import { sampleJitterMs, sampleLossDelayMs } from './jitter.ts'
-import { type Schedulable, Scheduler, type WakeKind } from './scheduler.ts'
+import { EARLY_MS, type Schedulable, Scheduler, type WakeKind } from './scheduler.ts'
 import { type RelayLinkAddress, type RelayStats, UNSHAPED } from './spec.ts'
 
 /** a pipe with this many bytes queued (or unwritten at its destination) stops reading its source */
@@ -27,6 +27,9 @@ interface Chunk {
   readonly data: Buffer | null
   readonly deliverAtMs: number
 }
+
+/** what a delivered chunk's slot holds until the queue is compacted, so its buffer can be collected */
+const DELIVERED: Chunk = { data: null, deliverAtMs: Number.NEGATIVE_INFINITY }
 
 class Direction {
   partition: PartitionMode | null = null
@@ -118,8 +121,9 @@ class Pipe implements Schedulable {
   run(nowMs: number): boolean {
     if (this.direction.partition === 'hold') return false // heal() wakes it
     const queue = this.#queue
-    while (this.#head < queue.length && queue[this.#head]!.deliverAtMs <= nowMs + 0.02) {
+    while (this.#head < queue.length && queue[this.#head]!.deliverAtMs <= nowMs + EARLY_MS) {
       const chunk = queue[this.#head]!
+      queue[this.#head] = DELIVERED
       this.#head++
       if (chunk.data === null) {
         if (!this.dst.destroyed) this.dst.end()
@@ -129,8 +133,11 @@ class Pipe implements Schedulable {
       this.relay.countDelivered(chunk.data.length, nowMs - chunk.deliverAtMs)
       if (!this.dst.destroyed) this.dst.write(chunk.data)
     }
-    // compact now and then, so the array does not grow for the connection's lifetime
-    if (this.#head > 1024 && this.#head * 2 > queue.length) {
+    // compact when empty, and now and then, so the array does not grow for the connection's lifetime
+    if (this.#head === queue.length) {
+      queue.length = 0
+      this.#head = 0
+    } else if (this.#head > 1024 && this.#head * 2 > queue.length) {
       queue.splice(0, this.#head)
       this.#head = 0
     }
@@ -189,8 +196,12 @@ class Connection {
     this.listener.connections.delete(this)
     for (const socket of [this.client, this.upstream]) {
       if (socket.destroyed) continue
-      if (reset) socket.resetAndDestroy()
-      else socket.destroy()
+      try {
+        if (reset) socket.resetAndDestroy()
+        else socket.destroy()
+      } catch {
+        socket.destroy() // resetAndDestroy refuses some states (no handle yet); a plain close then
+      }
     }
   }
 }
@@ -220,7 +231,11 @@ class Listener {
   #accept(client: Socket): void {
     if (this.refusing) {
       client.on('error', () => {})
-      client.resetAndDestroy()
+      try {
+        client.resetAndDestroy()
+      } catch {
+        client.destroy()
+      }
       return
     }
     const upstream = connect({
@@ -241,6 +256,10 @@ class Listener {
       this.server.once('error', reject)
       this.server.listen({ host, port: 0, exclusive: true }, () => {
         this.server.off('error', reject)
+        // after listening, an accept can still fail (EMFILE): report it, keep serving the others
+        this.server.on('error', (err) =>
+          process.stderr.write(`relay: listener ${this.address}: ${err.message}\n`),
+        )
         const a = this.server.address()
         if (a === null || typeof a === 'string') {
           reject(new Error(`relay: could not read the bound address on ${host}`))

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { Rng } from '../../engines/core/runtime/rng.ts'
-import { type Schedulable, Scheduler } from './scheduler.ts'
+import { POLL_SHARE_MAX, type Schedulable, Scheduler } from './scheduler.ts'
 
 class Item implements Schedulable {
   heapIndex = -1
@@ -44,6 +44,20 @@ describe('scheduler', () => {
       scheduler.stop()
     })
   }
+
+  test('dense deliveries cannot make it poll more than its share of the time', async () => {
+    const scheduler = new Scheduler(1, 'worker')
+    await scheduler.ready
+    const log: Item[] = []
+    // an item due every 0.2 ms for 400 ms: with 1 ms of polling ahead, it would poll all the time
+    const start = performance.now()
+    const items = Array.from({ length: 2000 }, (_, i) => new Item(i, start + 5 + i * 0.2, log))
+    for (const item of items) scheduler.schedule(item)
+    while (log.length < items.length) await new Promise((r) => setTimeout(r, 20))
+    assert.ok(scheduler.pollShare <= POLL_SHARE_MAX + 0.1, `polled ${scheduler.pollShare} of the time`)
+    for (const item of log) assert.ok(item.ranAtMs >= item.dueMs - 0.02, `item ${item.name} ran early`)
+    scheduler.stop()
+  })
 
   test('re-keying an item moves it', async () => {
     const scheduler = new Scheduler(1)

@@ -24,27 +24,42 @@ export type WakeKind = 'worker' | 'timer'
 
 /** a delivery this close to its time is made now rather than polled for once more */
 export const EARLY_MS = 0.02
+/**
+ * Polling may take at most this share of the relay's time (a decaying average over ~100 ms). Past it,
+ * the scheduler stops polling ahead and sleeps until the delivery itself (slightly later deliveries),
+ * so dense traffic on many links cannot make the relay burn a core the replicas need.
+ */
+export const POLL_SHARE_MAX = 0.3
+const POLL_AVERAGE_MS = 100
 
 export class Scheduler {
   readonly #heap: Schedulable[] = []
   readonly #wake: Wake
-  readonly #pollWindowMs: number
+  readonly #timerWake: boolean
   #immediate: NodeJS.Immediate | null = null
   #stopped = false
+  /** whether the time since #accountedAtMs was spent polling */
+  #polling = false
+  #pollShare = 0
+  #accountedAtMs = performance.now()
 
   constructor(
     private readonly spinMs: number,
     wake: WakeKind = 'worker',
   ) {
     if (!(spinMs >= 0)) throw new RangeError(`spinMs must be >= 0, got ${spinMs}`)
-    this.#wake = wake === 'worker' ? new WorkerWake(this.#onWake) : new TimerWake(this.#onWake, spinMs === 0)
-    // a wake-up this close could land past the delivery: poll instead of re-arming
-    this.#pollWindowMs = wake === 'timer' && spinMs === 0 ? EARLY_MS : spinMs + this.#wake.slackMs
+    this.#wake = wake === 'worker' ? new WorkerWake(this.#onWake) : new TimerWake(this.#onWake)
+    this.#timerWake = wake === 'timer'
   }
 
   /** resolves once the wake-up source runs (the worker thread has started) */
   get ready(): Promise<void> {
     return this.#wake.ready
+  }
+
+  /** the recent share of time spent polling (decaying average), for tests and stats */
+  get pollShare(): number {
+    return this.#pollShare
   }
 
   get size(): number {
@@ -75,6 +90,10 @@ export class Scheduler {
   }
 
   readonly #onWake = (): void => {
+    if (!this.#stopped) this.#runDue()
+  }
+
+  readonly #onImmediate = (): void => {
     this.#immediate = null
     if (!this.#stopped) this.#runDue()
   }
@@ -91,23 +110,39 @@ export class Scheduler {
     this.#arm(performance.now())
   }
 
+  #account(now: number): void {
+    const elapsedMs = now - this.#accountedAtMs
+    if (elapsedMs <= 0) return
+    this.#accountedAtMs = now
+    const keep = Math.exp(-elapsedMs / POLL_AVERAGE_MS)
+    this.#pollShare = this.#pollShare * keep + (this.#polling ? 1 - keep : 0)
+  }
+
   #arm(now: number): void {
     if (this.#stopped) return
+    this.#account(now)
     const head = this.#heap[0]
     if (head === undefined) {
+      this.#polling = false
       this.#wake.disarm()
       return
     }
-    if (head.dueMs - now <= this.#pollWindowMs) {
+    const spinMs = this.#pollShare > POLL_SHARE_MAX ? 0 : this.spinMs
+    // a wake-up this close could land past the delivery: poll instead of re-arming (a timer that is not
+    // followed by polling is rounded up instead, so it never fires early)
+    const pollWindowMs = this.#timerWake && spinMs === 0 ? EARLY_MS : spinMs + this.#wake.slackMs
+    if (head.dueMs - now <= pollWindowMs) {
+      this.#polling = true
       this.#wake.disarm()
-      this.#immediate ??= setImmediate(this.#onWake)
+      this.#immediate ??= setImmediate(this.#onImmediate)
       return
     }
+    this.#polling = false
     if (this.#immediate !== null) {
       clearImmediate(this.#immediate)
       this.#immediate = null
     }
-    this.#wake.arm(head.dueMs - this.spinMs)
+    this.#wake.arm(head.dueMs - spinMs, spinMs > 0)
   }
 
   #remove(item: Schedulable): void {

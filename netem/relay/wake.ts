@@ -16,7 +16,8 @@ export interface Wake {
   readonly slackMs: number
   /** resolves once wake-ups can fire (a worker has started) */
   readonly ready: Promise<void>
-  arm(atMs: number): void
+  /** thenPoll: the caller polls after the wake-up, so firing up to the slack early is fine */
+  arm(atMs: number, thenPoll: boolean): void
   disarm(): void
   stop(): void
 }
@@ -27,13 +28,9 @@ export class TimerWake implements Wake {
   #timer: NodeJS.Timeout | null = null
   #atMs = Number.POSITIVE_INFINITY
 
-  constructor(
-    private readonly onWake: () => void,
-    /** true: never fire before T (round up); false: fire up to ~1 ms early (the caller polls the rest) */
-    private readonly neverEarly: boolean,
-  ) {}
+  constructor(private readonly onWake: () => void) {}
 
-  arm(atMs: number): void {
+  arm(atMs: number, thenPoll: boolean): void {
     // an armed timer aiming no later than needed stays; re-arming costs more than it saves
     if (this.#timer !== null && this.#atMs <= atMs + 0.05) return
     this.disarm()
@@ -45,7 +42,8 @@ export class TimerWake implements Wake {
         this.#atMs = Number.POSITIVE_INFINITY
         this.onWake()
       },
-      Math.max(1, this.neverEarly ? Math.ceil(inMs) : Math.floor(inMs)),
+      // followed by polling: round down (the poll finishes the wait); alone: round up (never early)
+      Math.max(1, thenPoll ? Math.floor(inMs) : Math.ceil(inMs)),
     )
   }
 
