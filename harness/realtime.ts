@@ -1,5 +1,5 @@
 /**
- * `run --realtime`: the replicas and the load driver (this process) under SCHED_RR for the load, like
+ * `run --realtime`: the replicas and the load driver (this process) under SCHED_FIFO for the load, like
  * the relay (netem/priority.ts). On a loaded host every hop of a command (driver, replica, relay) waits
  * for a core otherwise, and the measured latency is the host's queueing as much as the protocol's. This
  * takes CPU from everything else on the host while the load runs: opt-in. The driver goes back to normal

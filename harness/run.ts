@@ -80,7 +80,7 @@ export const runOptionsSchema = z.strictObject({
   leaderSite: z.string().min(1).optional(),
   /** probes per link in the calibration before a topology run */
   calibrationProbes: z.number().int().min(1).max(10_000).default(100),
-  /** replicas and driver under SCHED_RR during the load (harness/realtime.ts) */
+  /** replicas and driver under SCHED_FIFO during the load (harness/realtime.ts) */
   realtime: z.boolean().default(false),
   /** closed-loop clients per site (each replica is its own site for now) */
   clientsPerSite: z.number().int().min(1).max(1000).default(8),

@@ -3,8 +3,8 @@
  * userspace relay: the kernel shaper's netem probe is wired in here later, and then the kernel shaper
  * is chosen where the probe says netem works. The kind and the reason go into env.json.
  */
-import { raiseToRealtime } from './priority.ts'
-import { relayShaper } from './relay/index.ts'
+import { RELAY_PRIORITY } from './priority.ts'
+import { createRelayShaper, type RelayNetwork, relayShaper } from './relay/index.ts'
 import type { Shaper } from './shaper.ts'
 
 export interface ShaperChoice {
@@ -17,28 +17,25 @@ export interface ShaperChoice {
 }
 
 export interface ChooseOptions {
-  /** run each relay process under SCHED_RR (netem/priority.ts); default true */
+  /** run each relay process under SCHED_FIFO (netem/priority.ts); default true */
   readonly realtime?: boolean
 }
 
 export function chooseShaper(options: ChooseOptions = {}): ShaperChoice {
+  const reason = 'kernel netem not probed'
   if (options.realtime === false)
-    return { shaper: relayShaper, kind: 'relay', reason: 'kernel netem not probed', priority: () => 'normal' }
-  const shaper = realtimeRelay(relayShaper)
-  return { shaper, kind: 'relay', reason: 'kernel netem not probed', priority: () => shaper.lastPriority }
-}
-
-/** The relay with each process it starts raised to real-time priority (when the host allows it). */
-function realtimeRelay(relay: Shaper): Shaper & { lastPriority: string | null } {
-  const wrapped = {
+    return { shaper: relayShaper, kind: 'relay', reason, priority: () => 'normal' }
+  const relay = createRelayShaper({ realtimePriority: RELAY_PRIORITY })
+  let last: string | null = null
+  const shaper: Shaper = {
     kind: relay.kind,
-    lastPriority: null as string | null,
-    apply: async (spec: Parameters<Shaper['apply']>[0]) => {
-      const network = await relay.apply(spec)
-      const pid = (network as { pid?: unknown }).pid
-      if (typeof pid === 'number') wrapped.lastPriority = raiseToRealtime(pid).detail
+    apply: async (spec) => {
+      const network = (await relay.apply(spec)) as RelayNetwork
+      const rt = network.realtime
+      last =
+        rt === null ? 'normal' : rt.applied ? `SCHED_FIFO ${rt.priority}` : `normal priority (${rt.reason})`
       return network
     },
   }
-  return wrapped
+  return { shaper, kind: 'relay', reason, priority: () => last }
 }

@@ -2,14 +2,17 @@
  * CPU priority for the processes that keep time for the emulated network (the relay, the calibration's
  * prober). On a loaded host a ready process waits for a core for many milliseconds (measured on the
  * project's 2-core CI box at load 15: calibration medians 17 to 68 ms late under the normal scheduler,
- * under 1.1 ms late with SCHED_RR), so the emulated RTTs stop meaning anything. Real-time round-robin
- * priority (`chrt -r`) makes a woken relay run at once. It needs root or CAP_SYS_NICE; without them the
+ * under 1.1 ms late under a real-time policy), so the emulated RTTs stop meaning anything. Real-time
+ * priority (`chrt`, through relay/realtime.ts) makes a woken process run at once. It needs root or CAP_SYS_NICE; without them the
  * run goes on at normal priority and says so.
  */
 import { execFileSync } from 'node:child_process'
+import { makeRealtime } from './relay/realtime.ts'
 
-/** low among real-time priorities (1..99): above every normal process, below kernel helpers */
+/** for replicas, driver and prober: above every normal process, below the relay (RELAY_PRIORITY) */
 export const REALTIME_PRIORITY = 5
+/** the relay keeps time for everyone: it preempts the processes whose messages it carries */
+export const RELAY_PRIORITY = 10
 
 export interface PriorityResult {
   readonly realtime: boolean
@@ -17,17 +20,12 @@ export interface PriorityResult {
   readonly detail: string
 }
 
-/** Puts every thread of `pid` under SCHED_RR at REALTIME_PRIORITY; never throws. */
+/** Puts every thread of `pid` under SCHED_FIFO at REALTIME_PRIORITY (relay/realtime.ts); never throws. */
 export function raiseToRealtime(pid: number): PriorityResult {
-  try {
-    execFileSync('chrt', ['--all-tasks', '--rr', '--pid', String(REALTIME_PRIORITY), String(pid)], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    })
-    return { realtime: true, detail: `SCHED_RR ${REALTIME_PRIORITY} (chrt)` }
-  } catch (err: unknown) {
-    const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim()
-    return { realtime: false, detail: `normal priority: chrt failed (${stderr || (err as Error).message})` }
-  }
+  const r = makeRealtime(pid, REALTIME_PRIORITY)
+  return r.applied
+    ? { realtime: true, detail: `SCHED_FIFO ${REALTIME_PRIORITY}` }
+    : { realtime: false, detail: `normal priority (${r.reason})` }
 }
 
 /** Back to the normal scheduler (SCHED_OTHER); never throws. */

@@ -248,7 +248,7 @@ export function register(program: Command): void {
     .option('--calibration-probes <n>', 'probes per link in the calibration before a topology run', '100')
     .option(
       '--realtime',
-      'replicas and load driver under SCHED_RR during the load (root; see harness/README.md)',
+      'replicas and load driver under SCHED_FIFO during the load (root; see harness/README.md)',
     )
     .option('--clients <n>', 'closed-loop clients per site (per client group, see netem/README.md)', '8')
     .option('--conflict <c>', 'probability a command targets the shared hot key', '0.1')

@@ -19,7 +19,7 @@ export interface RunEnvironment {
   readonly shaper: 'none' | 'relay' | 'kernel'
   /** topology runs: why that shaper (netem/choose.ts) */
   readonly shaperReason?: string
-  /** topology runs: the shaper process's scheduling (netem/priority.ts), e.g. 'SCHED_RR 5 (chrt)' */
+  /** topology runs: the shaper process's scheduling (netem/priority.ts), e.g. 'SCHED_FIFO 10' */
   readonly shaperPriority?: string
   /** topology runs: every shaped link's target and measured RTT (netem/calibration.ts) */
   readonly calibration?: CalibrationTable
