@@ -3,12 +3,14 @@
  * Each subcommand lives in harness/commands/<name>.ts and exports `register(program)`.
  */
 import { Command, CommanderError } from 'commander'
+import * as calibrate from './commands/calibrate.ts'
 import * as check from './commands/check.ts'
 import * as engines from './commands/engines.ts'
 import * as k6 from './commands/k6.ts'
 import * as probe from './commands/probe.ts'
 import * as runCommand from './commands/run.ts'
 import * as sim from './commands/sim.ts'
+import * as topologies from './commands/topologies.ts'
 import { CliError, EXIT } from './exit-codes.ts'
 
 const program = new Command()
@@ -18,7 +20,16 @@ program
   .showHelpAfterError()
   .exitOverride()
 
-const commands: Array<{ register(p: Command): void }> = [runCommand, sim, check, engines, probe, k6]
+const commands: Array<{ register(p: Command): void }> = [
+  runCommand,
+  sim,
+  check,
+  engines,
+  topologies,
+  calibrate,
+  probe,
+  k6,
+]
 for (const c of commands) c.register(program)
 
 try {

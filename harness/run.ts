@@ -33,9 +33,23 @@ import { onInterrupt } from './launchers/cleanup.ts'
 import { REPO_ROOT, startLocalCluster } from './launchers/local.ts'
 import type { Cluster } from './launchers/types.ts'
 import { NodeCostMeter, nodeCostFields } from './node-cost.ts'
+import { realtimeCell } from './realtime.ts'
 import { collectEnvironment } from './results/env.ts'
 import { createResultsDir, writeJsonAtomic } from './results/results-dir.ts'
 import type { CellSummary, CheckSummary, RunSummary, SiteSummary } from './results/summary.ts'
+import {
+  CellNetwork,
+  cellNetworkSummary,
+  defaultTopologyRunDeps,
+  driverSites,
+  expectedForCell,
+  planTopologyRun,
+  prepareTopologyRun,
+  type TopologyPlan,
+  TopologyPlanError,
+  type TopologyRun,
+  type TopologyRunDeps,
+} from './topology-run.ts'
 
 /** Invalid run options: `field` is the option name (the CLI maps it onto its flag). */
 export class RunOptionError extends Error {
@@ -68,7 +82,16 @@ export const runOptionsSchema = z.strictObject({
   engine: z.string().min(1),
   /** raw engine config, validated by the engine's parseConfig and handed to every replica */
   engineConfig: z.record(z.string(), z.unknown()).default({}),
-  replicas: z.number().int().min(1).max(50).default(3),
+  /** default 3, or one per site of the topology */
+  replicas: z.number().int().min(1).max(50).optional(),
+  /** a built-in topology name or a YAML path (netem/README.md); absent: every replica its own unshaped site */
+  topology: z.string().min(1).optional(),
+  /** put the leader on this site's first replica (through the engine's initialLeader) */
+  leaderSite: z.string().min(1).optional(),
+  /** probes per link in the calibration before a topology run */
+  calibrationProbes: z.number().int().min(1).max(10_000).default(100),
+  /** replicas and driver under SCHED_FIFO during the load (harness/realtime.ts) */
+  realtime: z.boolean().default(false),
   /** the load (closed or open loop), keys, values, driver processes: workloads/run-options.ts */
   ...workloadOptionFields,
   durationMs: z.number().int().positive().default(10_000),
@@ -91,13 +114,15 @@ export const runOptionsSchema = z.strictObject({
 })
 
 export type RunOptionsInput = z.input<typeof runOptionsSchema>
-export type RunOptions = z.output<typeof runOptionsSchema>
+export type RunOptions = Omit<z.output<typeof runOptionsSchema>, 'replicas'> & { readonly replicas: number }
 
 export interface RunHooks {
   /** progress lines (the CLI writes them to stderr) */
   readonly progress?: (line: string) => void
   /** the command line that started the run, recorded in run.json */
   readonly argv?: readonly string[]
+  /** the shaper and the probing for a topology run; default netem/choose.ts and netem/calibrate.ts */
+  readonly network?: TopologyRunDeps
 }
 
 export interface RunResult {
@@ -111,6 +136,10 @@ const FIX_OF_OPTION: Readonly<Record<string, string>> = {
   engineConfig: 'give a JSON object of engine config fields',
   replicas: 'give a whole number from 1 to 50, like 3',
   ...FIX_OF_WORKLOAD_OPTION,
+  topology: 'give a built-in topology (see `consensus-bench topologies`) or a YAML file path',
+  leaderSite: 'give a site of the topology',
+  calibrationProbes: 'give a whole number of probes per link from 1 to 10000, like 100',
+  realtime: 'give true or false',
   durationMs: 'give a positive whole number of milliseconds, like 10000 (10s)',
   warmupMs: 'give a whole number of milliseconds >= 0, like 1000 (1s)',
   cooldownMs: 'give a whole number of milliseconds >= 0, like 0',
@@ -140,8 +169,16 @@ export function resolveRunOptions(input: RunOptionsInput): RunOptions {
         : ((typeof top === 'string' ? FIX_OF_OPTION[top] : undefined) ?? 'see `consensus-bench run --help`')
     throw new RunOptionError(field, issue.message, fix)
   }
-  const o = resolveWorkloadOptions(parsed.data)
-  if ('problem' in o) throw new RunOptionError(o.field, o.problem, o.fix)
+  const w = resolveWorkloadOptions(parsed.data)
+  if ('problem' in w) throw new RunOptionError(w.field, w.problem, w.fix)
+  const o = { ...w, replicas: parsed.data.replicas ?? 3 }
+  if (o.leaderSite !== undefined && o.topology === undefined)
+    throw new RunOptionError('leaderSite', 'a leader site needs a topology', 'give --topology as well')
+  if (o.topology !== undefined) {
+    const plan = planFromOptions(o, parsed.data.replicas)
+    o.replicas = plan.placement.replicas.length
+    o.engineConfig = { ...plan.engineConfig }
+  }
   if (o.warmupMs + o.cooldownMs >= o.durationMs) {
     throw new RunOptionError('durationMs', 'shorter than warm-up plus cool-down', 'run longer or trim less')
   }
@@ -184,6 +221,23 @@ export function resolveRunOptions(input: RunOptionsInput): RunOptions {
   return o
 }
 
+/** The topology plan of a run (harness/topology-run.ts), its errors as RunOptionErrors. */
+function planFromOptions(o: RunOptions, replicas: number | undefined): TopologyPlan {
+  try {
+    return planTopologyRun({
+      topology: o.topology!,
+      leaderSite: o.leaderSite,
+      replicas,
+      engine: o.hostEntry === undefined ? findEngine(o.engine) : undefined,
+      engineName: o.engine,
+      engineConfig: o.engineConfig,
+    })
+  } catch (err: unknown) {
+    if (err instanceof TopologyPlanError) throw new RunOptionError(err.field, err.problem, err.fix)
+    throw err
+  }
+}
+
 export function cellId(engine: string, topology: string, conflict: number, repetition: number): string {
   return `${engine}-${topology}-c${conflict}-rep${repetition}`
 }
@@ -204,10 +258,21 @@ export async function runBenchmark(input: RunOptionsInput, hooks: RunHooks = {})
     argv: hooks.argv ?? null,
     options: { ...options, resultsRoot: undefined },
     engineConfigResolved: resolvedEngineConfig ?? null,
-    topology: 'lan',
+    topology: options.topology ?? 'lan',
     startedAt: startedAt.toISOString(),
   })
   writeJsonAtomic(join(dir, 'env.json'), collectEnvironment(REPO_ROOT))
+  const topology =
+    options.topology === undefined
+      ? null
+      : await prepareTopologyRun(
+          planFromOptions(options, options.replicas),
+          hooks.network ?? defaultTopologyRunDeps(),
+          options.calibrationProbes,
+          progress,
+        )
+  if (topology !== null)
+    writeJsonAtomic(join(dir, 'env.json'), { ...collectEnvironment(REPO_ROOT), ...topology.environment })
   let summary: RunSummary = {
     status: 'incomplete',
     runId,
@@ -218,10 +283,12 @@ export async function runBenchmark(input: RunOptionsInput, hooks: RunHooks = {})
   writeJsonAtomic(join(dir, 'summary.json'), summary)
   progress(`results: ${dir}`)
 
-  const cells = [{ topology: 'lan', conflict: options.conflict, repetition: 1 }]
+  const cells = [
+    { topology: topology?.plan.topology.name ?? 'lan', conflict: options.conflict, repetition: 1 },
+  ]
   for (const cell of cells) {
     const id = cellId(options.engine, cell.topology, cell.conflict, cell.repetition)
-    const result = await runCell(options, dir, id, cell.repetition, progress)
+    const result = await runCell(options, dir, id, cell.repetition, progress, topology)
     summary = { ...summary, cells: [...summary.cells, result] }
     writeJsonAtomic(join(dir, 'summary.json'), summary)
   }
@@ -236,6 +303,7 @@ async function runCell(
   id: string,
   repetition: number,
   progress: (line: string) => void,
+  topology: TopologyRun | null,
 ): Promise<CellSummary> {
   const cellDir = join(runDir, 'cells', id)
   const replicaDir = join(cellDir, 'replicas')
@@ -246,10 +314,12 @@ async function runCell(
   progress(`${id}: starting ${options.replicas} ${options.engine} replicas`)
   let cluster: Cluster | null = null
   let meter: NodeCostMeter | null = null
-  // SIGINT/SIGTERM: stop issuing load, stop the replicas; summary.json already says 'incomplete'
+  const network = topology === null ? null : new CellNetwork(topology.plan, topology.choice.shaper)
+  // SIGINT/SIGTERM: stop issuing load, stop the replicas and the shaper; summary.json says 'incomplete'
   const removeHook = onInterrupt(async () => {
     stopLoad.abort()
     await cluster?.stop()
+    await network?.close()
   })
   try {
     cluster = await startLocalCluster({
@@ -261,6 +331,7 @@ async function runCell(
       logDir: replicaDir,
       clock,
       ...(options.hostEntry !== undefined ? { hostEntry: options.hostEntry } : {}),
+      ...(network !== null ? { peerAddresses: network.peerAddresses } : {}),
       onExit: (exit) => {
         if (!exit.expected)
           progress(
@@ -275,7 +346,11 @@ async function runCell(
       `${id}: replicas ready${leader !== null ? `, leader ${leader}` : leaderless ? ' (leaderless engine)' : ', no agreed leader (starting anyway)'}`,
     )
 
-    const sites: Site[] = cluster.replicas.map((r) => ({ name: r.id, replica: r.id }))
+    const sites: Site[] =
+      topology === null
+        ? cluster.replicas.map((r) => ({ name: r.id, replica: r.id }))
+        : withSiteTargets(driverSites(topology.plan), network?.replicasBySite())
+    const expected = topology === null ? null : expectedForCell(topology, options, leader)
     const targets = cluster.replicas.map((r) => ({ id: r.id, clientUrl: r.clientUrl }))
     let completed = 0
     const startUs = clock.nowUs()
@@ -286,6 +361,8 @@ async function runCell(
     // a replica that cannot answer /metrics within a client's timeout is left out, not waited for
     meter = new NodeCostMeter(cluster.replicas, () => clock.nowUs(), Math.min(1000, options.requestTimeoutMs))
     const faultsDone = runFaultSchedule(options.faults, cluster, clock, startUs, stopLoad.signal)
+    const realtime = options.realtime ? realtimeCell(cluster) : null
+    if (realtime !== null) progress(`${id}: real-time priority: ${realtime.detail}`)
     let load: LoadResult
     try {
       load = await runLoad(loadSpecOf(options, sites, targets), {
@@ -303,6 +380,7 @@ async function runCell(
       })
     } finally {
       clearInterval(ticker)
+      realtime?.restore()
     }
     const cost = await meter.finish(load.history)
     const scheduled = await faultsDone
@@ -354,13 +432,14 @@ async function runCell(
         ops,
         throughputOpsPerSec: round(ops / windowSec),
         latencyUs: summarizeLatency(load.latency.merged(site.name)),
+        ...(expected?.[site.name] !== undefined ? { expectedLatencyMs: expected[site.name] } : {}),
       }
     }
     return {
       id,
       state: 'complete',
       engine: options.engine,
-      topology: 'lan',
+      topology: topology?.plan.topology.name ?? 'lan',
       conflict: options.conflict,
       readRatio: options.readRatio,
       repetition,
@@ -386,6 +465,7 @@ async function runCell(
       readBack,
       truncated: load.truncated,
       ...nodeCostFields(cost, leader),
+      ...(topology !== null ? { network: cellNetworkSummary(topology, leader) } : {}),
       files: {
         history: relative(runDir, join(cellDir, 'history.jsonl')),
         check: relative(runDir, join(cellDir, 'check.json')),
@@ -398,6 +478,7 @@ async function runCell(
     meter?.cancel()
     removeHook()
     await cluster?.stop()
+    await network?.close()
   }
 }
 
@@ -504,4 +585,15 @@ function checkLinearizable(history: readonly HistoryOp[], timeBudgetMs: number):
 
 function round(x: number): number {
   return Number.isFinite(x) ? Math.round(x * 10) / 10 : 0
+}
+
+/** A topology run's clients dial their site's shaped addresses (the link shaper's) for every replica. */
+function withSiteTargets(
+  sites: readonly Site[],
+  bySite: ReadonlyMap<string, ReadonlyArray<{ readonly id: NodeId; readonly clientUrl: string }>> | undefined,
+): Site[] {
+  return sites.map((site) => {
+    const targets = bySite?.get(site.name)
+    return targets === undefined ? { ...site } : { ...site, targets: [...targets] }
+  })
 }

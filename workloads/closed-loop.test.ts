@@ -214,3 +214,26 @@ test('closed loop: fail only when no attempt can have executed; a timeout anywhe
     await reject.close()
   }
 })
+
+test('closed loop: a site with its own replica URLs (a link shaper) reaches the replicas only through them', async () => {
+  // 3 servers: site r0's clients reach "r0" at server 2 (say, a relay); site r1 uses the plain URLs
+  const fake = await fakeReplicas(3, () => false)
+  try {
+    const [s0, s1, s2] = fake.replicas
+    const result = await runClosedLoop(
+      options([s0!, s1!], {
+        sites: [
+          { name: 'r0', replica: 'r0', targets: [{ id: 'r0', clientUrl: s2!.clientUrl }, s1!] },
+          { name: 'r1', replica: 'r1' },
+        ],
+      }),
+    )
+    assert.ok(result.history.length > 10, `only ${result.history.length} ops`)
+    const servedBy = (prefix: string) =>
+      new Set(fake.seen.filter((s) => s.client.startsWith(prefix)).map((s) => s.replica))
+    assert.deepEqual([...servedBy('r0-')], [2], "site r0's first choice went to its own URL for r0")
+    assert.deepEqual([...servedBy('r1-')], [1])
+  } finally {
+    await fake.close()
+  }
+})

@@ -44,11 +44,18 @@ const FLAG_OF_FIELD: Record<string, string> = {
   faults: '--kill-leader-at',
   requestTimeoutMs: '--request-timeout',
   resultsRoot: '--results',
+  topology: '--topology',
+  leaderSite: '--leader-site',
+  calibrationProbes: '--calibration-probes',
 }
 
 export interface RunFlags extends LoadFlags {
   engine: string
-  replicas: string
+  replicas?: string
+  topology?: string
+  leaderSite?: string
+  calibrationProbes?: string
+  realtime?: boolean
   conflict: string
   duration: string
   warmup: string
@@ -124,7 +131,6 @@ export function optionsFromFlags(flags: RunFlags): RunOptionsInput {
   const options: RunOptionsInput = {
     engine: flags.engine,
     engineConfig: engineConfig(flags.config),
-    replicas: number('--replicas', flags.replicas, 'give a whole number of replicas, like 3'),
     ...loadOptionsFromFlags(flags, duration),
     conflict: number('--conflict', flags.conflict, 'give a fraction in [0, 1], like 0.1'),
     readRatio: number('--read-ratio', flags.readRatio, 'give a fraction in [0, 1], like 0.5'),
@@ -137,6 +143,17 @@ export function optionsFromFlags(flags: RunFlags): RunOptionsInput {
   if (flags.storage !== 'memory' && flags.storage !== 'file') {
     throw invalidInput('run', '--storage', `'${flags.storage}' is not a storage kind`, 'use file or memory')
   }
+  if (flags.replicas !== undefined)
+    options.replicas = number('--replicas', flags.replicas, 'give a whole number of replicas, like 3')
+  if (flags.topology !== undefined) options.topology = flags.topology
+  if (flags.leaderSite !== undefined) options.leaderSite = flags.leaderSite
+  if (flags.calibrationProbes !== undefined)
+    options.calibrationProbes = number(
+      '--calibration-probes',
+      flags.calibrationProbes,
+      'give a whole number, like 100',
+    )
+  if (flags.realtime === true) options.realtime = true
   if (flags.results !== undefined) options.resultsRoot = flags.results
   if (flags.killLeaderAt !== undefined) {
     options.faults = [{ kind: 'kill-leader', atMs: duration('--kill-leader-at', flags.killLeaderAt, true) }]
@@ -145,6 +162,7 @@ export function optionsFromFlags(flags: RunFlags): RunOptionsInput {
 }
 
 const ms = (us: number) => (us / 1000).toFixed(2)
+const MAX_LINK_WARNINGS = 6
 
 export function summaryTable(summary: RunSummary): string {
   const cells = new Table({
@@ -165,8 +183,9 @@ export function summaryTable(summary: RunSummary): string {
   })
   const sites = new Table({
     style: { head: [], border: [] },
-    head: ['cell', 'site', 'ops', 'ops/s', 'p50 ms', 'p99 ms', 'p99.9 ms'],
+    head: ['cell', 'site', 'ops', 'ops/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'expected ms', 'p50/expected'],
   })
+  const warnings: string[] = []
   for (const c of summary.cells) {
     const l = c.latencyUs
     const errors =
@@ -193,10 +212,29 @@ export function summaryTable(summary: RunSummary): string {
         ms(s.latencyUs.p50),
         ms(s.latencyUs.p99),
         ms(s.latencyUs.p999),
+        s.expectedLatencyMs !== undefined ? s.expectedLatencyMs.toFixed(2) : '-',
+        s.expectedLatencyMs !== undefined && s.expectedLatencyMs > 0
+          ? (s.latencyUs.p50 / 1000 / s.expectedLatencyMs).toFixed(3)
+          : '-',
       ])
     }
+    const leader = c.network?.leader
+    if (leader !== undefined && leader.placed !== null && leader.agreed !== leader.placed)
+      warnings.unshift(
+        `${c.id}: the leader was placed on ${leader.placed} but the replicas agreed on ${leader.agreed ?? 'none'} (another replica won the first election; expectations use the agreed one)`,
+      )
+    for (const l of c.network?.linksOffTolerance ?? [])
+      warnings.push(
+        `${c.id}: link ${l.from} -> ${l.to} OFF calibration tolerance: target ${l.targetRttMs} ms, measured p50 ${l.measuredRttMsP50} ms (${l.errorMs > 0 ? '+' : ''}${l.errorMs} ms)`,
+      )
   }
-  return `${cells.toString()}\n${sites.toString()}\n${loadSummaryLines(summary)}${nodeCostTable(summary.cells)}`
+  // a badly loaded machine can put every link off: the first few say enough, summary.json has them all
+  const shown = warnings.slice(0, MAX_LINK_WARNINGS).map((w) => `WARNING ${w}\n`)
+  if (warnings.length > MAX_LINK_WARNINGS)
+    shown.push(
+      `WARNING ... and ${warnings.length - MAX_LINK_WARNINGS} more links off tolerance (summary.json: cells[].network)\n`,
+    )
+  return `${cells.toString()}\n${sites.toString()}\n${shown.join('')}${loadSummaryLines(summary)}${nodeCostTable(summary.cells)}`
 }
 
 /** The flag that sets a run option (RunOptionError.field), as the user typed it. */
@@ -210,7 +248,20 @@ export function flagOfField(field: string): string {
 export function addRunFlags(command: Command): Command {
   command
     .requiredOption('--engine <name>', 'engine to run (see `consensus-bench engines`)')
-    .option('--replicas <n>', 'replica processes, each on its own 127.0.0.x address', '3')
+    .option(
+      '--replicas <n>',
+      'replica processes, each on its own 127.0.0.x address (default 3, or one per site)',
+    )
+    .option(
+      '--topology <name>',
+      'emulated WAN: a built-in topology (see `consensus-bench topologies`) or a YAML file',
+    )
+    .option('--leader-site <site>', "put the leader on this site's replica (engines with initialLeader)")
+    .option('--calibration-probes <n>', 'probes per link in the calibration before a topology run', '100')
+    .option(
+      '--realtime',
+      'replicas and load driver under SCHED_FIFO during the load (root; see harness/README.md)',
+    )
     .option('--conflict <c>', 'probability a command targets the shared hot key', '0.1')
     .option('--duration <d>', 'load duration, like 10s', '10s')
     .option('--warmup <d>', 'trimmed from latency and throughput (still checked)', '1s')

@@ -51,6 +51,21 @@ export interface LocalClusterOptions {
   readonly portAttempts?: number
   /** called on every replica exit, expected or not */
   readonly onExit?: (exit: ReplicaExit) => void
+  /**
+   * Where each replica dials each peer, given where they all listen: a link shaper's relay addresses
+   * (harness/topology-run.ts). Called again with new ports when a launch is retried. Default: direct.
+   */
+  readonly peerAddresses?: (
+    replicas: readonly LaunchedAddresses[],
+  ) => Promise<(self: NodeId, peer: NodeId) => string>
+}
+
+/** Where one replica listens, before it is started. */
+export interface LaunchedAddresses {
+  readonly id: NodeId
+  readonly host: string
+  readonly peer: string
+  readonly client: string
 }
 
 /** The replica's stderr said it could not bind: pick new ports and try again. */
@@ -304,6 +319,14 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<C
       specs.push({ id: `r${i}`, host, peerPort: peerPort!, clientPort: clientPort! })
     }
     const nodes = specs.map((s) => ({ id: s.id, peerAddress: `${s.host}:${s.peerPort}` }))
+    const dial = await options.peerAddresses?.(
+      specs.map((s) => ({
+        id: s.id,
+        host: s.host,
+        peer: `${s.host}:${s.peerPort}`,
+        client: `${s.host}:${s.clientPort}`,
+      })),
+    )
     return specs.map((spec, i) => {
       const dataDir = join(tempDir, `${spec.id}-data`)
       // every launch attempt starts empty: a discarded attempt's replicas may have run and written state
@@ -312,7 +335,10 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<C
         id: spec.id,
         engine: options.engine,
         engineConfig: options.engineConfig,
-        nodes,
+        nodes:
+          dial === undefined
+            ? nodes
+            : nodes.map((n) => (n.id === spec.id ? n : { id: n.id, peerAddress: dial(spec.id, n.id) })),
         listen: { peer: `${spec.host}:${spec.peerPort}`, client: `${spec.host}:${spec.clientPort}` },
         storage: options.storage === 'file' ? { kind: 'file', dir: dataDir } : { kind: 'memory' },
         seed: options.seed + i,

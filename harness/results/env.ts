@@ -1,6 +1,8 @@
 /** env.json: what the run ran on, so results from different machines are never mistaken for each other. */
+
 import { execFileSync } from 'node:child_process'
 import { cpus, hostname, platform, release, totalmem } from 'node:os'
+import type { CalibrationTable } from '../../netem/calibration.ts'
 
 export interface RunEnvironment {
   readonly gitCommit: string | null
@@ -13,7 +15,14 @@ export interface RunEnvironment {
   readonly memoryBytes: number
   readonly hostname: string
   readonly launcher: 'local'
-  readonly shaper: 'none'
+  /** 'none' without a topology; a topology run overwrites it with the chosen shaper */
+  readonly shaper: 'none' | 'relay' | 'kernel'
+  /** topology runs: why that shaper (netem/choose.ts) */
+  readonly shaperReason?: string
+  /** topology runs: the shaper process's scheduling (netem/priority.ts), e.g. 'SCHED_FIFO 10' */
+  readonly shaperPriority?: string
+  /** topology runs: every shaped link's target and measured RTT (netem/calibration.ts) */
+  readonly calibration?: CalibrationTable
 }
 
 function git(repoRoot: string, args: string[]): string | null {

@@ -7,11 +7,14 @@ import type { LatencySummaryUs } from '../../workloads/latency.ts'
 import type { LoadSummary } from '../../workloads/run-options.ts'
 import type { FaultRecord } from '../faults.ts'
 import type { NodeCostFields } from '../node-cost.ts'
+import type { CellNetworkSummary } from '../topology-run.ts'
 
 export interface SiteSummary {
   readonly ops: number
   readonly throughputOpsPerSec: number
   readonly latencyUs: LatencySummaryUs
+  /** topology runs: the engine's expectedLatencyMs for this site's clients (netem/placement.ts) */
+  readonly expectedLatencyMs?: number
 }
 
 export interface CheckSummary {
@@ -58,6 +61,8 @@ export interface CellSummary extends LoadSummary, NodeCostFields {
   readonly readBack: { readonly keys: number; readonly ok: number }
   /** the driver hit its history limit and stopped early */
   readonly truncated: boolean
+  /** topology runs: the shaper, why it was chosen, and the links the calibration found off tolerance */
+  readonly network?: CellNetworkSummary
   /** paths relative to the run directory */
   readonly files: {
     readonly history: string
