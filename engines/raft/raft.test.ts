@@ -14,11 +14,12 @@
  *
  * The Figure 8 window below makes that sequence common enough: elections every few tens of ms, a crash or
  * leader-isolating partition every ~15 ms, one entry per AppendEntries, and a 10 s safety phase. The
- * correct engine must pass the suite there too; with the fault, seeds 6, 69, 114 and 116 of 1-150 break.
+ * correct engine must pass the suite there too; with the fault, seeds 6, 45 and 69 of 1-100 break (the
+ * first two by a leader overwriting an entry a follower knew committed, the third by a diverged order).
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { conformanceSuite, describeFailures, runConformanceSeeds } from '../conformance.case.ts'
+import { conformanceSeeds, conformanceSuite, describeFailures, runSeeds } from '../conformance.case.ts'
 import type { FaultProfile } from '../sim/faults.ts'
 import { type RaftConfig, raftEngine } from './index.ts'
 
@@ -46,13 +47,18 @@ const FIGURE8_WINDOW = {
   seeds: 100,
 } as const
 
+const WINDOW_SKIP = {
+  'crash-storm': 'crash storms run in the default suite above; here they would repeat with 10 s phases',
+}
+
 conformanceSuite(raftEngine)
 conformanceSuite(raftEngine, { engineConfig: { preVote: true }, seeds: 50 })
-conformanceSuite(raftEngine, FIGURE8_WINDOW)
+conformanceSuite(raftEngine, { ...FIGURE8_WINDOW, skip: WINDOW_SKIP })
 
 describe('the conformance suite catches the test-only fault', () => {
   it("testFault 'commit-previous-term-by-counting' (no Figure 8 rule) breaks safety in the Figure 8 window", () => {
-    const failures = runConformanceSeeds(raftEngine, {
+    // The window's own seeds (runSeeds: what the suite above runs, without the crash storms it skips).
+    const failures = runSeeds(raftEngine, conformanceSeeds(FIGURE8_WINDOW), {
       ...FIGURE8_WINDOW,
       engineConfig: { ...FIGURE8_CONFIG, testFault: 'commit-previous-term-by-counting' },
     })
