@@ -50,6 +50,8 @@ interface Progress {
   /** when match last advanced, or the pipeline last went from empty to busy: the retransmission clock */
   lastProgressMs: number
   probeSentMs: number
+  /** the highest commit index the follower can have learned from what we sent: min(leaderCommit, last index covered) */
+  sentCommit: number
 }
 
 interface LeaderState {
@@ -334,6 +336,7 @@ export class RaftReplica implements Engine<RaftMessage> {
         inflight: [],
         lastProgressMs: now,
         probeSentMs: Number.NEGATIVE_INFINITY,
+        sentCommit: 0,
       })
     const leader: LeaderState = { term, progress, proposedIds: new Set() }
     this.candidate = null
@@ -427,27 +430,29 @@ export class RaftReplica implements Engine<RaftMessage> {
       if (withEntries) pr.probeSentMs = now
       if (pr.inflight.length === 0) pr.lastProgressMs = now
       pr.inflight = [pr.next - 1 + entries.length]
-      this.sendEntries(leader, peer, pr.next - 1, entries)
+      this.sendEntries(leader, peer, pr, pr.next - 1, entries)
       return
     }
     let sent = false
     while (pr.inflight.length < this.cfg.maxInflightAppends && pr.next <= this.log.lastIndex) {
       const entries = this.log.slice(pr.next, this.cfg.maxEntriesPerAppend)
       if (pr.inflight.length === 0) pr.lastProgressMs = now
-      this.sendEntries(leader, peer, pr.next - 1, entries)
+      this.sendEntries(leader, peer, pr, pr.next - 1, entries)
       pr.next += entries.length
       pr.inflight.push(pr.next - 1)
       sent = true
     }
-    if (!sent && heartbeat) this.sendEntries(leader, peer, pr.match, [])
+    if (!sent && heartbeat) this.sendEntries(leader, peer, pr, pr.match, [])
   }
 
   private sendEntries(
     leader: LeaderState,
     peer: NodeId,
+    pr: Progress,
     prevLogIndex: number,
     entries: AppendEntriesMsg['entries'],
   ): void {
+    pr.sentCommit = Math.max(pr.sentCommit, Math.min(this.commitIndex, prevLogIndex + entries.length))
     this.ctx.send(peer, {
       type: 'append-entries',
       term: leader.term,
@@ -477,8 +482,12 @@ export class RaftReplica implements Engine<RaftMessage> {
         pr.next = pr.match + 1
       }
       pr.next = Math.max(pr.next, pr.match + 1)
-      this.maybeCommit(leader)
-      if (this.leader === leader) this.sendAppend(leader, from, false)
+      const committed = this.maybeCommit(leader)
+      if (this.leader !== leader || committed) return // maybeCommit told every follower already
+      // A follower whose acknowledgement arrived after the commit index moved past what we told it would
+      // otherwise wait for the next heartbeat to apply (and answer its clients): tell it now.
+      const behind = pr.sentCommit < Math.min(this.commitIndex, pr.match)
+      this.sendAppend(leader, from, behind)
       return
     }
     // A rejection at or below what the follower has acknowledged is stale (reordered or duplicated).
@@ -503,17 +512,18 @@ export class RaftReplica implements Engine<RaftMessage> {
    * if log[N].term == currentTerm. Earlier-term entries then commit indirectly (Log Matching). Counting
    * replicas of an earlier-term entry is the Figure 8 bug; the test fault does exactly that.
    */
-  private maybeCommit(leader: LeaderState): void {
+  private maybeCommit(leader: LeaderState): boolean {
     const matches = [this.log.lastIndex, ...[...leader.progress.values()].map((p) => p.match)]
     matches.sort((a, b) => b - a)
     const n = matches[this.quorum - 1]
     if (n === undefined) throw new Error('internal: fewer match indexes than a quorum')
-    if (n <= this.commitIndex) return
+    if (n <= this.commitIndex) return false
     if (this.cfg.testFault !== 'commit-previous-term-by-counting' && this.log.termAt(n) !== leader.term)
-      return
+      return false
     this.advanceCommit(n)
     // Tell the followers at once rather than at the next heartbeat: their clients wait for it.
     if (this.leader === leader) for (const peer of this.peers) this.sendAppend(leader, peer, true)
+    return true
   }
 
   /** Accepts new commands into the log (Figure 2, Leaders: "append entry to local log"). */
