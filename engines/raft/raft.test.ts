@@ -14,8 +14,9 @@
  *
  * The Figure 8 window below makes that sequence common enough: elections every few tens of ms, a crash or
  * leader-isolating partition every ~15 ms, one entry per AppendEntries, and a 10 s safety phase. The
- * correct engine must pass the suite there too; with the fault, seeds 6, 45 and 69 of 1-100 break (the
- * first two by a leader overwriting an entry a follower knew committed, the third by a diverged order).
+ * correct engine must pass the suite there too. With the fault, seeds 6, 45 and 69 of 1-100 break: 6 by a
+ * leader overwriting an entry a follower knew committed (safety), 45 by a command executed on one replica
+ * only (the replicas never converge: liveness), 69 by a diverged per-key execution order (safety).
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
