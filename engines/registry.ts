@@ -5,6 +5,7 @@
 import type { EngineMessage, EngineModule } from './core/engine.ts'
 import { multipaxosEngine } from './multipaxos/index.ts'
 import { paxosEngine } from './paxos/index.ts'
+import { raftEngine } from './raft/index.ts'
 
 // biome-ignore lint/suspicious/noExplicitAny: modules differ in message and config types
 type AnyEngineModule = EngineModule<any, any>
@@ -12,6 +13,7 @@ type AnyEngineModule = EngineModule<any, any>
 const ENGINES: ReadonlyMap<string, AnyEngineModule> = new Map<string, AnyEngineModule>([
   [multipaxosEngine.name, multipaxosEngine],
   [paxosEngine.name, paxosEngine],
+  [raftEngine.name, raftEngine],
 ])
 
 export function engineNames(): string[] {

@@ -25,6 +25,7 @@ import {
 } from '../core/ballot.ts'
 import { type Command, commandIdKey, type NodeId } from '../core/command.ts'
 import type { Engine, EngineContext, EngineRole, EngineStatus } from '../core/engine.ts'
+import { PendingCommands } from '../core/pending-commands.ts'
 import { majority, VoteSet } from '../core/quorum.ts'
 import { type MultiPaxosConfig, resolveInitialLeader } from './config.ts'
 import { PaxosLog } from './log.ts'
@@ -55,12 +56,6 @@ const TIMER_RETRANSMIT = 'retransmit'
 const TIMER_BATCH = 'batch'
 const TIMER_FORWARD_RETRY = 'forward-retry'
 const TIMER_CATCHUP = 'catchup'
-
-/** A client command waiting, at the replica where it arrived, for its execution. */
-interface PendingCommand {
-  readonly cmd: Command
-  forwardedAtMs: number
-}
 
 /** Scout state (PMMC sec. 2): phase 1 of one ballot. */
 interface CandidateState {
@@ -124,7 +119,7 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
   /** the highest commit index announced to this replica: slots below it are chosen somewhere */
   private knownCommitIndex = 0
   private executed = 0
-  private readonly pending = new Map<string, PendingCommand>()
+  private readonly pending: PendingCommands
   private forwardTimerSet = false
   private catchupAskedAtMs: number | null = null
 
@@ -135,6 +130,7 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
     this.quorum = majority(ctx.nodes.length)
     this.initialLeader = resolveInitialLeader(this.cfg, ctx.nodes)
     this.peers = ctx.nodes.filter((n) => n !== ctx.self)
+    this.pending = new PendingCommands(this.cfg.maxPendingCommands)
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -200,16 +196,8 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
   // ---------------------------------------------------------------- client commands (PMMC Replica)
 
   onRequest(cmd: Command): void {
-    const key = commandIdKey(cmd.id)
-    const known = this.pending.get(key)
-    if (known === undefined && this.pending.size >= this.cfg.maxPendingCommands) {
-      // Dropped unanswered, like a lost request: the client times out and retries. Not 'rejected': that
-      // promises the command never executes anywhere, and a retried id may be pending at (or already
-      // executed through) another replica, so the client would record a failure for a write that happens.
-      return
-    }
-    if (known === undefined) this.pending.set(key, { cmd, forwardedAtMs: this.ctx.now() })
-    else known.forwardedAtMs = this.ctx.now()
+    // Over the limit a new command is dropped unanswered (see PendingCommands.admit): the client retries.
+    if (!this.pending.admit(cmd, this.ctx.now())) return
     this.step.submit([cmd])
     this.armForwardRetry()
   }
@@ -424,8 +412,7 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
       if (value.kind === 'batch') {
         for (const cmd of value.commands) {
           const result = this.ctx.execute(cmd)
-          const key = commandIdKey(cmd.id)
-          if (this.pending.delete(key)) this.ctx.reply(cmd.id, { status: 'ok', value: result.value })
+          if (this.pending.settle(cmd.id)) this.ctx.reply(cmd.id, { status: 'ok', value: result.value })
         }
       }
       this.executed++
@@ -538,10 +525,7 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
     this.ctx.setTimer(TIMER_HEARTBEAT, this.cfg.heartbeatIntervalMs)
     this.ctx.setTimer(TIMER_RETRANSMIT, this.cfg.retransmitMs)
     // Commands that arrived here while nobody led now go into the first slots.
-    this.enqueue(
-      leader,
-      [...this.pending.values()].map((p) => p.cmd),
-    )
+    this.enqueue(leader, this.pending.all(this.ctx.now()))
   }
 
   /** A nack names a higher promise: our ballot is preempted (PMMC Leader on "preempted"). */
@@ -729,22 +713,12 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
   }
 
   private forwardAllPending(): void {
-    const now = this.ctx.now()
-    for (const p of this.pending.values()) p.forwardedAtMs = now
-    this.step.submit([...this.pending.values()].map((p) => p.cmd))
+    this.step.submit(this.pending.all(this.ctx.now()))
   }
 
   private onForwardRetryTimeout(): void {
     this.forwardTimerSet = false
-    const now = this.ctx.now()
-    const stale: Command[] = []
-    for (const p of this.pending.values()) {
-      if (now - p.forwardedAtMs >= this.cfg.forwardRetryMs) {
-        p.forwardedAtMs = now
-        stale.push(p.cmd)
-      }
-    }
-    this.step.submit(stale)
+    this.step.submit(this.pending.stale(this.ctx.now(), this.cfg.forwardRetryMs))
     this.armForwardRetry()
   }
 

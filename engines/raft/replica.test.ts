@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { ClusterRig, get, put } from '../multipaxos/testdata/rig.ts'
+import { type RaftConfig, type RaftMessage, raftEngine } from './index.ts'
+
+function cluster(n: number, overrides: Partial<RaftConfig> = {}, seed = 1) {
+  const rig = new ClusterRig<RaftMessage, RaftConfig>(
+    raftEngine,
+    n,
+    raftEngine.parseConfig(overrides),
+    5,
+    seed,
+  )
+  rig.startAll()
+  return rig
+}
+
+function leaders(rig: ClusterRig<RaftMessage, RaftConfig>): string[] {
+  return rig.ids.filter((id) => rig.node(id).engine?.status().role === 'leader')
+}
+
+describe('raft replica on the rig', () => {
+  it('commits in 1 RTT at the leader, and 2 RTT at a follower origin', () => {
+    const rig = cluster(3)
+    rig.runFor(100)
+    assert.deepEqual(leaders(rig), ['r0'])
+    const atLeader = put('a', 'x', '1')
+    let start = rig.now
+    rig.request('r0', atLeader)
+    rig.runFor(100)
+    assert.equal(rig.node('r0').replies.find((r) => r.id.seq === atLeader.id.seq)?.at, start + 2 * 5)
+    const atFollower = get('b', 'x')
+    start = rig.now
+    rig.request('r2', atFollower)
+    rig.runFor(100)
+    const reply = rig.node('r2').replies.find((r) => r.id.seq === atFollower.id.seq)
+    assert.deepEqual(reply?.outcome, { status: 'ok', value: '1' })
+    assert.equal(reply?.at, start + 4 * 5)
+  })
+
+  it('without an initial leader, randomized timeouts elect exactly one', () => {
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const rig = cluster(5, { initialLeader: null }, seed)
+      rig.runFor(3000)
+      assert.equal(leaders(rig).length, 1, `seed ${seed}`)
+      const terms = new Set(rig.ids.map((id) => rig.node(id).engine!.status().epoch))
+      assert.equal(terms.size, 1, `seed ${seed}: everyone in the leader's term`)
+    }
+  })
+
+  it('a single-node cluster commits at once', () => {
+    const rig = cluster(1)
+    rig.runFor(10)
+    const cmd = put('a', 'k', 'v')
+    rig.request('r0', cmd)
+    assert.deepEqual(rig.node('r0').replies[0]?.outcome, { status: 'ok', value: null })
+  })
+
+  it('a leader over maxUncommittedCommands drops new commands; their origins resend them later', () => {
+    const rig = cluster(3, { maxUncommittedCommands: 2, forwardRetryMs: 200, retransmitMs: 60 })
+    rig.runFor(100)
+    rig.dropIf = (from, to) => from === 'r0' && to !== 'r0' // nothing commits while the leader is cut off
+    const cmds = [put('a', 'k1', '1'), put('b', 'k2', '2'), put('c', 'k3', '3')]
+    for (const cmd of cmds) rig.request('r0', cmd)
+    rig.runFor(20)
+    assert.equal(rig.node('r0').replies.length, 0)
+    rig.dropIf = () => false
+    rig.runFor(150) // the lost AppendEntries are resent after retransmitMs
+    assert.equal(rig.node('r0').replies.length, 2, 'the third was dropped at the limit')
+    rig.runFor(400) // the forward-retry timer resubmits it
+    assert.equal(rig.node('r0').replies.length, 3)
+  })
+
+  it('a restarted follower relearns the commit index and re-executes the log in order', () => {
+    const rig = cluster(3)
+    rig.runFor(100)
+    for (let i = 0; i < 5; i++) rig.request('r0', put('a', `k${i}`, `${i}`))
+    rig.runFor(100)
+    const order = rig.node('r0').executedLog
+    rig.crash('r2')
+    rig.boot('r2')
+    assert.equal(rig.node('r2').engine!.status().executed, 0)
+    rig.runFor(200) // a heartbeat carries the commit index
+    assert.deepEqual(rig.node('r2').executedLog, order)
+  })
+})
