@@ -44,7 +44,7 @@ function recordingRelay(pids: number[]): TopologyRunDeps {
     },
   }
   return {
-    chooseShaper: () => ({ shaper, kind: 'relay', reason: 'test', priority: () => null }),
+    chooseShaper: async () => ({ shaper, kind: 'relay', reason: 'test', priority: () => null }),
     calibrate: calibrateNetwork,
   }
 }

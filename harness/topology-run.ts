@@ -266,7 +266,7 @@ export function networkSummary(table: CalibrationTable, reason: string): CellNet
 
 /** Where the shaper and the probing come from; tests may give their own. */
 export interface TopologyRunDeps {
-  readonly chooseShaper: () => ShaperChoice
+  readonly chooseShaper: () => Promise<ShaperChoice>
   readonly calibrate: CalibrateNetwork
 }
 
@@ -292,7 +292,7 @@ export async function prepareTopologyRun(
   probesPerLink: number,
   progress: (line: string) => void,
 ): Promise<TopologyRun> {
-  const choice = deps.chooseShaper()
+  const choice = await deps.chooseShaper()
   progress(`topology ${plan.topology.name}: shaper ${choice.kind} (${choice.reason}); calibrating`)
   // the prober keeps time too: at normal priority on a loaded host its own wake-ups would be measured
   const { value: calibration } = await withRealtime(() =>
@@ -345,7 +345,7 @@ export async function calibrateTopologyByName(
   deps: TopologyRunDeps = defaultTopologyRunDeps(),
 ): Promise<{ table: CalibrationTable; reason: string; priority: string }> {
   const topology = loadTopology(nameOrPath)
-  const choice = deps.chooseShaper()
+  const choice = await deps.chooseShaper()
   const { value: table } = await withRealtime(() =>
     calibrateTopology(topology, choice.shaper, deps.calibrate, probesPerLink),
   )
