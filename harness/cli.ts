@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander'
 import * as check from './commands/check.ts'
 import * as engines from './commands/engines.ts'
+import * as report from './commands/report.ts'
 import * as runCommand from './commands/run.ts'
 import * as sim from './commands/sim.ts'
 import { CliError, EXIT } from './exit-codes.ts'
@@ -16,7 +17,7 @@ program
   .showHelpAfterError()
   .exitOverride()
 
-const commands: Array<{ register(p: Command): void }> = [runCommand, sim, check, engines]
+const commands: Array<{ register(p: Command): void }> = [runCommand, sim, check, engines, report]
 for (const c of commands) c.register(program)
 
 try {

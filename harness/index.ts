@@ -1,5 +1,9 @@
 /** The library API: the CLI (harness/cli.ts) is a thin layer over these. */
 
+export { listRunDirs, loadResults, loadRun, ResultsLoadError } from '../dashboards/load.ts'
+export type { ReportResult } from '../dashboards/report.ts'
+export { buildReport, rebuildReport } from '../dashboards/report.ts'
+
 export type { RunClock } from '../workloads/clock.ts'
 export { startRunClock } from '../workloads/clock.ts'
 export type { ClosedLoopOptions, ClosedLoopResult, DriverErrors, Site } from '../workloads/closed-loop.ts'
