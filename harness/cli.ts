@@ -7,6 +7,7 @@ import * as check from './commands/check.ts'
 import * as engines from './commands/engines.ts'
 import * as report from './commands/report.ts'
 import * as runCommand from './commands/run.ts'
+import * as serve from './commands/serve.ts'
 import * as sim from './commands/sim.ts'
 import { CliError, EXIT } from './exit-codes.ts'
 
@@ -17,7 +18,7 @@ program
   .showHelpAfterError()
   .exitOverride()
 
-const commands: Array<{ register(p: Command): void }> = [runCommand, sim, check, engines, report]
+const commands: Array<{ register(p: Command): void }> = [runCommand, sim, check, engines, report, serve]
 for (const c of commands) c.register(program)
 
 try {

@@ -3,6 +3,8 @@
 export { listRunDirs, loadResults, loadRun, ResultsLoadError } from '../dashboards/load.ts'
 export type { ReportResult } from '../dashboards/report.ts'
 export { buildReport, rebuildReport } from '../dashboards/report.ts'
+export type { RunListing, RunningServer, ServeOptions } from '../dashboards/serve.ts'
+export { listRuns, startServer } from '../dashboards/serve.ts'
 
 export type { RunClock } from '../workloads/clock.ts'
 export { startRunClock } from '../workloads/clock.ts'
