@@ -131,7 +131,9 @@ function runDir(resultsRoot: string, runId: string): string {
   return dir
 }
 
-function sendFile(res: ServerResponse, file: string, root: string): void {
+type Sent = 'sent'
+
+function sendFile(res: ServerResponse, file: string, root: string): Sent {
   let real: string
   try {
     real = realpathSync(file)
@@ -143,11 +145,13 @@ function sendFile(res: ServerResponse, file: string, root: string): void {
   if (!statSync(real).isFile()) throw new HttpError(404, 'not a file')
   res.writeHead(200, { 'content-type': CONTENT_TYPES[extname(real)] ?? 'text/plain; charset=utf-8' })
   createReadStream(real).pipe(res)
+  return 'sent'
 }
 
-function sendHtml(res: ServerResponse, html: string): void {
+function sendHtml(res: ServerResponse, html: string): Sent {
   res.writeHead(200, { 'content-type': CONTENT_TYPES['.html']!, 'cache-control': 'no-store' })
   res.end(html)
+  return 'sent'
 }
 
 function reportPage(dirs: readonly string[], chartBase: string | null): string {
@@ -159,7 +163,8 @@ function reportPage(dirs: readonly string[], chartBase: string | null): string {
   })
 }
 
-function route(resultsRoot: string, req: IncomingMessage, res: ServerResponse): void {
+/** Answers one request; returns what it sent (so every branch ends in a send or a throw). */
+function route(resultsRoot: string, req: IncomingMessage, res: ServerResponse): Sent {
   if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'only GET')
   const url = new URL(req.url ?? '/', `http://${SERVE_HOST}`)
   const parts = url.pathname
@@ -172,7 +177,7 @@ function route(resultsRoot: string, req: IncomingMessage, res: ServerResponse): 
     if (name === undefined) throw new HttpError(404, 'no such asset')
     res.writeHead(200, { 'content-type': CONTENT_TYPES['.js']! })
     createReadStream(assetSource(name)).pipe(res)
-    return
+    return 'sent'
   }
   if (parts[0] === 'compare' && parts.length === 1) {
     const wanted = url.searchParams.getAll('run')
@@ -187,7 +192,7 @@ function route(resultsRoot: string, req: IncomingMessage, res: ServerResponse): 
         // relative links in the page resolve against the directory
         res.writeHead(301, { location: `/runs/${encodeURIComponent(parts[1]!)}/` })
         res.end()
-        return
+        return 'sent'
       }
       const chartBase = existsSync(join(dir, 'charts')) ? 'files/charts/' : null
       return sendHtml(res, reportPage([dir], chartBase))
