@@ -107,7 +107,12 @@ export function throughputTimeline(model: ResultsModel): Chart {
           data: { values },
           mark: { type: 'line', point: true, interpolate: 'linear' },
           encoding: {
-            x: { field: 'second', type: 'quantitative', title: 'second of the load' },
+            x: {
+              field: 'second',
+              type: 'quantitative',
+              title: 'second of the load',
+              axis: { tickMinStep: 1, format: 'd' },
+            },
             y: { field: 'ops', type: 'quantitative', title: 'commands completed per second' },
             color: { field: 'line', type: 'nominal', title: null },
             detail: { field: 'cell', type: 'nominal' },
