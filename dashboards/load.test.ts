@@ -123,5 +123,10 @@ describe('timelines', () => {
       { second: 1, ops: 0 },
       { second: 2, ops: 1 },
     ])
+    // a 2 s load: the command completing at 2.5 s was in flight when the load stopped
+    assert.deepEqual(timelineFromHistory(text, 1_000_000, 2000), [
+      { second: 0, ops: 2 },
+      { second: 1, ops: 0 },
+    ])
   })
 })

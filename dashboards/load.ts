@@ -109,20 +109,30 @@ export function parseTimeline(text: string): TimelinePoint[] | null {
   return points.length > 0 ? points : null
 }
 
-/** Per-second completions of the load's ok commands, counted from history.jsonl (read-back excluded). */
-export function timelineFromHistory(text: string, loadStartUs: number): TimelinePoint[] | null {
+/**
+ * Per-second completions of the load's ok commands, counted from history.jsonl (read-back excluded).
+ * With `durationMs`, commands completing after the load's end (the ones in flight when it stopped)
+ * are left out: they would draw a last, partial second as a collapse.
+ */
+export function timelineFromHistory(
+  text: string,
+  loadStartUs: number,
+  durationMs: number | null = null,
+): TimelinePoint[] | null {
+  const endUs = durationMs === null ? Number.POSITIVE_INFINITY : loadStartUs + durationMs * 1000
   const counts = new Map<number, number>()
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue
     const op: unknown = JSON.parse(line)
     if (!isObj(op) || op.outcome !== 'ok' || op.client === 'readback') continue
     const completeUs = num(op.completeUs)
-    if (completeUs === null || completeUs < loadStartUs) continue
+    if (completeUs === null || completeUs < loadStartUs || completeUs >= endUs) continue
     const second = Math.floor((completeUs - loadStartUs) / 1e6)
     counts.set(second, (counts.get(second) ?? 0) + 1)
   }
   if (counts.size === 0) return null
-  const last = Math.max(...counts.keys())
+  // a known duration fixes the length, so a stall at the end shows as zeros too
+  const last = durationMs === null ? Math.max(...counts.keys()) : Math.ceil(durationMs / 1000) - 1
   // seconds with nothing completed are zeros, not gaps: a stall must show
   return Array.from({ length: last + 1 }, (_, second) => ({ second, ops: counts.get(second) ?? 0 }))
 }
@@ -157,7 +167,7 @@ function loadTimeline(
       problems.push(`${historyFile}: too large to count a timeline from`)
       return null
     }
-    const points = timelineFromHistory(readFileSync(historyFile, 'utf8'), loadStartUs)
+    const points = timelineFromHistory(readFileSync(historyFile, 'utf8'), loadStartUs, num(cell.durationMs))
     return points === null ? null : { points, source: 'history' }
   } catch (err: unknown) {
     problems.push(`${historyFile}: ${(err as Error).message}`)
