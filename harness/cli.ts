@@ -5,6 +5,8 @@
 import { Command, CommanderError } from 'commander'
 import * as check from './commands/check.ts'
 import * as engines from './commands/engines.ts'
+import * as k6 from './commands/k6.ts'
+import * as probe from './commands/probe.ts'
 import * as report from './commands/report.ts'
 import * as runCommand from './commands/run.ts'
 import * as serve from './commands/serve.ts'
@@ -18,7 +20,16 @@ program
   .showHelpAfterError()
   .exitOverride()
 
-const commands: Array<{ register(p: Command): void }> = [runCommand, sim, check, engines, report, serve]
+const commands: Array<{ register(p: Command): void }> = [
+  runCommand,
+  sim,
+  check,
+  engines,
+  probe,
+  k6,
+  report,
+  serve,
+]
 for (const c of commands) c.register(program)
 
 try {

@@ -38,19 +38,29 @@ function assertDocumentedShape(summary: RunSummary): void {
     assert.deepEqual(
       keys(cell),
       [
+        'bottleneckNode',
+        'achievedConflict',
+        'arrivals',
         'check',
         'clientsPerSite',
+        'driverSaturated',
+        'drivers',
+        'load',
+        'workload',
         'conflict',
         'cooldownMs',
         'durationMs',
         'engine',
         'errors',
+        'fastPath',
         'faults',
         'files',
         'id',
         'latencyUs',
         'latencyUsByOp',
         'loadStartUs',
+        'nodeCost',
+        'nodes',
         'opsCompleted',
         'opsRecorded',
         'readBack',
@@ -58,6 +68,7 @@ function assertDocumentedShape(summary: RunSummary): void {
         'replicas',
         'repetition',
         'sites',
+        'slowPath',
         'state',
         'throughputOpsPerSec',
         'topology',
@@ -81,10 +92,64 @@ function assertDocumentedShape(summary: RunSummary): void {
       'rejected',
       'timeout',
       'unknownOutcome',
+      'unsent',
     ])
     for (const v of Object.values(cell.errors)) assert.ok(Number.isInteger(v))
     assert.deepEqual(keys(cell.readBack), ['keys', 'ok'])
-    assert.deepEqual(keys(cell.files), ['check', 'history', 'latency', 'replicas'])
+    if (cell.nodeCost !== null) {
+      assert.deepEqual(keys(cell.nodeCost), [
+        'bottleneckBy',
+        'leaderAtStart',
+        'missing',
+        'ops',
+        'windowEndUs',
+        'windowStartUs',
+      ])
+    }
+    for (const [id, n] of Object.entries(cell.nodes)) {
+      assert.deepEqual(
+        keys(n),
+        [
+          'bytesPerOp',
+          'cpuUsPerOp',
+          'fsyncsPerOp',
+          'msgsPerOp',
+          'msgsReceivedPerOp',
+          'msgsSentPerOp',
+          'requests',
+        ],
+        id,
+      )
+    }
+    assert.deepEqual(keys(cell.files), ['check', 'history', 'latency', 'replicas', 'timeline'])
+    assert.ok(cell.achievedConflict >= 0 && cell.achievedConflict <= 1)
+    assert.deepEqual(keys(cell.load), [
+      'arrival',
+      'clientsPerSite',
+      'drivers',
+      'maxOutstanding',
+      'mode',
+      'ops',
+      'rateOpsPerSec',
+      'thinkTimeMs',
+    ])
+    assert.deepEqual(keys(cell.workload), ['keyDistribution', 'valueSizeBytes'])
+    if (cell.arrivals !== null)
+      assert.deepEqual(keys(cell.arrivals), [
+        'intended',
+        'intendedInWindow',
+        'intendedOpsPerSec',
+        'sent',
+        'sentLate',
+        'sentOpsPerSec',
+      ])
+    assert.ok(cell.drivers.length >= 1)
+    for (const d of cell.drivers)
+      assert.deepEqual(keys(d), ['cpuUtilization', 'index', 'saturated', 'systemUs', 'userUs', 'wallUs'])
+    assert.equal(
+      cell.driverSaturated,
+      cell.drivers.some((d) => d.saturated),
+    )
     assert.ok(['linearizable', 'violation', 'unknown'].includes(cell.check.verdict))
     assert.ok(Number.isInteger(cell.check.elapsedMs))
     for (const n of [cell.loadStartUs, cell.opsCompleted, cell.opsRecorded]) assert.ok(Number.isInteger(n))
@@ -332,7 +397,6 @@ test('run: with no replica answering, the read-back gives up after a few keys in
   process.env.FAKE_HOST_STOP_AFTER_MS = 'r0:400'
   try {
     const requestTimeoutMs = 100
-    const startedMs = Date.now()
     const { dir, summary } = await runBenchmark({
       engine: 'fake',
       hostEntry: 'harness/launchers/testdata/fake-host.ts',
@@ -344,17 +408,15 @@ test('run: with no replica answering, the read-back gives up after a few keys in
       maxAttempts: 2,
       storage: 'memory',
       resultsRoot,
-      report: false, // this test times the run without the report build
     })
     const cell = summary.cells[0]!
     const history = historyFromJsonl(readFileSync(join(dir, cell.files.history), 'utf8'))
     const touched = new Set(history.filter((op) => op.client !== 'readback').map((op) => op.key)).size
-    // every read-back key costs a timeout at each replica: reading all of them back would take this long
-    const fullReadBackMs = touched * 2 * requestTimeoutMs
-    assert.ok(touched > 20, `touched ${touched} keys`)
+    // A count, not a duration: replica start-up time on a loaded machine would swamp a timing bound.
+    // The read-back stops after 3 keys in a row timed out everywhere (READ_BACK_MAX_MISSES in run.ts).
+    assert.ok(touched > 5, `touched ${touched} keys`)
     assert.equal(cell.readBack.ok, 0)
-    assert.ok(cell.readBack.keys < touched, `read back ${cell.readBack.keys} of ${touched} keys`)
-    assert.ok(Date.now() - startedMs < 1000 + fullReadBackMs / 2, `took ${Date.now() - startedMs} ms`)
+    assert.equal(cell.readBack.keys, 3, `read back ${cell.readBack.keys} of ${touched} keys`)
     assert.equal(cell.check.verdict, 'linearizable')
     assert.deepEqual(tracked(), { pids: [], dirs: [] }, 'the stopped replica was killed too')
   } finally {

@@ -3,7 +3,7 @@
  * call. The CLI (harness/commands/run.ts) is a thin layer over `runBenchmark`.
  *
  * Steps: validate -> new results dir (run.json, env.json, summary.json 'incomplete') -> per cell: start
- * replicas, wait for an agreed leader, closed-loop load with scheduled faults, read back every key,
+ * replicas, wait for an agreed leader, load (workloads/: closed or open loop) with scheduled faults, read back every key,
  * stop replicas, write history / latency / check, update summary.json -> status 'complete'.
  * Today a run has one cell; the cell loop is where the matrix (engines x conflicts x repetitions) grows.
  */
@@ -15,15 +15,25 @@ import type { NodeId } from '../engines/core/command.ts'
 import { ConfigError } from '../engines/core/engine.ts'
 import { engineNames, findEngine } from '../engines/registry.ts'
 import { type RunClock, startRunClock } from '../workloads/clock.ts'
-import { type ClosedLoopResult, runClosedLoop, type Site } from '../workloads/closed-loop.ts'
+import type { Site } from '../workloads/executor.ts'
 import { summarizeLatency } from '../workloads/latency.ts'
+import { type LoadResult, runLoad } from '../workloads/load.ts'
+import { throughputTimeline, timelineToJsonl } from '../workloads/measure.ts'
 import { ReplicaClients } from '../workloads/replica-client.ts'
+import {
+  FIX_OF_WORKLOAD_OPTION,
+  loadSpecOf,
+  loadSummaryOf,
+  resolveWorkloadOptions,
+  workloadOptionFields,
+} from '../workloads/run-options.ts'
 import { type HistoryOp, historyToJsonl } from './check/history.ts'
 import { checkHistory } from './check/linearizability.ts'
 import { exitFaults, runFaultSchedule, waitForAgreedLeader, withFirstCommit } from './faults.ts'
 import { onInterrupt } from './launchers/cleanup.ts'
 import { REPO_ROOT, startLocalCluster } from './launchers/local.ts'
 import type { Cluster } from './launchers/types.ts'
+import { NodeCostMeter, nodeCostFields } from './node-cost.ts'
 import { collectEnvironment } from './results/env.ts'
 import { createResultsDir, writeJsonAtomic } from './results/results-dir.ts'
 import type { CellSummary, CheckSummary, RunSummary, SiteSummary } from './results/summary.ts'
@@ -60,17 +70,12 @@ export const runOptionsSchema = z.strictObject({
   /** raw engine config, validated by the engine's parseConfig and handed to every replica */
   engineConfig: z.record(z.string(), z.unknown()).default({}),
   replicas: z.number().int().min(1).max(50).default(3),
-  /** closed-loop clients per site (each replica is its own site for now) */
-  clientsPerSite: z.number().int().min(1).max(1000).default(8),
-  conflict: z.number().min(0).max(1).default(0.1),
-  /** fraction of commands that are gets; 0.5 = YCSB-A's even mix */
-  readRatio: z.number().min(0).max(1).default(0.5),
+  /** the load (closed or open loop), keys, values, driver processes: workloads/run-options.ts */
+  ...workloadOptionFields,
   durationMs: z.number().int().positive().default(10_000),
   warmupMs: z.number().int().nonnegative().default(1000),
   cooldownMs: z.number().int().nonnegative().default(0),
   seed: z.number().int().default(1),
-  sharedKeys: z.number().int().min(1).default(1),
-  privateKeysPerClient: z.number().int().min(1).default(16),
   requestTimeoutMs: z.number().int().positive().default(2000),
   maxAttempts: z.number().int().min(1).max(10).default(3),
   maxOps: z.number().int().positive().default(2_000_000),
@@ -108,15 +113,11 @@ const FIX_OF_OPTION: Readonly<Record<string, string>> = {
   engine: 'give an engine name (see `consensus-bench engines`)',
   engineConfig: 'give a JSON object of engine config fields',
   replicas: 'give a whole number from 1 to 50, like 3',
-  clientsPerSite: 'give a whole number from 1 to 1000, like 8',
-  conflict: 'give a fraction in [0, 1], like 0.1',
-  readRatio: 'give a fraction in [0, 1], like 0.5',
+  ...FIX_OF_WORKLOAD_OPTION,
   durationMs: 'give a positive whole number of milliseconds, like 10000 (10s)',
   warmupMs: 'give a whole number of milliseconds >= 0, like 1000 (1s)',
   cooldownMs: 'give a whole number of milliseconds >= 0, like 0',
   seed: 'give an integer seed, like 1',
-  sharedKeys: 'give a whole number of shared keys >= 1',
-  privateKeysPerClient: 'give a whole number of private keys >= 1, like 16',
   requestTimeoutMs: 'give a positive whole number of milliseconds, like 2000 (2s)',
   maxAttempts: 'give a whole number from 1 to 10, like 3',
   maxOps: 'give a positive whole number of commands',
@@ -143,7 +144,8 @@ export function resolveRunOptions(input: RunOptionsInput): RunOptions {
         : ((typeof top === 'string' ? FIX_OF_OPTION[top] : undefined) ?? 'see `consensus-bench run --help`')
     throw new RunOptionError(field, issue.message, fix)
   }
-  const o = parsed.data
+  const o = resolveWorkloadOptions(parsed.data)
+  if ('problem' in o) throw new RunOptionError(o.field, o.problem, o.fix)
   if (o.warmupMs + o.cooldownMs >= o.durationMs) {
     throw new RunOptionError('durationMs', 'shorter than warm-up plus cool-down', 'run longer or trim less')
   }
@@ -249,6 +251,7 @@ async function runCell(
 
   progress(`${id}: starting ${options.replicas} ${options.engine} replicas`)
   let cluster: Cluster | null = null
+  let meter: NodeCostMeter | null = null
   // SIGINT/SIGTERM: stop issuing load, stop the replicas; summary.json already says 'incomplete'
   const removeHook = onInterrupt(async () => {
     stopLoad.abort()
@@ -271,9 +274,11 @@ async function runCell(
           )
       },
     })
-    const leader = await waitForAgreedLeader(cluster, options.readyTimeoutMs)
+    // a leaderless engine (classic Paxos, EPaxos) never names one: do not wait readyTimeoutMs for it
+    const leaderless = findEngine(options.engine)?.leadership === 'leaderless'
+    const leader = leaderless ? null : await waitForAgreedLeader(cluster, options.readyTimeoutMs)
     progress(
-      `${id}: replicas ready${leader !== null ? `, leader ${leader}` : ', no agreed leader (starting anyway)'}`,
+      `${id}: replicas ready${leader !== null ? `, leader ${leader}` : leaderless ? ' (leaderless engine)' : ', no agreed leader (starting anyway)'}`,
     )
 
     const sites: Site[] = cluster.replicas.map((r) => ({ name: r.id, replica: r.id }))
@@ -283,33 +288,29 @@ async function runCell(
     const ticker = setInterval(() => {
       progress(`${id}: ${Math.round((clock.nowUs() - startUs) / 1e6)} s, ${completed} commands`)
     }, 1000)
+    // /metrics at the measured window's edges (harness/node-cost.ts)
+    // a replica that cannot answer /metrics within a client's timeout is left out, not waited for
+    meter = new NodeCostMeter(cluster.replicas, () => clock.nowUs(), Math.min(1000, options.requestTimeoutMs))
     const faultsDone = runFaultSchedule(options.faults, cluster, clock, startUs, stopLoad.signal)
-    let load: ClosedLoopResult
+    let load: LoadResult
     try {
-      load = await runClosedLoop({
-        sites,
-        replicas: targets,
-        clientsPerSite: options.clientsPerSite,
-        conflict: options.conflict,
-        readRatio: options.readRatio,
-        sharedKeys: options.sharedKeys,
-        privateKeysPerClient: options.privateKeysPerClient,
-        seed: options.seed,
-        durationMs: options.durationMs,
-        warmupMs: options.warmupMs,
-        cooldownMs: options.cooldownMs,
-        requestTimeoutMs: options.requestTimeoutMs,
-        maxAttempts: options.maxAttempts,
-        maxOps: options.maxOps,
+      load = await runLoad(loadSpecOf(options, sites, targets), {
+        drivers: options.drivers,
         clock,
         signal: stopLoad.signal,
-        onComplete: () => {
-          completed++
+        onCompleted: (n) => {
+          completed += n
         },
+        onStart: (loadStartUs) =>
+          meter?.schedule(
+            loadStartUs + options.warmupMs * 1000,
+            loadStartUs + (options.durationMs - options.cooldownMs) * 1000,
+          ),
       })
     } finally {
       clearInterval(ticker)
     }
+    const cost = await meter.finish(load.history)
     const scheduled = await faultsDone
     throwIfInterrupted(stopLoad.signal, id)
     const history = [...load.history]
@@ -336,6 +337,15 @@ async function runCell(
       join(cellDir, 'latency.hlog'),
       load.latency.toHlog(clock.zeroEpochMs, load.windowStartUs / 1e6, load.windowEndUs / 1e6),
     )
+    writeFileSync(
+      join(cellDir, 'timeline.jsonl'),
+      timelineToJsonl(throughputTimeline(load.records, load.startUs, load.endUs)),
+    )
+    const loadSummary = loadSummaryOf(options, load)
+    if (loadSummary.driverSaturated)
+      progress(
+        `${id}: a driver process was CPU-saturated: the figures may be the driver's limit (try --drivers)`,
+      )
     progress(`${id}: checking linearizability of ${history.length} commands`)
     const check = checkLinearizable(history, options.checkTimeBudgetMs)
     writeJsonAtomic(join(cellDir, 'check.json'), check.full)
@@ -361,7 +371,7 @@ async function runCell(
       readRatio: options.readRatio,
       repetition,
       replicas: options.replicas,
-      clientsPerSite: options.clientsPerSite,
+      clientsPerSite: options.clientsPerSite ?? null,
       durationMs: options.durationMs,
       warmupMs: options.warmupMs,
       cooldownMs: options.cooldownMs,
@@ -375,19 +385,23 @@ async function runCell(
         put: summarizeLatency(load.latency.merged(undefined, 'put')),
       },
       sites: siteSummaries,
+      ...loadSummary,
       check: check.summary,
       faults,
       errors: { ...load.errors },
       readBack,
       truncated: load.truncated,
+      ...nodeCostFields(cost, leader),
       files: {
         history: relative(runDir, join(cellDir, 'history.jsonl')),
         check: relative(runDir, join(cellDir, 'check.json')),
         latency: relative(runDir, join(cellDir, 'latency.hlog')),
+        timeline: relative(runDir, join(cellDir, 'timeline.jsonl')),
         replicas: relative(runDir, replicaDir),
       },
     }
   } finally {
+    meter?.cancel()
     removeHook()
     await cluster?.stop()
   }

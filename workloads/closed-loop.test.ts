@@ -1,51 +1,58 @@
 import assert from 'node:assert/strict'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { test } from 'node:test'
 import { checkHistory } from '../harness/check/linearizability.ts'
-import { startRunClock } from './clock.ts'
-import { type ClosedLoopOptions, runClosedLoop } from './closed-loop.ts'
+import { type RunClock, startRunClock } from './clock.ts'
+import type { Site } from './executor.ts'
+import { runLoad } from './load.ts'
+import { fakeReplicas } from './testdata/fake-replicas.ts'
 
-/** In-process replicas sharing one map: linearizable by construction. `hang` decides which requests never get an answer. */
-async function fakeReplicas(n: number, hang: (replica: number, client: string, seq: number) => boolean) {
-  const kv = new Map<string, string>()
-  const seen: Array<{ replica: number; client: string; seq: number }> = []
-  const executed = new Set<string>()
-  const servers: Server[] = []
-  for (let i = 0; i < n; i++) {
-    const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-      const chunks: Buffer[] = []
-      req.on('data', (c: Buffer) => chunks.push(c))
-      req.on('end', () => {
-        const client = String(req.headers['x-client-id'])
-        const seq = Number(req.headers['x-seq'])
-        seen.push({ replica: i, client, seq })
-        if (hang(i, client, seq)) return
-        const key = decodeURIComponent((req.url ?? '').slice('/kv/'.length))
-        const id = `${client}#${seq}`
-        if (req.method === 'PUT') {
-          if (!executed.has(id)) kv.set(key, Buffer.concat(chunks).toString('utf8'))
-          executed.add(id)
-          res.end(JSON.stringify({ value: null }))
-        } else {
-          res.end(JSON.stringify({ value: kv.get(key) ?? null }))
-        }
-      })
-    })
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-    servers.push(server)
-  }
-  const replicas = servers.map((s, i) => ({
-    id: `r${i}`,
-    clientUrl: `http://127.0.0.1:${(s.address() as AddressInfo).port}`,
-  }))
-  const close = async () => {
-    for (const s of servers) {
-      s.closeAllConnections()
-      await new Promise((r) => s.close(r))
-    }
-  }
-  return { replicas, seen, close }
+/** The flat options these tests were written with, mapped onto a one-driver closed-loop load. */
+interface ClosedLoopOptions {
+  sites: Site[]
+  replicas: ReadonlyArray<{ id: string; clientUrl: string }>
+  clientsPerSite: number
+  conflict: number
+  readRatio: number
+  sharedKeys: number
+  privateKeysPerClient: number
+  seed: number
+  durationMs: number
+  warmupMs: number
+  cooldownMs: number
+  requestTimeoutMs: number
+  maxAttempts: number
+  maxOps: number
+  clock: RunClock
+}
+
+function runClosedLoop(o: ClosedLoopOptions) {
+  return runLoad(
+    {
+      sites: o.sites,
+      replicas: o.replicas,
+      workload: {
+        keys: {
+          kind: 'conflict',
+          conflict: o.conflict,
+          sharedKeys: o.sharedKeys,
+          privateKeysPerClient: o.privateKeysPerClient,
+        },
+        readRatio: o.readRatio,
+        valueSizeBytes: 0,
+      },
+      shape: { kind: 'closed', clientsPerSite: o.clientsPerSite, thinkTimeMs: 0, opsPerClient: null },
+      seed: o.seed,
+      durationMs: o.durationMs,
+      warmupMs: o.warmupMs,
+      cooldownMs: o.cooldownMs,
+      requestTimeoutMs: o.requestTimeoutMs,
+      maxAttempts: o.maxAttempts,
+      maxOps: o.maxOps,
+    },
+    { clock: o.clock },
+  )
 }
 
 function options(
@@ -75,7 +82,7 @@ function options(
 test('closed loop: sequential sessions, unique put values, trimmed latency, linearizable history', async () => {
   const fake = await fakeReplicas(2, () => false)
   try {
-    const result = await runClosedLoop(options(fake.replicas))
+    const result = await runClosedLoop(options(fake.replicas, { durationMs: 1500 }))
     assert.ok(result.history.length > 50, `only ${result.history.length} ops`)
     const clients = new Set(result.history.map((op) => op.client))
     assert.deepEqual([...clients].sort(), ['r0-c0', 'r0-c1', 'r0-c2', 'r1-c0', 'r1-c1', 'r1-c2'])

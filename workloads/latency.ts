@@ -49,6 +49,22 @@ export class LatencyRecorder {
 
   record(site: string, op: OpType, latencyUs: number): void {
     if (!(latencyUs >= 0)) throw new Error(`latency must be >= 0 us, got ${latencyUs}`)
+    const h = this.#histogram(site, op)
+    // 0 us cannot be told apart from 1 us at this resolution; keep it recordable
+    h.recordValue(Math.max(1, Math.round(latencyUs)))
+  }
+
+  /** Adds an encoded recorder (toHlog's text, e.g. from another driver process): the HDR merge. */
+  addHlog(text: string): void {
+    for (const [tag, h] of readHlog(text)) {
+      const slash = tag.lastIndexOf('/')
+      const op = tag.slice(slash + 1)
+      if (slash < 0 || (op !== 'get' && op !== 'put')) throw new Error(`hlog tag '${tag}' is not <site>/<op>`)
+      this.#histogram(tag.slice(0, slash), op).add(h)
+    }
+  }
+
+  #histogram(site: string, op: OpType): Histogram {
     let bySite = this.#histograms.get(site)
     if (bySite === undefined) {
       bySite = new Map()
@@ -59,8 +75,7 @@ export class LatencyRecorder {
       h = newLatencyHistogram()
       bySite.set(op, h)
     }
-    // 0 us cannot be told apart from 1 us at this resolution; keep it recordable
-    h.recordValue(Math.max(1, Math.round(latencyUs)))
+    return h
   }
 
   sites(): string[] {

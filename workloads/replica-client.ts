@@ -11,6 +11,7 @@
  * - timeout:   no answer in time (uncertain: it may still commit)
  * - error:     the connection broke, or an unexpected status (uncertain)
  */
+import { EventEmitter } from 'node:events'
 import { Pool } from 'undici'
 import type { NodeId } from '../engines/core/command.ts'
 
@@ -34,11 +35,26 @@ export interface KvRequest {
 export class ReplicaClients {
   readonly #pools = new Map<NodeId, Pool>()
 
-  constructor(replicas: ReadonlyArray<{ readonly id: NodeId; readonly clientUrl: string }>) {
+  /**
+   * `connectionsPerReplica`: at most this many sockets per replica (null: one per concurrent request);
+   * requests beyond it wait in the pool's queue for a free connection.
+   */
+  constructor(
+    replicas: ReadonlyArray<{ readonly id: NodeId; readonly clientUrl: string }>,
+    connectionsPerReplica: number | null = null,
+  ) {
     for (const r of replicas) {
       if (this.#pools.has(r.id)) throw new Error(`duplicate replica id ${r.id}`)
-      // pipelining 1: each client is a sequential session, so one request per connection at a time
-      this.#pools.set(r.id, new Pool(r.clientUrl, { pipelining: 1, keepAliveTimeout: 30_000 }))
+      // pipelining 1: a replica holds each answer until commit, so a second request on the same
+      // connection would wait behind the first (head-of-line)
+      this.#pools.set(
+        r.id,
+        new Pool(r.clientUrl, {
+          pipelining: 1,
+          keepAliveTimeout: 30_000,
+          connections: connectionsPerReplica,
+        }),
+      )
     }
   }
 
@@ -47,15 +63,17 @@ export class ReplicaClients {
     if (pool === undefined) throw new Error(`no pool for replica ${replica}`)
     if (request.op === 'put' && request.value === null) throw new Error('a put needs a value')
     // our own timer: undici's headersTimeout runs on a coarse (about 1 s) timer wheel
-    const abort = new AbortController()
+    // undici takes an EventEmitter as the abort signal: about 10 us a request cheaper than an
+    // AbortController (bench:driver, workloads/README.md "Driver capacity"), the same abort
+    const abort = new EventEmitter()
     let timedOut = false
     const timer = setTimeout(() => {
       timedOut = true
-      abort.abort()
+      abort.emit('abort')
     }, timeoutMs)
     try {
       const response = await pool.request({
-        signal: abort.signal,
+        signal: abort,
         path: `/kv/${encodeURIComponent(request.key)}`,
         method: request.op === 'put' ? 'PUT' : 'GET',
         headers: { 'x-client-id': request.client, 'x-seq': String(request.seq) },

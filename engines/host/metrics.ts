@@ -24,6 +24,8 @@ export interface TransportCounters {
 export class ReplicaMetrics {
   readonly sent = new Map<string, TypeCounter>()
   readonly received = new Map<string, TypeCounter>()
+  /** messages an engine sent to itself, per type: also in sent and received (with 0 bytes), never on a wire */
+  readonly self = new Map<string, number>()
   readonly events: EventCounts = {
     commit: 0,
     'fast-path': 0,
@@ -52,6 +54,12 @@ export class ReplicaMetrics {
     count(this.received, type, bytes)
   }
 
+  /** a message to itself: counts it as sent now (received is counted at delivery, as for any message) */
+  countSelfSent(type: string): void {
+    count(this.sent, type, 0)
+    this.self.set(type, (this.self.get(type) ?? 0) + 1)
+  }
+
   countEvent(event: EngineEvent): void {
     this.events[event.type]++
     if (event.type === 'commit') this.commandsCommitted += event.commands
@@ -70,7 +78,11 @@ export class ReplicaMetrics {
       uptimeMs: this.uptimeMs(),
       cpuUs: { user: cpu.user, system: cpu.system, total: cpu.user + cpu.system },
       rssBytes: process.memoryUsage.rss(),
-      messages: { sent: Object.fromEntries(this.sent), received: Object.fromEntries(this.received) },
+      messages: {
+        sent: Object.fromEntries(this.sent),
+        received: Object.fromEntries(this.received),
+        self: Object.fromEntries(this.self),
+      },
       events: { ...this.events },
       commandsCommitted: this.commandsCommitted,
       requests: { ...this.requests },
@@ -96,7 +108,12 @@ export interface MetricsSnapshot {
   /** process CPU time since the replica started, microseconds */
   cpuUs: { user: number; system: number; total: number }
   rssBytes: number
-  messages: { sent: Record<string, TypeCounter>; received: Record<string, TypeCounter> }
+  /** `self` counts messages to itself per type; each is also one sent and one received (0 bytes) */
+  messages: {
+    sent: Record<string, TypeCounter>
+    received: Record<string, TypeCounter>
+    self: Record<string, number>
+  }
   events: EventCounts
   commandsCommitted: number
   requests: { received: number; replied: number; inFlight: number }

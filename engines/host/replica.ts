@@ -196,7 +196,7 @@ export async function startReplica(
     if (output.to === config.id) {
       // A copy, delivered on a later turn like any message, so the engine never sees its own object.
       const copy = decodeValue(output.frame.subarray(FRAME_HEADER_BYTES)) as EngineMessage
-      metrics.countSent(output.type, 0)
+      metrics.countSelfSent(output.type)
       setImmediate(() => {
         metrics.countReceived(copy.type, 0)
         runHandler((e) => e.onMessage(config.id, copy))

@@ -4,7 +4,7 @@ import { test } from 'node:test'
 import type { EngineMessage } from '../core/engine.ts'
 import { encodeFrame, FrameDecoder, helloFrame } from './frame.ts'
 import { ReplicaMetrics } from './metrics.ts'
-import { DEFAULT_TRANSPORT_LIMITS, PeerTransport } from './transport.ts'
+import { DEFAULT_TRANSPORT_LIMITS, PeerTransport, sourceAddressFor } from './transport.ts'
 
 function dial(address: string): Promise<Socket> {
   const [host, port] = address.split(':') as [string, string]
@@ -105,4 +105,36 @@ test('frames queued for a disconnected peer are bounded in bytes too; the newest
     decoded.slice(1).map((m) => (m as { n: number }).n),
     Array.from({ length: kept }, (_, i) => 10 - kept + 1 + i),
   )
+})
+
+test('peers are dialled from our own listen address, so a kernel shaper can tell links apart by source', async (t) => {
+  const server = createServer()
+  const peerSeen = new Promise<string | undefined>((resolve) => {
+    server.once('connection', (socket) => {
+      resolve(socket.remoteAddress)
+      socket.destroy()
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.after(() => server.close())
+  const metrics = new ReplicaMetrics('r2', 'test', () => ({ fsyncs: 0, bytesWritten: 0 }))
+  const transport = new PeerTransport({
+    self: 'r2',
+    peers: [{ id: 'r0', address: { host: '127.0.0.1', port: (server.address() as AddressInfo).port } }],
+    listen: { host: '127.0.0.3', port: 0 },
+    limits: DEFAULT_TRANSPORT_LIMITS,
+    metrics,
+    log: () => {},
+    onMessage: () => {},
+  })
+  await transport.listen()
+  t.after(() => transport.close())
+  transport.connect()
+  assert.equal(await peerSeen, '127.0.0.3')
+})
+
+test('a wildcard or named listen host leaves the source address to the OS', () => {
+  assert.equal(sourceAddressFor('0.0.0.0'), undefined)
+  assert.equal(sourceAddressFor('localhost'), undefined)
+  assert.equal(sourceAddressFor('127.0.0.4'), '127.0.0.4')
 })

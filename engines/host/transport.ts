@@ -65,6 +65,16 @@ function isEngineMessage(value: unknown): value is EngineMessage {
   )
 }
 
+/**
+ * Dial peers from our own listen address when it is a specific IPv4 address: on loopback every replica
+ * has its own 127.0.0.x, and a kernel shaper (netem/kernel) tells links apart by source and destination.
+ * A wildcard or a host name leaves the choice to the OS.
+ */
+export function sourceAddressFor(listenHost: string): string | undefined {
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(listenHost) || listenHost === '0.0.0.0') return undefined
+  return listenHost
+}
+
 class OutboundLink {
   private socket: Socket | null = null
   private connected = false
@@ -80,6 +90,8 @@ class OutboundLink {
     private readonly self: NodeId,
     readonly peer: NodeId,
     private readonly address: HostPort,
+    /** the source address to dial from (our own listen host), or undefined to let the OS pick */
+    private readonly localAddress: string | undefined,
     private readonly limits: TransportLimits,
     private readonly metrics: ReplicaMetrics,
     private readonly log: (line: string) => void,
@@ -132,7 +144,11 @@ class OutboundLink {
 
   private dial(): void {
     if (this.closed) return
-    const socket = tcpConnect({ host: this.address.host, port: this.address.port })
+    const socket = tcpConnect({
+      host: this.address.host,
+      port: this.address.port,
+      ...(this.localAddress !== undefined ? { localAddress: this.localAddress } : {}),
+    })
     this.socket = socket
     socket.setNoDelay(true)
     socket.on('connect', () => {
@@ -192,7 +208,15 @@ export class PeerTransport {
       if (peer.id === options.self) throw new Error('a replica is not its own peer')
       this.links.set(
         peer.id,
-        new OutboundLink(options.self, peer.id, peer.address, options.limits, options.metrics, options.log),
+        new OutboundLink(
+          options.self,
+          peer.id,
+          peer.address,
+          sourceAddressFor(options.listen.host),
+          options.limits,
+          options.metrics,
+          options.log,
+        ),
       )
     }
   }

@@ -9,23 +9,13 @@
  */
 import { type Ballot, compareBallots, ZERO_BALLOT } from '../core/ballot.ts'
 import type { Storage } from '../core/engine.ts'
+import { slotKey, slotOfKey } from '../core/slot-key.ts'
 import type { MultiPaxosTestFault } from './config.ts'
 import { type AcceptedEntry, type ChosenEntry, type SlotValue, sameSlotValue } from './messages.ts'
 
 const PROMISED_KEY = 'mp/promised'
 const ACCEPTED_PREFIX = 'mp/acc/'
 const CHOSEN_PREFIX = 'mp/chosen/'
-const SLOT_DIGITS = 12
-
-function slotKey(prefix: string, slot: number): string {
-  return prefix + String(slot).padStart(SLOT_DIGITS, '0')
-}
-
-function slotOfKey(prefix: string, key: string): number {
-  const slot = Number(key.slice(prefix.length))
-  if (!Number.isSafeInteger(slot) || slot < 0) throw new Error(`corrupt storage key ${key}`)
-  return slot
-}
 
 interface Vote {
   readonly ballot: Ballot

@@ -66,6 +66,15 @@ test('run: invalid flags exit 2 and name the flag and the fix', () => {
       /--config multipaxos\.batchin: unknown config field/,
     ],
     [['--engine', 'multipaxos', '--config', '{oops'], /--config: not valid JSON/],
+    [
+      ['--engine', 'multipaxos', '--rate', '100', '--clients', '4'],
+      /--rate: .*both given[\s\S]*fix: give --rate/,
+    ],
+    [['--engine', 'multipaxos', '--key-dist', 'zipfian'], /--key-dist: 'zipfian' is not one of[\s\S]*fix:/],
+    [
+      ['--engine', 'multipaxos', '--rate', '100', '--think-time', '5ms'],
+      /--think-time: think time is for a closed loop/,
+    ],
   ]
   for (const [args, message] of cases) {
     const r = cli(args)

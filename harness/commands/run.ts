@@ -9,6 +9,14 @@ import type { Command } from 'commander'
 import { CliError, EXIT, invalidInput } from '../exit-codes.ts'
 import type { RunSummary } from '../results/summary.ts'
 import { RunOptionError, type RunOptionsInput, runBenchmark } from '../run.ts'
+import { nodeCostTable } from './node-cost-table.ts'
+import {
+  addLoadFlags,
+  LOAD_FLAG_OF_FIELD,
+  type LoadFlags,
+  loadOptionsFromFlags,
+  loadSummaryLines,
+} from './run-load-flags.ts'
 
 /**
  * '10s', '500ms', '2m', '1.5s' -> milliseconds; null when it is not a duration. Zero ('0', '0s') only
@@ -27,7 +35,7 @@ export function parseDurationMs(text: string, allowZero = false): number | null 
 const FLAG_OF_FIELD: Record<string, string> = {
   engine: '--engine',
   replicas: '--replicas',
-  clientsPerSite: '--clients',
+  ...LOAD_FLAG_OF_FIELD,
   conflict: '--conflict',
   durationMs: '--duration',
   warmupMs: '--warmup',
@@ -38,10 +46,9 @@ const FLAG_OF_FIELD: Record<string, string> = {
   resultsRoot: '--results',
 }
 
-interface RunFlags {
+export interface RunFlags extends LoadFlags {
   engine: string
   replicas: string
-  clients: string
   conflict: string
   duration: string
   warmup: string
@@ -74,7 +81,8 @@ function duration(flag: string, text: string, allowZero = false): number {
   return ms
 }
 
-function engineConfig(text: string | undefined): Record<string, unknown> {
+/** --config: inline JSON or a JSON file path -> the raw engine config (`where` names the command) */
+export function engineConfig(text: string | undefined, where = 'run'): Record<string, unknown> {
   if (text === undefined) return {}
   // inline JSON starts with '{' (or '[', which is then rejected as not an object rather than as a path)
   const fromFile = !/^[{[]/.test(text.trim())
@@ -83,7 +91,7 @@ function engineConfig(text: string | undefined): Record<string, unknown> {
     raw = fromFile ? readFileSync(text, 'utf8') : text
   } catch {
     throw invalidInput(
-      'run',
+      where,
       '--config',
       `cannot read file '${text}'`,
       'give inline JSON like {"batching":true} or a JSON file path',
@@ -94,7 +102,7 @@ function engineConfig(text: string | undefined): Record<string, unknown> {
     parsed = JSON.parse(raw)
   } catch (err: unknown) {
     throw invalidInput(
-      'run',
+      where,
       '--config',
       `not valid JSON (${(err as Error).message})`,
       'give a JSON object of engine config fields',
@@ -102,7 +110,7 @@ function engineConfig(text: string | undefined): Record<string, unknown> {
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw invalidInput(
-      'run',
+      where,
       '--config',
       'must be a JSON object',
       'give a JSON object of engine config fields',
@@ -117,7 +125,7 @@ export function optionsFromFlags(flags: RunFlags): RunOptionsInput {
     engine: flags.engine,
     engineConfig: engineConfig(flags.config),
     replicas: number('--replicas', flags.replicas, 'give a whole number of replicas, like 3'),
-    clientsPerSite: number('--clients', flags.clients, 'give a whole number of clients per site, like 8'),
+    ...loadOptionsFromFlags(flags, duration),
     conflict: number('--conflict', flags.conflict, 'give a fraction in [0, 1], like 0.1'),
     readRatio: number('--read-ratio', flags.readRatio, 'give a fraction in [0, 1], like 0.5'),
     durationMs,
@@ -188,18 +196,21 @@ export function summaryTable(summary: RunSummary): string {
       ])
     }
   }
-  return `${cells.toString()}\n${sites.toString()}\n`
+  return `${cells.toString()}\n${sites.toString()}\n${loadSummaryLines(summary)}${nodeCostTable(summary.cells)}`
 }
 
-export function register(program: Command): void {
-  program
-    .command('run')
-    .description(
-      'run one engine on local replica processes under closed-loop load; write a results directory',
-    )
+/** The flag that sets a run option (RunOptionError.field), as the user typed it. */
+export function flagOfField(field: string): string {
+  if (field.startsWith('engineConfig')) return `--config ${field.slice('engineConfig.'.length)}`
+  const top = field.split('.')[0] ?? field
+  return FLAG_OF_FIELD[top] ?? field
+}
+
+/** The flags that describe the cluster and the workload: `run` takes them, and so does `k6 export`. */
+export function addRunFlags(command: Command): Command {
+  command
     .requiredOption('--engine <name>', 'engine to run (see `consensus-bench engines`)')
     .option('--replicas <n>', 'replica processes, each on its own 127.0.0.x address', '3')
-    .option('--clients <n>', 'closed-loop clients per site (each replica is a site)', '8')
     .option('--conflict <c>', 'probability a command targets the shared hot key', '0.1')
     .option('--duration <d>', 'load duration, like 10s', '10s')
     .option('--warmup <d>', 'trimmed from latency and throughput (still checked)', '1s')
@@ -210,6 +221,16 @@ export function register(program: Command): void {
     .option('--request-timeout <d>', 'client timeout per attempt before retrying elsewhere', '2s')
     .option('--kill-leader-at <d>', 'SIGKILL the leader this long after the load starts')
     .option('--storage <kind>', 'replica storage: file or memory', 'file')
+  return addLoadFlags(command)
+}
+
+export function register(program: Command): void {
+  const command = program
+    .command('run')
+    .description(
+      'run one engine on local replica processes under closed-loop load; write a results directory',
+    )
+  addRunFlags(command)
     .option('--json', 'print summary.json on stdout instead of the table')
     .action(async (flags: RunFlags) => {
       const options = optionsFromFlags(flags)
@@ -220,13 +241,8 @@ export function register(program: Command): void {
           argv: process.argv.slice(2),
         })
       } catch (err: unknown) {
-        if (err instanceof RunOptionError) {
-          const top = err.field.split('.')[0] ?? err.field
-          const flag = err.field.startsWith('engineConfig')
-            ? `--config ${err.field.slice('engineConfig.'.length)}`
-            : (FLAG_OF_FIELD[top] ?? err.field)
-          throw invalidInput('run', flag, err.problem, err.fix)
-        }
+        if (err instanceof RunOptionError)
+          throw invalidInput('run', flagOfField(err.field), err.problem, err.fix)
         throw new CliError(`run failed: ${(err as Error).message}`, EXIT.thresholdFailed)
       }
       const { summary, dir } = result

@@ -2,9 +2,11 @@
  * summary.json: the contract other tools read (documented in results/README.md). It is rewritten as
  * cells finish; `status` stays 'incomplete' until the whole run has finished.
  */
-import type { DriverErrors } from '../../workloads/closed-loop.ts'
+import type { DriverErrors } from '../../workloads/executor.ts'
 import type { LatencySummaryUs } from '../../workloads/latency.ts'
+import type { LoadSummary } from '../../workloads/run-options.ts'
 import type { FaultRecord } from '../faults.ts'
+import type { NodeCostFields } from '../node-cost.ts'
 
 export interface SiteSummary {
   readonly ops: number
@@ -22,7 +24,11 @@ export interface CheckSummary {
 /** Error counts by kind over every attempt (the driver's own counters). */
 export type CellErrors = DriverErrors
 
-export interface CellSummary {
+/**
+ * LoadSummary: the load mode, workload, achievedConflict, arrivals, driver CPU (workloads/run-options.ts);
+ * NodeCostFields: nodes, bottleneckNode, fastPath, slowPath, nodeCost (harness/node-cost.ts)
+ */
+export interface CellSummary extends LoadSummary, NodeCostFields {
   readonly id: string
   readonly state: 'complete'
   readonly engine: string
@@ -31,7 +37,8 @@ export interface CellSummary {
   readonly readRatio: number
   readonly repetition: number
   readonly replicas: number
-  readonly clientsPerSite: number
+  /** closed loop; null in an open loop */
+  readonly clientsPerSite: number | null
   readonly durationMs: number
   readonly warmupMs: number
   readonly cooldownMs: number
@@ -56,6 +63,7 @@ export interface CellSummary {
     readonly history: string
     readonly check: string
     readonly latency: string
+    readonly timeline: string
     readonly replicas: string
   }
 }

@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import type { LatencyModel } from '../core/engine.ts'
+import { paxosEngine } from './index.ts'
+
+function model(rtt: Record<string, number>, nodes: string[], origin: string, clientRttMs = 3): LatencyModel {
+  const rttMs = (a: string, b: string): number => {
+    if (a === b) return 0
+    const v = rtt[[a, b].sort().join('-')]
+    if (v === undefined) throw new Error(`no rtt ${a}-${b}`)
+    return v
+  }
+  // leaderless: the leader field is ignored; give a node that is not the origin to show it
+  return { nodes, rttMs, origin, leader: nodes.find((n) => n !== origin)!, clientRttMs }
+}
+
+const config = paxosEngine.parseConfig({})
+
+describe('paxos expectedLatencyMs', () => {
+  // EPaxos Fig. 4 three sites: CA-VA 85, VA-EU 90, CA-EU 156.
+  const threeSites = { 'CA-VA': 85, 'EU-VA': 90, 'CA-EU': 156 }
+  const nodes = ['CA', 'VA', 'EU']
+
+  it('is the client RTT plus two round trips (phase 1, phase 2) to the origin’s nearest majority', () => {
+    assert.equal(paxosEngine.expectedLatencyMs(model(threeSites, nodes, 'CA'), config), 3 + 2 * 85)
+    assert.equal(paxosEngine.expectedLatencyMs(model(threeSites, nodes, 'VA'), config), 3 + 2 * 85)
+    assert.equal(paxosEngine.expectedLatencyMs(model(threeSites, nodes, 'EU'), config), 3 + 2 * 90)
+  })
+
+  it('with five nodes waits for the second-nearest peer', () => {
+    const rtt = {
+      'a-b': 10,
+      'a-c': 20,
+      'a-d': 30,
+      'a-e': 40,
+      'b-c': 1,
+      'b-d': 1,
+      'b-e': 1,
+      'c-d': 1,
+      'c-e': 1,
+      'd-e': 1,
+    }
+    assert.equal(paxosEngine.expectedLatencyMs(model(rtt, ['a', 'b', 'c', 'd', 'e'], 'a', 0), config), 2 * 20)
+  })
+
+  it('one node: only the client round trip', () => {
+    assert.equal(paxosEngine.expectedLatencyMs(model({}, ['a'], 'a', 7), config), 7)
+  })
+
+  it('rejects an origin outside the cluster', () => {
+    assert.throws(() => paxosEngine.expectedLatencyMs(model(threeSites, nodes, 'XX'), config), /origin XX/)
+  })
+})
+
+describe('paxos config', () => {
+  it('rejects unknown fields and inverted backoff bounds, naming the field', () => {
+    assert.throws(() => paxosEngine.parseConfig({ backoffMs: 3 }), /paxos\.backoffMs: unknown config field/)
+    assert.throws(
+      () => paxosEngine.parseConfig({ backoffMsMin: 50, backoffMsMax: 10 }),
+      /paxos\.backoffMsMin: backoffMsMin must not exceed backoffMsMax/,
+    )
+    assert.equal(paxosEngine.parseConfig({ maxInflightInstances: 4 }).maxInflightInstances, 4)
+  })
+})

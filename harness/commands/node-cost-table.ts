@@ -1,0 +1,52 @@
+/** The per-node cost table of a run's printed summary (the figures: harness/node-cost.ts). */
+import Table from 'cli-table3'
+import type { CellSummary } from '../results/summary.ts'
+
+/** One row per replica and cell, the bottleneck marked; '' when no cell has per-node figures. */
+export function nodeCostTable(cells: readonly CellSummary[]): string {
+  const table = new Table({
+    style: { head: [], border: [] },
+    head: [
+      'cell',
+      'node',
+      'msgs/op',
+      'sent/op',
+      'recv/op',
+      'bytes/op',
+      'cpu us/op',
+      'fsyncs/op',
+      'requests',
+      '',
+    ],
+  })
+  const notes: string[] = []
+  for (const c of cells) {
+    for (const [id, n] of Object.entries(c.nodes)) {
+      const mark = id === c.bottleneckNode ? `bottleneck (by ${c.nodeCost?.bottleneckBy})` : ''
+      table.push([
+        c.id,
+        id,
+        n.msgsPerOp,
+        n.msgsSentPerOp,
+        n.msgsReceivedPerOp,
+        Math.round(n.bytesPerOp),
+        Math.round(n.cpuUsPerOp),
+        n.fsyncsPerOp,
+        n.requests,
+        mark,
+      ])
+    }
+    const cost = c.nodeCost
+    if (cost === null) notes.push(`${c.id}: no per-node cost (the window's /metrics could not be scraped)`)
+    else {
+      const paths =
+        c.fastPath === null ? 'no fast/slow path events' : `fast path ${c.fastPath}, slow path ${c.slowPath}`
+      const missing = cost.missing.length > 0 ? `; no figures for ${cost.missing.join(', ')}` : ''
+      notes.push(
+        `${c.id}: per op = per each of ${cost.ops} commands committed in the window; ${paths}${missing}`,
+      )
+    }
+  }
+  const body = table.length > 0 ? `${table.toString()}\n` : ''
+  return `${body}${notes.join('\n')}${notes.length > 0 ? '\n' : ''}`
+}
