@@ -8,7 +8,9 @@ import * as check from './commands/check.ts'
 import * as engines from './commands/engines.ts'
 import * as k6 from './commands/k6.ts'
 import * as probe from './commands/probe.ts'
+import * as report from './commands/report.ts'
 import * as runCommand from './commands/run.ts'
+import * as serve from './commands/serve.ts'
 import * as sim from './commands/sim.ts'
 import * as topologies from './commands/topologies.ts'
 import { CliError, EXIT } from './exit-codes.ts'
@@ -29,6 +31,8 @@ const commands: Array<{ register(p: Command): void }> = [
   calibrate,
   probe,
   k6,
+  report,
+  serve,
 ]
 for (const c of commands) c.register(program)
 

@@ -1,5 +1,10 @@
 /** The library API: the CLI (harness/cli.ts) is a thin layer over these. */
 
+export { listRunDirs, loadResults, loadRun, ResultsLoadError } from '../dashboards/load.ts'
+export type { ReportResult } from '../dashboards/report.ts'
+export { buildReport, rebuildReport } from '../dashboards/report.ts'
+export type { RunListing, RunningServer, ServeOptions } from '../dashboards/serve.ts'
+export { listRuns, startServer } from '../dashboards/serve.ts'
 export type { CalibrationLink, CalibrationTable } from '../netem/calibration.ts'
 export { toleranceMs } from '../netem/calibration.ts'
 export type { ShaperChoice } from '../netem/choose.ts'

@@ -222,6 +222,9 @@ test('run: multipaxos on 3 local replicas -> throughput, ordered percentiles, li
   assert.equal(summary.status, 'complete')
   assert.deepEqual(JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')), summary)
   for (const f of ['run.json', 'env.json', 'summary.json']) assert.ok(existsSync(join(dir, f)), f)
+  // the run ends with its report (dashboards/report.ts): the page, its bundles and the charts with data
+  for (const f of ['report.html', 'report-assets/vega.min.js', 'charts/latency-distribution.svg'])
+    assert.ok(existsSync(join(dir, f)), f)
   const env = JSON.parse(readFileSync(join(dir, 'env.json'), 'utf8'))
   assert.equal(env.launcher, 'local')
   assert.ok(env.cpuCount >= 1 && env.node.startsWith('v'))

@@ -10,6 +10,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { z } from 'zod'
+import { reportAfterRun } from '../dashboards/report.ts'
 import type { NodeId } from '../engines/core/command.ts'
 import { ConfigError } from '../engines/core/engine.ts'
 import { engineNames, findEngine } from '../engines/registry.ts'
@@ -105,6 +106,8 @@ export const runOptionsSchema = z.strictObject({
   faults: z.array(faultSchema).default([]),
   /** read every touched key once more after the load, into the checked history */
   readBack: z.boolean().default(true),
+  /** build report.html and charts/ at the end (dashboards/report.ts); `consensus-bench report` does it later */
+  report: z.boolean().default(true),
   checkTimeBudgetMs: z.number().int().positive().default(60_000),
   /** how long to wait for an agreed leader before the load starts */
   readyTimeoutMs: z.number().int().positive().default(20_000),
@@ -150,6 +153,7 @@ const FIX_OF_OPTION: Readonly<Record<string, string>> = {
   storage: "use 'file' or 'memory'",
   faults: "give {atMs, kind: 'kill-leader'} or {atMs, kind: 'kill', replica: 'r<i>'}, atMs >= 0",
   readBack: 'give true or false',
+  report: 'give true or false',
   checkTimeBudgetMs: 'give a positive whole number of milliseconds',
   readyTimeoutMs: 'give a positive whole number of milliseconds',
   resultsRoot: 'give a directory path',
@@ -294,6 +298,8 @@ export async function runBenchmark(input: RunOptionsInput, hooks: RunHooks = {})
   }
   summary = { ...summary, status: 'complete', finishedAt: new Date().toISOString() }
   writeJsonAtomic(join(dir, 'summary.json'), summary)
+  // report.html and charts/; a failure is recorded in summary.reportError, never thrown over the results
+  if (options.report) summary = await reportAfterRun(dir, summary, progress)
   return { dir, summary }
 }
 

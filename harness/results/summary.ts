@@ -79,4 +79,6 @@ export interface RunSummary {
   readonly startedAt: string
   readonly finishedAt: string | null
   readonly cells: readonly CellSummary[]
+  /** present only when building report.html failed at the end of the run (dashboards/report.ts) */
+  readonly reportError?: string
 }

@@ -1,0 +1,121 @@
+/**
+ * The normalized results model the charts are built from (dashboards/load.ts fills it from results
+ * directories). Every optional figure of the results contract is `null` here when a run did not record
+ * it, so a spec builder decides once what "no data" means instead of guarding every field.
+ */
+import type { LatencySummaryUs } from '../workloads/latency.ts'
+
+/** Integer microseconds, as in summary.json (p50, p90, p99, p999, max, mean). */
+export type LatencyUs = LatencySummaryUs
+
+export interface SiteModel {
+  readonly site: string
+  readonly ops: number
+  readonly throughputOpsPerSec: number
+  readonly latencyUs: LatencyUs
+  /** the protocol's message-pattern bound for this site (engine's expectedLatencyMs), when recorded */
+  readonly expectedLatencyMs: number | null
+}
+
+export interface NodeCostModel {
+  readonly node: string
+  readonly msgsPerOp: number | null
+  readonly bytesPerOp: number | null
+  readonly cpuUsPerOp: number | null
+}
+
+/** One point of an HDR percentile distribution. */
+export interface PercentilePoint {
+  readonly percentile: number
+  readonly latencyUs: number
+}
+
+export interface TimelinePoint {
+  /** whole seconds since the load started */
+  readonly second: number
+  /** commands completed in that second */
+  readonly ops: number
+}
+
+export interface Timeline {
+  readonly points: readonly TimelinePoint[]
+  /** where the points came from: the cell's timeline file, or counted from history.jsonl */
+  readonly source: 'timeline' | 'history'
+}
+
+export interface CellModel {
+  readonly runId: string
+  readonly id: string
+  readonly engine: string
+  readonly topology: string
+  readonly conflict: number
+  readonly achievedConflict: number | null
+  readonly repetition: number
+  readonly replicas: number | null
+  readonly clientsPerSite: number | null
+  readonly warmupMs: number
+  readonly throughputOpsPerSec: number
+  readonly latencyUs: LatencyUs
+  readonly sites: readonly SiteModel[]
+  readonly verdict: string
+  readonly nodes: readonly NodeCostModel[]
+  readonly bottleneckNode: string | null
+  /** the cell's latency.hlog, every site and op merged (null: no readable log) */
+  readonly distribution: readonly PercentilePoint[] | null
+  readonly timeline: Timeline | null
+  /** engine label for charts: the engine, plus whatever else varies across the loaded cells (not conflict) */
+  readonly series: string
+  /** non-fatal problems met while loading this cell (a missing or unreadable file) */
+  readonly problems: readonly string[]
+}
+
+export interface CalibrationLinkModel {
+  readonly from: string
+  readonly to: string
+  readonly targetRttMs: number
+  readonly measuredRttMsP50: number
+  readonly measuredRttMsP99: number | null
+  readonly errorMs: number
+  readonly withinTolerance: boolean
+}
+
+export interface CalibrationModel {
+  readonly topology: string | null
+  readonly shaper: string | null
+  readonly links: readonly CalibrationLinkModel[]
+}
+
+export interface EnvModel {
+  readonly gitCommit: string | null
+  readonly gitDirty: boolean | null
+  readonly node: string | null
+  readonly platform: string | null
+  readonly kernel: string | null
+  readonly cpuModel: string | null
+  readonly cpuCount: number | null
+  readonly memoryBytes: number | null
+  readonly launcher: string | null
+  readonly shaper: string | null
+  readonly calibration: CalibrationModel | null
+}
+
+export interface RunModel {
+  readonly dir: string
+  readonly runId: string
+  readonly status: string
+  readonly startedAt: string | null
+  readonly finishedAt: string | null
+  readonly env: EnvModel | null
+  readonly cells: readonly CellModel[]
+  /** summary.claims as written by the claims evaluator, shape not fixed here */
+  readonly claims: unknown
+  /** summary.reportError: why the last report build failed */
+  readonly reportError: string | null
+  readonly problems: readonly string[]
+}
+
+/** Several runs read together (one for a report, many for the served comparison). */
+export interface ResultsModel {
+  readonly runs: readonly RunModel[]
+  readonly cells: readonly CellModel[]
+}

@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, describe, test } from 'node:test'
+import type { TopLevelSpec } from 'vega-lite'
+import { loadRun } from '../load.ts'
+import { renderSvg, svgToPng } from '../render.ts'
+import { writeFixtureRun } from '../testdata/fixture.ts'
+import { buildCharts, type Chart } from './index.ts'
+
+const root = mkdtempSync(join(tmpdir(), 'dash-specs-'))
+after(() => rmSync(root, { recursive: true, force: true }))
+
+const EXPECTED = [
+  'latency-distribution',
+  'latency-by-site',
+  'latency-vs-conflict',
+  'throughput-vs-latency',
+  'throughput-timeline',
+  'node-cost',
+  'measured-vs-expected',
+  'calibration',
+]
+
+function dataOf(chart: Chart): Record<string, unknown>[] {
+  assert.equal(chart.kind, 'chart', `${chart.name} should have data`)
+  const spec = (chart as { spec: TopLevelSpec }).spec as {
+    data?: { values?: Record<string, unknown>[] }
+    layer?: { data?: { values?: Record<string, unknown>[] } }[]
+  }
+  // the main data of a layered spec is its largest layer (the others are guides: a band, a diagonal)
+  const sets = [spec.data?.values, ...(spec.layer ?? []).map((l) => l.data?.values)].filter(
+    (v) => v !== undefined,
+  )
+  return sets.sort((a, b) => b.length - a.length)[0] ?? []
+}
+
+describe('chart specs', () => {
+  const full = buildCharts(loadRun(writeFixtureRun(root)))
+  const byName = new Map(full.map((c) => [c.name, c]))
+
+  test('a full run gives every chart, each rendering to an SVG with marks and a PNG', async () => {
+    assert.deepEqual(
+      full.map((c) => c.name),
+      EXPECTED,
+    )
+    for (const c of full) {
+      assert.equal(c.kind, 'chart', `${c.name}: ${c.kind === 'no-data' ? c.reason : ''}`)
+      if (c.kind !== 'chart') continue
+      const svg = await renderSvg(c.spec)
+      assert.match(svg, /^<svg/, c.name)
+      assert.match(svg, /role-mark/, `${c.name} has marks`)
+      const png = svgToPng(svg)
+      assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47], `${c.name} PNG signature`)
+      assert.ok(png.length > 5000, `${c.name} PNG is not blank (${png.length} bytes)`)
+    }
+  })
+
+  test('the figures in the charts are the run’s figures', () => {
+    const ratio = dataOf(byName.get('measured-vs-expected')!)
+    // without conflicts the fixture's medians sit a few ms above the expected latency: ratios just above 1;
+    // epaxos at c=1 takes twice its conflict-free bound
+    for (const r of ratio.filter((r) => String(r.line).endsWith('c=0')))
+      assert.ok((r.ratio as number) >= 1 && (r.ratio as number) < 1.2, JSON.stringify(r))
+    const epaxosFull = ratio.filter((r) => r.line === 'epaxos c=1')
+    assert.equal(epaxosFull.length, 3)
+    for (const r of epaxosFull)
+      assert.ok((r.ratio as number) > 1.9 && (r.ratio as number) < 2.4, JSON.stringify(r))
+    const calibration = dataOf(byName.get('calibration')!)
+    assert.equal(calibration.length, 6)
+    assert.deepEqual(
+      calibration.filter((l) => l.result === 'off target').map((l) => l.link),
+      ['EU → CA'],
+    )
+    const cost = dataOf(byName.get('node-cost')!)
+    const bottlenecks = cost.filter((r) => r.bottleneck === true)
+    assert.ok(
+      bottlenecks.length > 0 &&
+        bottlenecks.every((r) => r.node === 'r0' && String(r.line).startsWith('multipaxos')),
+    )
+    const timeline = dataOf(byName.get('throughput-timeline')!)
+    assert.ok(timeline.some((r) => r.second === 2 && r.ops === 40 && String(r.line).startsWith('multipaxos')))
+    const conflict = dataOf(byName.get('latency-vs-conflict')!)
+    assert.deepEqual([...new Set(conflict.map((r) => r.conflict))].sort(), [0, 0.5, 1])
+    // epaxos's medians grow with conflict in the fixture; the chart must carry that
+    const epaxosMedian = (c: number) =>
+      conflict.find((r) => r.series === 'epaxos' && r.conflict === c && r.stat === 'median')
+        ?.latencyMs as number
+    assert.ok(epaxosMedian(1) > epaxosMedian(0) * 1.5)
+    const dist = dataOf(byName.get('latency-distribution')!)
+    assert.ok(
+      dist.some((r) => (r.nines as number) >= 2),
+      'reaches p99',
+    )
+  })
+
+  test('a minimal run: the charts that need newer fields say why there is no data', () => {
+    const charts = buildCharts(loadRun(writeFixtureRun(root, { minimal: true, conflicts: [0.1] })))
+    const reasons = Object.fromEntries(
+      charts.filter((c) => c.kind === 'no-data').map((c) => [c.name, c.reason]),
+    )
+    assert.deepEqual(Object.keys(reasons).sort(), [
+      'calibration',
+      'measured-vs-expected',
+      'node-cost',
+      'throughput-timeline',
+    ])
+    assert.match(reasons.calibration!, /shaper: none/)
+    assert.match(reasons['measured-vs-expected']!, /expectedLatencyMs/)
+    assert.match(reasons['node-cost']!, /nodes/)
+    // the charts that need only summary.json and the hlog still draw
+    assert.equal(charts.find((c) => c.name === 'latency-distribution')?.kind, 'chart')
+  })
+})
