@@ -4,12 +4,14 @@
  */
 import type { EngineMessage, EngineModule } from './core/engine.ts'
 import { multipaxosEngine } from './multipaxos/index.ts'
+import { vrEngine } from './vr/index.ts'
 
 // biome-ignore lint/suspicious/noExplicitAny: modules differ in message and config types
 type AnyEngineModule = EngineModule<any, any>
 
 const ENGINES: ReadonlyMap<string, AnyEngineModule> = new Map<string, AnyEngineModule>([
   [multipaxosEngine.name, multipaxosEngine],
+  [vrEngine.name, vrEngine],
 ])
 
 export function engineNames(): string[] {
