@@ -517,6 +517,7 @@ export class VrReplica implements Engine<VrMessage> {
    */
   private enterNormal(view = this.log.view): void {
     const wasPrimary = this.primary !== null
+    const previousView = this.log.view
     const viewChanged = view !== this.log.view || this.log.status !== 'normal'
     if (viewChanged) this.log.setView(view, 'normal')
     if (viewChanged) this.knownCommitNumber = this.log.commitNumber
@@ -529,7 +530,7 @@ export class VrReplica implements Engine<VrMessage> {
       this.ctx.clearTimer(TIMER_VIEW_CHANGE)
       this.ctx.setTimer(TIMER_COMMIT, this.cfg.commitIntervalMs)
     } else {
-      if (wasPrimary) this.ctx.emit({ type: 'stepped-down', epoch: this.log.view })
+      if (wasPrimary) this.ctx.emit({ type: 'stepped-down', epoch: previousView })
       this.primary = null
       this.ctx.clearTimer(TIMER_COMMIT)
       this.armViewChangeTimer()
