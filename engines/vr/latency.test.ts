@@ -1,0 +1,68 @@
+/**
+ * VR's latency bound is the leader model; checked here against the formula and against the engine
+ * itself in the simulator (fault-free, fixed RTTs, one client), which shows the eager Commit gives a
+ * backup origin one origin-primary round trip and no more.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import type { LatencyModel } from '../core/engine.ts'
+import { simulate } from '../sim/simulator.ts'
+import { vrEngine } from './index.ts'
+
+// r0-r1 20 ms, r0-r2 60 ms, r1-r2 50 ms
+const RTT_MS = [
+  [0, 20, 60],
+  [20, 0, 50],
+  [60, 50, 0],
+]
+const NODES = ['r0', 'r1', 'r2']
+
+function model(origin: string, leader: string): LatencyModel {
+  const index = (n: string): number => NODES.indexOf(n)
+  return {
+    nodes: NODES,
+    rttMs: (a, b) => RTT_MS[index(a)]![index(b)]!,
+    origin,
+    leader,
+    clientRttMs: 1,
+  }
+}
+
+function simulatedMedianMs(initialView: number): number {
+  const result = simulate({
+    engine: vrEngine,
+    seed: 1,
+    faults: false,
+    rttMs: RTT_MS,
+    clientRttMs: 1,
+    clients: 1, // c0, attached to r0
+    engineConfig: { initialView },
+  })
+  assert.equal(result.linearizability.verdict, 'linearizable')
+  const p50 = result.stats.latencyMsP50
+  assert.ok(p50 !== undefined, 'no latency measured')
+  return p50
+}
+
+describe('vr expectedLatencyMs', () => {
+  const config = vrEngine.parseConfig({})
+
+  it('at the primary: client RTT + the RTT to the nearest backup (f = 1)', () => {
+    assert.equal(vrEngine.expectedLatencyMs(model('r0', 'r0'), config), 1 + 20)
+    assert.equal(vrEngine.expectedLatencyMs(model('r2', 'r2'), config), 1 + 50)
+  })
+
+  it('at a backup: plus the origin-primary round trip', () => {
+    assert.equal(vrEngine.expectedLatencyMs(model('r0', 'r1'), config), 1 + 20 + 20)
+    assert.equal(vrEngine.expectedLatencyMs(model('r2', 'r0'), config), 1 + 60 + 20)
+  })
+
+  it('the simulated engine meets the bound at the primary and at a backup', () => {
+    // view 0: r0 is the primary and the client's origin
+    const atPrimary = simulatedMedianMs(0)
+    assert.ok(Math.abs(atPrimary - 21) < 2, `at the primary: median ${atPrimary} ms, expected 21`)
+    // view 1: r1 leads, the client still sends to r0
+    const atBackup = simulatedMedianMs(1)
+    assert.ok(Math.abs(atBackup - 41) < 2, `at a backup: median ${atBackup} ms, expected 41`)
+  })
+})
