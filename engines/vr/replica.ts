@@ -260,8 +260,12 @@ export class VrReplica implements Engine<VrMessage> {
     this.propose(primary)
   }
 
-  /** 4.1 step 3: queued commands become ops while the pipeline window has room; Prepare to the backups. */
-  private propose(primary: PrimaryState): void {
+  /**
+   * 4.1 step 3: queued commands become ops while the pipeline window has room; Prepare to the backups.
+   * Returns how many ops it proposed.
+   */
+  private propose(primary: PrimaryState): number {
+    let proposed = 0
     while (primary.queue.length > 0 && this.log.opNumber - this.log.commitNumber < this.cfg.maxInflightOps) {
       const op: Op = { commands: primary.queue.take(this.cfg.batchMaxCommands) }
       this.log.append(op)
@@ -273,8 +277,11 @@ export class VrReplica implements Engine<VrMessage> {
         commitNumber: this.log.commitNumber,
       }
       for (const peer of this.peers) this.ctx.send(peer, msg)
+      proposed++
+      // with f = 0 (or the test fault) the op commits at once; the next Prepare or Commit announces it
       this.advancePrimaryCommit(primary)
     }
+    return proposed
   }
 
   /** 4.1 step 4: a backup takes op n only after op n-1; a gap is filled by state transfer (5.2). */
@@ -308,23 +315,30 @@ export class VrReplica implements Engine<VrMessage> {
     const opNumber = Math.min(msg.opNumber, this.log.opNumber)
     if (opNumber <= (primary.acked.get(from) ?? 0)) return
     primary.acked.set(from, opNumber)
-    this.advancePrimaryCommit(primary)
+    if (this.advancePrimaryCommit(primary)) this.announceCommit(primary)
   }
 
-  private advancePrimaryCommit(primary: PrimaryState): void {
+  /** Returns whether the commit-number moved (the new ops are executed). */
+  private advancePrimaryCommit(primary: PrimaryState): boolean {
     // The (f)-th highest backup ack: that op and all before it are in f backups' logs and ours.
     const acks = this.peers.map((p) => primary.acked.get(p) ?? 0).sort((a, b) => b - a)
     let commitNumber = this.f === 0 ? this.log.opNumber : (acks[this.f - 1] ?? 0)
     // TEST-ONLY fault: commit (execute, reply) an op as soon as it is in the primary's own log.
     if (this.cfg.testFault === 'reply-before-quorum') commitNumber = this.log.opNumber
-    if (commitNumber <= this.log.commitNumber) return
+    if (commitNumber <= this.log.commitNumber) return false
     this.log.setCommitNumber(commitNumber)
     this.knownCommitNumber = Math.max(this.knownCommitNumber, commitNumber)
     this.executeCommitted()
-    // 4.1 step 6 sends the commit-number with the next Prepare or Commit; we send it at once, so a
-    // backup where the command arrived answers its client one origin-primary RTT after the primary.
-    this.broadcastCommit()
-    this.propose(primary)
+    return true
+  }
+
+  /**
+   * 4.1 step 6: the backups learn the commit-number from the next Prepare, or from a Commit when there
+   * is none. Both go out at once (the paper waits for an idle period before sending Commit), so a
+   * backup where the command arrived answers its client one origin-primary RTT after the primary.
+   */
+  private announceCommit(primary: PrimaryState): void {
+    if (this.propose(primary) === 0) this.broadcastCommit()
   }
 
   /** 4.1 step 7: a backup learns the commit-number from the primary's Commit (or Prepare). */
