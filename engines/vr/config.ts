@@ -75,3 +75,15 @@ export const VR_DEFAULTS: VrConfig = {
 export function parseVrConfig(raw: unknown): VrConfig {
   return parseEngineConfig('vr', vrConfigSchema, VR_DEFAULTS, raw)
 }
+
+/** The primary of `view`: the (view mod n)-th node of the sorted node list (sec. 4; the same at every replica). */
+export function primaryOfView(view: number, nodes: readonly string[]): string {
+  if (nodes.length === 0) throw new RangeError('no nodes')
+  const sorted = [...nodes].sort()
+  return sorted[view % sorted.length]!
+}
+
+/** Where the primary starts: what a benchmark passes as LatencyModel.leader for VR. */
+export function initialPrimary(config: VrConfig, nodes: readonly string[]): string {
+  return primaryOfView(config.initialView, nodes)
+}

@@ -9,7 +9,7 @@ import type { VrMessage } from './messages.ts'
 import { VrReplica } from './replica.ts'
 
 export type { VrConfig, VrTestFault } from './config.ts'
-export { parseVrConfig, VR_DEFAULTS } from './config.ts'
+export { initialPrimary, parseVrConfig, primaryOfView, VR_DEFAULTS } from './config.ts'
 export { vrExpectedLatencyMs } from './latency.ts'
 export type { Op, VrMessage } from './messages.ts'
 export { VrReplica } from './replica.ts'

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { LatencyModel } from '../core/engine.ts'
 import { simulate } from '../sim/simulator.ts'
-import { vrEngine } from './index.ts'
+import { initialPrimary, vrEngine } from './index.ts'
 
 // r0-r1 20 ms, r0-r2 60 ms, r1-r2 50 ms
 const RTT_MS = [
@@ -55,6 +55,11 @@ describe('vr expectedLatencyMs', () => {
   it('at a backup: plus the origin-primary round trip', () => {
     assert.equal(vrEngine.expectedLatencyMs(model('r0', 'r1'), config), 1 + 20 + 20)
     assert.equal(vrEngine.expectedLatencyMs(model('r2', 'r0'), config), 1 + 60 + 20)
+  })
+
+  it('initialView places the primary over the sorted node list', () => {
+    assert.equal(initialPrimary(vrEngine.parseConfig({ initialView: 4 }), ['r2', 'r0', 'r1']), 'r1')
+    assert.equal(initialPrimary(config, ['b', 'a']), 'a')
   })
 
   it('the simulated engine meets the bound at the primary and at a backup', () => {
