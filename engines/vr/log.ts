@@ -115,21 +115,38 @@ export class VrLog {
   }
 
   /**
-   * Replaces the log with a new view's (StartView, a new primary's choice). The first `executed` ops
-   * are committed and must be unchanged: a committed op differs only if the protocol broke.
+   * Replaces the ops after `fromOpNumber` with `ops` (a new view's log). The caller knows ops up to
+   * fromOpNumber are committed here, so they are the new view's too. The first `executed` ops are
+   * committed and must be unchanged: one that differs means the protocol broke.
    */
-  replace(ops: readonly Op[], executed: number): void {
-    if (ops.length < executed) throw new Error(`safety: new log of ${ops.length} ops drops executed ops`)
-    for (let i = 0; i < executed; i++) {
-      if (!sameOp(this.entries[i]!, ops[i]!))
-        throw new Error(`safety: executed op ${i + 1} differs in new log`)
-    }
-    this.truncateUnchecked(ops.length)
-    for (let i = executed; i < ops.length; i++) {
-      const mine = this.entries[i]
+  replaceSuffix(fromOpNumber: number, ops: readonly Op[], executed: number): void {
+    if (fromOpNumber > this.entries.length || fromOpNumber > this.commitNumber)
+      throw new Error(`internal: new log from op ${fromOpNumber + 1} leaves a hole or an uncommitted prefix`)
+    const length = fromOpNumber + ops.length
+    if (length < executed) throw new Error(`safety: new log of ${length} ops drops executed ops`)
+    this.overwrite(fromOpNumber, ops, executed)
+    this.truncateUnchecked(length)
+  }
+
+  /**
+   * Committed ops from a peer (state transfer while our log may hold other, uncommitted ops at those
+   * positions, from an older view): they overwrite ours, the ops above them stay, and the
+   * commit-number moves to the last of them.
+   */
+  installCommitted(fromOpNumber: number, ops: readonly Op[], executed: number): void {
+    if (fromOpNumber > this.commitNumber) throw new Error('internal: committed ops leave a hole')
+    this.overwrite(fromOpNumber, ops, executed)
+    this.setCommitNumber(Math.max(this.commitNumber, fromOpNumber + ops.length))
+  }
+
+  private overwrite(fromOpNumber: number, ops: readonly Op[], executed: number): void {
+    for (let i = 0; i < ops.length; i++) {
+      const position = fromOpNumber + i // 0-based index of op fromOpNumber + i + 1
+      const mine = this.entries[position]
       if (mine !== undefined && sameOp(mine, ops[i]!)) continue
-      this.entries[i] = ops[i]!
-      if (this.durable) this.storage.put(opKey(i + 1), ops[i])
+      if (position < executed) throw new Error(`safety: executed op ${position + 1} differs in new log`)
+      this.entries[position] = ops[i]!
+      if (this.durable) this.storage.put(opKey(position + 1), ops[i])
     }
   }
 

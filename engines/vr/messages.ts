@@ -46,20 +46,31 @@ export interface StartViewChangeMsg {
   readonly view: number
 }
 
-/** 4.2 step 2: to the new primary, with the sender's log and the last view in which it was normal. */
+/**
+ * 4.2 step 2: to the new primary: the sender's last normal view, op-number, commit-number, and its ops
+ * after the commit-number (the committed prefix is the same everywhere, so it is not sent; the paper's
+ * sec. 5.3 suggests the same economy).
+ */
 export interface DoViewChangeMsg {
   readonly type: 'do-view-change'
   readonly view: number
-  readonly log: Op[]
   readonly lastNormalView: number
+  readonly opNumber: number
   readonly commitNumber: number
+  /** ops commitNumber+1 .. opNumber */
+  readonly ops: Op[]
 }
 
-/** 4.2 step 3: the new view's log. */
+/**
+ * 4.2 step 3: the new view's log from `fromOpNumber` on (at or below the receiver's commit-number when
+ * the primary knows it; a receiver whose committed prefix does not reach it fetches the rest, 5.2).
+ */
 export interface StartViewMsg {
   readonly type: 'start-view'
   readonly view: number
-  readonly log: Op[]
+  readonly fromOpNumber: number
+  /** ops fromOpNumber+1 .. the new view's op-number */
+  readonly ops: Op[]
   readonly commitNumber: number
 }
 
@@ -77,14 +88,20 @@ export interface RecoveryResponseMsg {
   readonly primaryState: { readonly log: Op[]; readonly commitNumber: number } | null
 }
 
-/** 5.2: a lagging replica asks a replica of the same view for the ops after `opNumber`. */
+/**
+ * 5.2: a lagging replica asks for the ops after `opNumber`. A replica normal in the same view answers
+ * with its log; any other (not recovering) with committed ops only, which every view's log shares.
+ */
 export interface GetStateMsg {
   readonly type: 'get-state'
   readonly view: number
   readonly opNumber: number
 }
 
-/** 5.2: ops `fromOpNumber + 1 ..` (at most stateTransferBatchOps), the sender's op- and commit-number. */
+/**
+ * 5.2: ops `fromOpNumber + 1 ..` (at most stateTransferBatchOps), up to `opNumber`: the sender's
+ * op-number, or its commit-number when it gave committed ops only.
+ */
 export interface NewStateMsg {
   readonly type: 'new-state'
   readonly view: number

@@ -76,6 +76,8 @@ export class VrReplica implements Engine<VrMessage> {
   /** the highest commit-number heard in the current view; may run ahead of the log */
   private knownCommitNumber = 0
   private stateRequestedAtMs: number | null = null
+  /** the op-number our latest GetState asked from: its answer (and no other) prompts the next request */
+  private stateRequestFrom: number | null = null
   /** Prepares of the current view that arrived before the op they follow, by op-number */
   private readonly earlyPrepares = new Map<number, Op>()
   private executed = 0
@@ -105,6 +107,7 @@ export class VrReplica implements Engine<VrMessage> {
     this.recovery = null
     this.knownCommitNumber = log.commitNumber
     this.stateRequestedAtMs = null
+    this.stateRequestFrom = null
     this.earlyPrepares.clear()
     this.pending = new PendingCommands(this.cfg.maxPendingCommands)
     this.forwardTimerSet = false
@@ -367,12 +370,7 @@ export class VrReplica implements Engine<VrMessage> {
   private acceptPrimaryMessage(from: NodeId, view: number): boolean {
     const status = this.log.status
     if (status === 'recovering' || view < this.log.view || from !== this.primaryOf(view)) return false
-    if (view > this.log.view || status === 'view-change') {
-      this.log.truncate(this.log.commitNumber)
-      this.enterNormal(view)
-      this.requestState(from)
-      this.forwardAllPending()
-    }
+    if (view > this.log.view || status === 'view-change') this.enterViewBehind(view, from)
     this.armViewChangeTimer() // the primary is alive
     return true
   }
@@ -414,7 +412,7 @@ export class VrReplica implements Engine<VrMessage> {
     if (this.log.status === 'recovering' || msg.view < this.log.view) return
     if (msg.view === this.log.view && this.log.status === 'normal') {
       // It missed the StartView of a view we are normal in: the primary sends it again.
-      if (this.primary !== null) this.sendStartView(from)
+      if (this.primary !== null) this.sendStartView(from, 0)
       return
     }
     if (msg.view > this.log.view) this.enterViewChange(msg.view)
@@ -435,9 +433,10 @@ export class VrReplica implements Engine<VrMessage> {
     const msg: DoViewChangeMsg = {
       type: 'do-view-change',
       view: this.log.view,
-      log: this.log.slice(0),
       lastNormalView: this.log.lastNormalView,
+      opNumber: this.log.opNumber,
       commitNumber: this.log.commitNumber,
+      ops: this.log.slice(this.log.commitNumber),
     }
     const newPrimary = this.primaryOf(this.log.view)
     if (newPrimary === this.ctx.self) this.collectDoViewChange(this.ctx.self, msg)
@@ -447,7 +446,7 @@ export class VrReplica implements Engine<VrMessage> {
   private onDoViewChange(from: NodeId, msg: DoViewChangeMsg): void {
     if (this.log.status === 'recovering' || msg.view < this.log.view) return
     if (msg.view === this.log.view && this.log.status === 'normal') {
-      if (this.primary !== null) this.sendStartView(from)
+      if (this.primary !== null) this.sendStartView(from, msg.commitNumber)
       return
     }
     if (this.primaryOf(msg.view) !== this.ctx.self) return
@@ -455,44 +454,70 @@ export class VrReplica implements Engine<VrMessage> {
     this.collectDoViewChange(from, msg)
   }
 
-  /** 4.2 step 3: with f + 1 DoViewChange messages the new primary picks the log and starts the view. */
+  /** 4.2 step 3: the new primary collects DoViewChange messages (its own included once sent). */
   private collectDoViewChange(from: NodeId, msg: DoViewChangeMsg): void {
     const vc = this.viewChange
     if (vc === null || msg.view !== this.log.view) return
     vc.doViewChanges.set(from, msg)
+    this.tryStartView(vc)
+  }
+
+  /**
+   * 4.2 step 3: with f + 1 DoViewChange messages, the log with the highest last normal view, then the
+   * highest op-number, becomes the new view's. Two logs with the same last normal view and op-number
+   * are equal (both are prefixes of that view's primary's log). The chosen log's ops up to its sender's
+   * commit-number were not sent; when our own committed prefix does not reach that far, we fetch
+   * those committed ops first (any replica gives committed ops, 5.2) and try again.
+   */
+  private tryStartView(vc: ViewChangeState): void {
     if (vc.doViewChanges.size < this.f + 1) return
-    // The log with the highest last normal view, then the highest op-number. Two logs with the same
-    // last normal view and op-number are equal (both are prefixes of that view's primary's log).
     let best: DoViewChangeMsg | null = null
+    let bestFrom: NodeId = this.ctx.self
     let commitNumber = this.log.commitNumber
-    for (const dvc of vc.doViewChanges.values()) {
+    for (const [sender, dvc] of vc.doViewChanges) {
       commitNumber = Math.max(commitNumber, dvc.commitNumber)
       if (
         best === null ||
         dvc.lastNormalView > best.lastNormalView ||
-        (dvc.lastNormalView === best.lastNormalView && dvc.log.length > best.log.length)
-      )
+        (dvc.lastNormalView === best.lastNormalView && dvc.opNumber > best.opNumber)
+      ) {
         best = dvc
+        bestFrom = sender
+      }
     }
     if (best === null) throw new Error('internal: no DoViewChange')
-    if (commitNumber > best.log.length)
+    if (commitNumber > best.opNumber)
       throw new Error(
-        `safety: view ${this.log.view} chose a log of ${best.log.length} ops, but op ${commitNumber} was committed`,
+        `safety: view ${this.log.view} chose a log of ${best.opNumber} ops, but op ${commitNumber} was committed`,
       )
-    this.log.replace(best.log, this.executed)
+    if (this.log.commitNumber < best.commitNumber) {
+      this.requestState(bestFrom, this.log.commitNumber)
+      return
+    }
+    this.log.replaceSuffix(best.commitNumber, best.ops, this.executed)
+    const reportedCommit = new Map([...vc.doViewChanges].map(([sender, dvc]) => [sender, dvc.commitNumber]))
     this.enterNormal(this.log.view)
     this.learnCommitNumber(commitNumber)
-    for (const peer of this.peers) this.sendStartView(peer)
+    for (const peer of this.peers) this.sendStartView(peer, reportedCommit.get(peer) ?? 0)
     this.ctx.emit({ type: 'elected', epoch: this.log.view })
     this.forwardAllPending() // commands that waited here for a view go into the first new ops
   }
 
-  private sendStartView(to: NodeId): void {
+  /**
+   * StartView with the log after the receiver's committed prefix as far as we know it (its
+   * DoViewChange's commit-number), but never more than stateTransferBatchOps committed ops: a receiver
+   * further behind fetches the rest by state transfer.
+   */
+  private sendStartView(to: NodeId, receiverCommitNumber: number): void {
+    const commitNumber = this.log.commitNumber
+    const floor = Math.max(0, commitNumber - this.cfg.stateTransferBatchOps)
+    const fromOpNumber = Math.min(commitNumber, Math.max(receiverCommitNumber, floor))
     this.ctx.send(to, {
       type: 'start-view',
       view: this.log.view,
-      log: this.log.slice(0),
-      commitNumber: this.log.commitNumber,
+      fromOpNumber,
+      ops: this.log.slice(fromOpNumber),
+      commitNumber,
     })
   }
 
@@ -501,11 +526,29 @@ export class VrReplica implements Engine<VrMessage> {
     if (this.log.status === 'recovering' || msg.view < this.log.view) return
     if (msg.view === this.log.view && this.log.status === 'normal') return
     if (from !== this.primaryOf(msg.view)) return
-    this.log.replace(msg.log, this.executed)
+    if (msg.fromOpNumber > this.log.commitNumber) {
+      // the new log starts beyond our committed prefix: keep that prefix and fetch the rest (5.2)
+      this.enterViewBehind(msg.view, from)
+      return
+    }
+    this.log.replaceSuffix(msg.fromOpNumber, msg.ops, this.executed)
     this.enterNormal(msg.view)
     this.learnCommitNumber(msg.commitNumber)
     if (this.log.opNumber > this.log.commitNumber)
       this.ctx.send(from, { type: 'prepare-ok', view: this.log.view, opNumber: this.log.opNumber })
+    this.forwardAllPending()
+  }
+
+  /**
+   * We are behind `view` (we missed its StartView, or it starts beyond our committed prefix): enter it
+   * with our committed prefix only (every later op may differ in the new view) and fetch the rest from
+   * its primary by state transfer (5.2).
+   */
+  private enterViewBehind(view: number, primary: NodeId): void {
+    this.log.truncate(this.log.commitNumber)
+    this.enterNormal(view)
+    this.stateRequestedAtMs = null
+    this.requestState(primary)
     this.forwardAllPending()
   }
 
@@ -601,36 +644,46 @@ export class VrReplica implements Engine<VrMessage> {
 
   // ---------------------------------------------------------------- 5.2 state transfer
 
-  private requestState(target: NodeId): void {
+  private requestState(target: NodeId, fromOpNumber = this.log.opNumber): void {
     const now = this.ctx.now()
     if (this.stateRequestedAtMs !== null && now - this.stateRequestedAtMs < this.cfg.retransmitMs) return
     this.stateRequestedAtMs = now
-    this.ctx.send(target, { type: 'get-state', view: this.log.view, opNumber: this.log.opNumber })
+    this.stateRequestFrom = fromOpNumber
+    this.ctx.send(target, { type: 'get-state', view: this.log.view, opNumber: fromOpNumber })
   }
 
-  /** Any replica normal in the same view answers: its log is a prefix of, or equal to, the primary's. */
+  /**
+   * A replica normal in the requester's view gives its log (a prefix of, or equal to, the primary's);
+   * any other replica that is not recovering gives committed ops only, which every later log shares.
+   */
   private onGetState(from: NodeId, msg: GetStateMsg): void {
-    if (this.log.status !== 'normal' || msg.view !== this.log.view) return
-    const fromOpNumber = Math.min(msg.opNumber, this.log.opNumber)
+    if (this.log.status === 'recovering') return
+    const sameView = this.log.status === 'normal' && msg.view === this.log.view
+    const upTo = sameView ? this.log.opNumber : this.log.commitNumber
+    if (!sameView && msg.opNumber >= upTo) return
+    const fromOpNumber = Math.min(msg.opNumber, upTo)
     this.ctx.send(from, {
       type: 'new-state',
       view: this.log.view,
       fromOpNumber,
-      ops: this.log.slice(fromOpNumber, fromOpNumber + this.cfg.stateTransferBatchOps),
-      opNumber: this.log.opNumber,
+      ops: this.log.slice(fromOpNumber, Math.min(upTo, fromOpNumber + this.cfg.stateTransferBatchOps)),
+      opNumber: upTo,
       commitNumber: this.log.commitNumber,
     })
   }
 
   private onNewState(from: NodeId, msg: NewStateMsg): void {
+    if (this.log.status === 'view-change') {
+      this.installCommitted(msg)
+      return
+    }
     if (this.log.status !== 'normal' || msg.view !== this.log.view) return
     // Both logs are prefixes of this view's primary's log: take the part beyond ours, if it reaches us.
     if (msg.fromOpNumber > this.log.opNumber || this.primary !== null) return
-    const before = this.log.opNumber
+    const opBefore = this.log.opNumber
     this.appendInOrder(msg.ops.slice(this.log.opNumber - msg.fromOpNumber))
     this.learnCommitNumber(msg.commitNumber)
-    this.stateRequestedAtMs = null
-    if (this.log.opNumber > before) {
+    if (this.log.opNumber > opBefore) {
       this.ctx.send(this.primaryOf(this.log.view), {
         type: 'prepare-ok',
         view: this.log.view,
@@ -638,8 +691,33 @@ export class VrReplica implements Engine<VrMessage> {
       })
       this.ctx.emit({ type: 'recovery', detail: `state transfer to op ${this.log.opNumber}` })
     }
+    // The answer to our latest request is followed at once by the next request while we are behind.
+    // A stale or duplicate answer is not: every answer asking again would multiply the requests in
+    // flight. The retransmit timer retries a lost one.
+    if (msg.fromOpNumber !== this.stateRequestFrom) return
+    this.stateRequestFrom = null
+    this.stateRequestedAtMs = null
     if (this.log.opNumber < msg.opNumber || this.log.commitNumber < this.knownCommitNumber)
       this.requestState(from)
+  }
+
+  /** Mid view change (a new primary fetching what the chosen log omits): take the committed ops. */
+  private installCommitted(msg: NewStateMsg): void {
+    const committedEnd = Math.min(msg.fromOpNumber + msg.ops.length, msg.commitNumber)
+    if (msg.fromOpNumber > this.log.commitNumber || committedEnd <= this.log.commitNumber) return
+    this.log.installCommitted(
+      msg.fromOpNumber,
+      msg.ops.slice(0, committedEnd - msg.fromOpNumber),
+      this.executed,
+    )
+    this.knownCommitNumber = Math.max(this.knownCommitNumber, this.log.commitNumber)
+    this.executeCommitted()
+    this.stateRequestedAtMs = null
+    if (this.viewChange !== null && this.primaryOf(this.log.view) === this.ctx.self) {
+      // our own DoViewChange now reports the longer committed prefix
+      if (this.viewChange.doViewChangeSent) this.sendDoViewChange()
+      else this.tryStartView(this.viewChange)
+    }
   }
 
   // ---------------------------------------------------------------- retransmission and forwarding
