@@ -43,6 +43,8 @@ const TIMER_FORWARD_RETRY = 'forward-retry'
 interface PrimaryState {
   /** per backup: every op up to this one is in its log (its highest PrepareOK in this view) */
   readonly acked: Map<NodeId, number>
+  /** per backup, its ack at the previous resend round: resend only to backups that made no progress */
+  readonly ackedAtLastResend: Map<NodeId, number>
   /** commands not yet in an op; ids stay known until executed, so a command forwarded twice is proposed once */
   readonly queue: CommandQueue
 }
@@ -583,7 +585,11 @@ export class VrReplica implements Engine<VrMessage> {
     this.recovery = null
     if (this.primaryOf(view) === this.ctx.self) {
       if (!wasPrimary)
-        this.primary = { acked: new Map(), queue: new CommandQueue(this.cfg.maxQueuedCommands) }
+        this.primary = {
+          acked: new Map(),
+          ackedAtLastResend: new Map(),
+          queue: new CommandQueue(this.cfg.maxQueuedCommands),
+        }
       this.ctx.clearTimer(TIMER_VIEW_CHANGE)
       this.ctx.setTimer(TIMER_COMMIT, this.cfg.commitIntervalMs)
     } else {
@@ -743,6 +749,10 @@ export class VrReplica implements Engine<VrMessage> {
   private resendPrepares(primary: PrimaryState): void {
     for (const peer of this.peers) {
       const acked = primary.acked.get(peer) ?? this.log.commitNumber
+      // A backup whose acks moved since the last round is keeping up: its Prepares are in flight.
+      const previous = primary.ackedAtLastResend.get(peer)
+      primary.ackedAtLastResend.set(peer, acked)
+      if (previous === undefined || previous !== acked) continue
       const upTo = Math.min(this.log.opNumber, acked + this.cfg.stateTransferBatchOps)
       for (let n = acked + 1; n <= upTo; n++) {
         this.ctx.send(peer, {
