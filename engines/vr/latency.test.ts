@@ -71,3 +71,48 @@ describe('vr expectedLatencyMs', () => {
     assert.ok(Math.abs(atBackup - 41) < 2, `at a backup: median ${atBackup} ms, expected 41`)
   })
 })
+
+describe('vr on the EPaxos Fig. 4 sites (simulated, clients at every site)', () => {
+  // CA-VA 85 ms, VA-EU 90 ms, CA-EU 156 ms; r0 = CA (the primary of view 0), r1 = VA, r2 = EU
+  const sites = [
+    [0, 85, 156],
+    [85, 0, 90],
+    [156, 90, 0],
+  ]
+  const names = ['r0', 'r1', 'r2']
+  const wan = (origin: string): LatencyModel => ({
+    nodes: names,
+    rttMs: (a, b) => sites[names.indexOf(a)]![names.indexOf(b)]!,
+    origin,
+    leader: 'r0',
+    clientRttMs: 1,
+  })
+
+  it('the median per site is within 5% (or 3 ms) of expectedLatencyMs', () => {
+    const result = simulate({
+      engine: vrEngine,
+      seed: 3,
+      faults: false,
+      rttMs: sites,
+      clientRttMs: 1,
+      clients: 6, // c<i> sends to r<i mod 3>: two clients per site
+      clientTimeoutMs: 5000, // above the slowest round trip, so no command is retried elsewhere
+    })
+    assert.equal(result.linearizability.verdict, 'linearizable')
+    const config = vrEngine.parseConfig({})
+    for (const [site, origin] of names.entries()) {
+      const latencies = result.history
+        .filter((op) => op.outcome === 'ok' && Number(op.client.slice(1)) % 3 === site)
+        .map((op) => (op.completeUs! - op.invokeUs) / 1000)
+        .sort((a, b) => a - b)
+      assert.ok(latencies.length > 10, `${origin}: only ${latencies.length} commands`)
+      const median = latencies[Math.floor(latencies.length / 2)]!
+      const expected = vrEngine.expectedLatencyMs(wan(origin), config)
+      const tolerance = Math.max(3, expected * 0.05)
+      assert.ok(
+        Math.abs(median - expected) <= tolerance,
+        `${origin}: median ${median} ms, expected ${expected} ms (tolerance ${tolerance})`,
+      )
+    }
+  })
+})
