@@ -68,7 +68,7 @@ export class VrReplica implements Engine<VrMessage> {
   /** the node list sorted: primary(v) = sorted[v mod n] */
   private readonly sorted: readonly NodeId[]
   private readonly peers: readonly NodeId[]
-  /** f: failures tolerated; a quorum is f + 1 */
+  /** a quorum is f + 1 = majority(n): f = floor((n-1)/2) for odd n, and quorums still intersect for even n */
   private readonly f: number
 
   private log!: VrLog
