@@ -32,6 +32,12 @@ export const vrConfigSchema = z
     /** the view every replica starts in at first boot; its primary is nodes[initialView mod n] */
     initialView: z.number().int().min(0).max(1_000_000),
     /**
+     * At first boot, a backup that has not yet heard from the initial primary waits this much longer
+     * before its first view change: replica processes start at different times, and a primary that
+     * starts a little late should keep the place initialView gave it.
+     */
+    firstBootGraceMs: z.number().min(0).max(3_600_000),
+    /**
      * 'durable': view, status, log and commit-number are written to storage and a restart resumes from
      * them. 'volatile': the paper's VRR, which keeps nothing on disk but a boot marker; a restarted
      * replica rebuilds its state from its peers with the recovery protocol (sec. 4.3).
@@ -68,6 +74,7 @@ export const VR_DEFAULTS: VrConfig = {
   maxQueuedCommands: 10_000,
   maxPendingCommands: 10_000,
   initialView: 0,
+  firstBootGraceMs: 2000,
   persistence: 'durable',
   testFault: 'none',
 }

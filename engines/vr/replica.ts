@@ -85,6 +85,8 @@ export class VrReplica implements Engine<VrMessage> {
   private executed = 0
   private pending!: PendingCommands
   private forwardTimerSet = false
+  /** first boot, and nothing heard yet from the initial primary: the view-change timeout gets a grace */
+  private awaitingFirstPrimary = false
 
   constructor(private readonly ctx: VrContext) {
     this.cfg = ctx.config
@@ -121,6 +123,7 @@ export class VrReplica implements Engine<VrMessage> {
   }
 
   private resume(boot: BootKind): void {
+    this.awaitingFirstPrimary = boot === 'first-boot'
     if (boot === 'state-lost') {
       this.startRecovery()
       return
@@ -373,6 +376,7 @@ export class VrReplica implements Engine<VrMessage> {
     const status = this.log.status
     if (status === 'recovering' || view < this.log.view || from !== this.primaryOf(view)) return false
     if (view > this.log.view || status === 'view-change') this.enterViewBehind(view, from)
+    this.awaitingFirstPrimary = false
     this.armViewChangeTimer() // the primary is alive
     return true
   }
@@ -558,6 +562,7 @@ export class VrReplica implements Engine<VrMessage> {
 
   /** Status view-change for `view` (durable before our StartViewChange leaves). */
   private enterViewChange(view: number): void {
+    this.awaitingFirstPrimary = false
     if (this.primary !== null) this.ctx.emit({ type: 'stepped-down', epoch: this.log.view })
     this.primary = null
     this.log.setView(view, 'view-change')
@@ -581,6 +586,7 @@ export class VrReplica implements Engine<VrMessage> {
     if (viewChanged) this.log.setView(view, 'normal')
     if (viewChanged) this.knownCommitNumber = this.log.commitNumber
     if (viewChanged) this.earlyPrepares.clear()
+    if (viewChanged) this.awaitingFirstPrimary = false
     this.viewChange = null
     this.recovery = null
     if (this.primaryOf(view) === this.ctx.self) {
@@ -602,7 +608,8 @@ export class VrReplica implements Engine<VrMessage> {
 
   private armViewChangeTimer(): void {
     const span = this.cfg.viewChangeTimeoutMsMax - this.cfg.viewChangeTimeoutMsMin
-    this.ctx.setTimer(TIMER_VIEW_CHANGE, this.cfg.viewChangeTimeoutMsMin + this.ctx.random() * span)
+    const graceMs = this.awaitingFirstPrimary ? this.cfg.firstBootGraceMs : 0
+    this.ctx.setTimer(TIMER_VIEW_CHANGE, graceMs + this.cfg.viewChangeTimeoutMsMin + this.ctx.random() * span)
   }
 
   // ---------------------------------------------------------------- 4.3 recovery
