@@ -6,6 +6,7 @@ import type { EngineMessage, EngineModule } from './core/engine.ts'
 import { multipaxosEngine } from './multipaxos/index.ts'
 import { paxosEngine } from './paxos/index.ts'
 import { raftEngine } from './raft/index.ts'
+import { vrEngine } from './vr/index.ts'
 
 // biome-ignore lint/suspicious/noExplicitAny: modules differ in message and config types
 type AnyEngineModule = EngineModule<any, any>
@@ -14,6 +15,7 @@ const ENGINES: ReadonlyMap<string, AnyEngineModule> = new Map<string, AnyEngineM
   [multipaxosEngine.name, multipaxosEngine],
   [paxosEngine.name, paxosEngine],
   [raftEngine.name, raftEngine],
+  [vrEngine.name, vrEngine],
 ])
 
 export function engineNames(): string[] {
