@@ -3,6 +3,7 @@
  * nothing registers itself by the side effect of an import.
  */
 import type { EngineMessage, EngineModule } from './core/engine.ts'
+import { fastpaxosEngine } from './fastpaxos/index.ts'
 import { multipaxosEngine } from './multipaxos/index.ts'
 import { paxosEngine } from './paxos/index.ts'
 import { raftEngine } from './raft/index.ts'
@@ -12,6 +13,7 @@ import { vrEngine } from './vr/index.ts'
 type AnyEngineModule = EngineModule<any, any>
 
 const ENGINES: ReadonlyMap<string, AnyEngineModule> = new Map<string, AnyEngineModule>([
+  [fastpaxosEngine.name, fastpaxosEngine],
   [multipaxosEngine.name, multipaxosEngine],
   [paxosEngine.name, paxosEngine],
   [raftEngine.name, raftEngine],
