@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander'
 import * as check from './commands/check.ts'
+import * as docker from './commands/docker.ts'
 import * as engines from './commands/engines.ts'
 import * as runCommand from './commands/run.ts'
 import * as sim from './commands/sim.ts'
@@ -16,7 +17,7 @@ program
   .showHelpAfterError()
   .exitOverride()
 
-const commands: Array<{ register(p: Command): void }> = [runCommand, sim, check, engines]
+const commands: Array<{ register(p: Command): void }> = [runCommand, sim, check, engines, docker]
 for (const c of commands) c.register(program)
 
 try {
