@@ -36,6 +36,7 @@ const FLAG_OF_FIELD: Record<string, string> = {
   faults: '--kill-leader-at',
   requestTimeoutMs: '--request-timeout',
   resultsRoot: '--results',
+  launcher: '--launcher',
 }
 
 interface RunFlags {
@@ -52,6 +53,7 @@ interface RunFlags {
   requestTimeout: string
   killLeaderAt?: string
   storage: string
+  launcher?: string
   json?: boolean
 }
 
@@ -125,6 +127,10 @@ export function optionsFromFlags(flags: RunFlags): RunOptionsInput {
     seed: number('--seed', flags.seed, 'give an integer seed'),
     requestTimeoutMs: duration('--request-timeout', flags.requestTimeout),
     storage: flags.storage === 'memory' ? 'memory' : 'file',
+    launcher: flags.launcher === 'compose' ? 'compose' : 'local',
+  }
+  if (flags.launcher !== undefined && flags.launcher !== 'local' && flags.launcher !== 'compose') {
+    throw invalidInput('run', '--launcher', `'${flags.launcher}' is not a launcher`, 'use local or compose')
   }
   if (flags.storage !== 'memory' && flags.storage !== 'file') {
     throw invalidInput('run', '--storage', `'${flags.storage}' is not a storage kind`, 'use file or memory')
@@ -210,6 +216,11 @@ export function register(program: Command): void {
     .option('--request-timeout <d>', 'client timeout per attempt before retrying elsewhere', '2s')
     .option('--kill-leader-at <d>', 'SIGKILL the leader this long after the load starts')
     .option('--storage <kind>', 'replica storage: file or memory', 'file')
+    .option(
+      '--launcher <kind>',
+      'local (processes on 127.0.0.x) or compose (containers, docker/README.md)',
+      'local',
+    )
     .option('--json', 'print summary.json on stdout instead of the table')
     .action(async (flags: RunFlags) => {
       const options = optionsFromFlags(flags)
@@ -227,6 +238,7 @@ export function register(program: Command): void {
             : (FLAG_OF_FIELD[top] ?? err.field)
           throw invalidInput('run', flag, err.problem, err.fix)
         }
+        if (err instanceof CliError) throw err // e.g. docker missing (exit 4)
         throw new CliError(`run failed: ${(err as Error).message}`, EXIT.thresholdFailed)
       }
       const { summary, dir } = result
