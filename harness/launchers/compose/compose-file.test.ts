@@ -109,7 +109,7 @@ test('docker-compose v1 accepts the generated files', {
   try {
     for (const [name, text] of [
       ['generated.yaml', composeYaml(spec, 'run1')],
-      ['default.yaml', defaultComposeYaml({ engine: 'raft', replicas: 5, seed: 1 })],
+      ['default.yaml', defaultComposeYaml({ engine: 'paxos', replicas: 5, seed: 1 })],
     ] as const) {
       writeFileSync(join(dir, name), text)
       const out = execFileSync('docker-compose', ['-f', join(dir, name), 'config'], {
