@@ -10,6 +10,7 @@ import { buildAppImage } from '../launchers/compose/app-image.ts'
 import { BASE_IMAGE_TAG, buildBaseImage } from '../launchers/compose/base-image.ts'
 import { defaultComposeYaml } from '../launchers/compose/defaults.ts'
 import { requireDocker } from '../launchers/compose/docker.ts'
+import { stackYaml } from '../launchers/compose/stack-file.ts'
 
 const progress = (line: string) => process.stderr.write(`${line}\n`)
 
@@ -70,6 +71,45 @@ export function register(program: Command): void {
       if (!Number.isInteger(seed))
         throw invalidInput('docker compose-file', '--seed', `'${flags.seed}'`, 'give an integer')
       const yaml = defaultComposeYaml({ engine: flags.engine, replicas, seed })
+      if (flags.out === undefined) process.stdout.write(yaml)
+      else writeFileSync(flags.out, yaml)
+    })
+  docker
+    .command('stack-file')
+    .description('print (or --out) a Docker Swarm stack file: replicas pinned to sites by node label cb.site')
+    .requiredOption('--sites <list>', 'replica sites in order, like CA,VA,EU (replica rI gets the I-th)')
+    .option('--engine <name>', 'engine', 'multipaxos')
+    .option('--image <tag>', 'image present on every node (docker/Dockerfile)', 'consensus-bench/app:local')
+    .option('--seed <n>', 'seed', '1')
+    .option('--out <file>', 'write here instead of stdout')
+    .action((flags: { sites: string; engine: string; image: string; seed: string; out?: string }) => {
+      if (findEngine(flags.engine) === undefined)
+        throw invalidInput(
+          'docker stack-file',
+          '--engine',
+          `unknown engine '${flags.engine}'`,
+          'see `consensus-bench engines`',
+        )
+      const sites = flags.sites.split(',').map((s) => s.trim())
+      if (sites.some((s) => !/^[A-Za-z0-9_.-]+$/.test(s)))
+        throw invalidInput(
+          'docker stack-file',
+          '--sites',
+          `'${flags.sites}'`,
+          'give site names separated by commas, like CA,VA,EU',
+        )
+      const yaml = stackYaml({
+        engine: flags.engine,
+        engineConfig: {},
+        replicas: sites.length,
+        seed: Number(flags.seed) || 1,
+        storage: 'file',
+        image: flags.image,
+        // unshaped across real hosts: the WAN between them is the real one
+        shaper: 'none',
+        sites: Object.fromEntries(sites.map((site, i) => [`r${i}`, site])),
+        driver: { durationMs: 20_000, clientsPerSite: 4, conflict: 0.1, readRatio: 0.5 },
+      })
       if (flags.out === undefined) process.stdout.write(yaml)
       else writeFileSync(flags.out, yaml)
     })
