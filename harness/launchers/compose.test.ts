@@ -1,7 +1,7 @@
 /**
  * The compose launcher end to end, against a real dockerd (skipped, with the reason, without one):
  * lifecycle (health, metrics, kill + restart of one replica's container), a 20 s multipaxos run through
- * `runBenchmark({launcher: 'compose'})`, and SIGINT of the CLI mid-run. After each: no container or
+ * `runBenchmark({launcher: 'compose'})`, the Dockerfile image, and SIGINT of the CLI mid-run. After each: no container or
  * network of ours is left, and no image was added.
  */
 import assert from 'node:assert/strict'
@@ -107,6 +107,38 @@ describe('compose launcher (docker)', { skip }, () => {
         assert.ok((cell.sites[site]?.ops ?? 0) > 0, `site ${site} served nothing`)
     } finally {
       rmSync(root, { recursive: true, force: true })
+    }
+  })
+
+  test('docker/Dockerfile builds FROM the base image and runs the CLI; the image is removed after', async () => {
+    const { buildAppImage } = await import('./compose/app-image.ts')
+    const tag = `consensus-bench/app:test-${process.pid}`
+    try {
+      assert.deepEqual(await buildAppImage({ tag }), { tag, built: true })
+      const out = execFileSync(
+        'docker',
+        [
+          'run',
+          '--rm',
+          '--network',
+          'none',
+          tag,
+          'node',
+          '--import',
+          'tsx',
+          'harness/cli.ts',
+          'engines',
+          '--json',
+        ],
+        { encoding: 'utf8' },
+      )
+      const engines = JSON.parse(out) as { name: string }[]
+      assert.ok(engines.some((e) => e.name === 'multipaxos'))
+      // the sidecar's tools are in the image: tc and iptables answer
+      execFileSync('docker', ['run', '--rm', '--network', 'none', tag, 'tc', '-V'])
+      execFileSync('docker', ['run', '--rm', '--network', 'none', tag, 'iptables', '--version'])
+    } finally {
+      execFileSync('docker', ['rmi', '-f', tag], { stdio: 'ignore' })
     }
   })
 
