@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { request as httpRequest } from 'undici'
 import { waitForAgreedLeader } from '../faults.ts'
 import type { RunSummary } from '../results/summary.ts'
 import { runBenchmark } from '../run.ts'
@@ -107,6 +108,50 @@ describe('compose launcher (docker)', { skip }, () => {
         assert.ok((cell.sites[site]?.ops ?? 0) > 0, `site ${site} served nothing`)
     } finally {
       rmSync(root, { recursive: true, force: true })
+    }
+  })
+
+  test('relay mode: the sidecar relays the links the replica dials; a commit at the leader takes >= 1 shaped RTT', async () => {
+    const shape = {
+      delayMs: 25,
+      jitterMs: 0,
+      jitterDistribution: 'normal',
+      lossRate: 0,
+      bandwidthBytesPerSec: null,
+    } as const
+    const ids = ['r0', 'r1', 'r2']
+    const links = ids.flatMap((from) => ids.filter((to) => to !== from).map((to) => ({ from, to, shape })))
+    const cluster = await startComposeCluster({
+      engine: 'multipaxos',
+      engineConfig: {},
+      replicas: 3,
+      seed: 1,
+      storage: 'memory',
+      shaper: 'relay',
+      links,
+    })
+    try {
+      const leader = await waitForAgreedLeader(cluster, 30_000)
+      assert.ok(leader !== null)
+      const url = `${cluster.replica(leader).clientUrl}/kv/probe`
+      const latenciesMs: number[] = []
+      for (let seq = 1; seq <= 9; seq++) {
+        const t0 = performance.now()
+        const response: Awaited<ReturnType<typeof httpRequest>> = await httpRequest(url, {
+          method: 'PUT',
+          body: `v${seq}`,
+          headers: { 'x-client-id': 'compose-test', 'x-seq': String(seq) },
+        })
+        await response.body.text()
+        assert.equal(response.statusCode, 200)
+        latenciesMs.push(performance.now() - t0)
+      }
+      const median = [...latenciesMs].sort((a, b) => a - b)[4]!
+      // physics: the leader needs a quorum's reply, one 50 ms RTT away; unshaped this is a few ms
+      assert.ok(median >= 50, `median ${median.toFixed(1)} ms < 50 ms: the links are not shaped`)
+      assert.ok(median < 2000, `median ${median.toFixed(1)} ms`)
+    } finally {
+      await cluster.stop()
     }
   })
 

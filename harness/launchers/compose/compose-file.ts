@@ -31,8 +31,12 @@ export type CodeSource =
       readonly nodeModulesRealPath: string | null
     }
 
-/** 'kernel': tc/netem in the sidecar; 'none': nothing to shape (lan, or no topology) */
-export type ContainerShaper = 'kernel' | 'none'
+/**
+ * 'kernel': tc/netem in the sidecar; 'relay': the userspace relay in the sidecar (kernels without
+ * sch_netem), handing its listen addresses to the replica through a shared volume; 'none': nothing to
+ * shape (lan, or no topology)
+ */
+export type ContainerShaper = 'kernel' | 'relay' | 'none'
 
 export interface ComposeSpec {
   readonly engine: string
@@ -67,6 +71,8 @@ export interface SidecarSpec {
   readonly host: string
   readonly peers: readonly { readonly id: string; readonly host: string }[]
   readonly links: readonly { readonly to: string; readonly shape: LinkShape }[]
+  /** the reverse directions (peer -> self): the relay delays replies on the connections self dials */
+  readonly reverseLinks: readonly { readonly from: string; readonly shape: LinkShape }[]
   readonly runId: string
 }
 
@@ -117,6 +123,9 @@ export function sidecarSpec(
   const ids = replicaIds(spec.replicas)
   const self = ids[index]!
   const links = (spec.links ?? []).filter((l) => l.from === self).map((l) => ({ to: l.to, shape: l.shape }))
+  const reverseLinks = (spec.links ?? [])
+    .filter((l) => l.to === self)
+    .map((l) => ({ from: l.from, shape: l.shape }))
   for (const l of spec.links ?? []) {
     if (!ids.includes(l.from) || !ids.includes(l.to))
       throw new ComposeSpecError(`links: ${l.from} -> ${l.to} names a replica outside r0..r${ids.length - 1}`)
@@ -129,6 +138,7 @@ export function sidecarSpec(
     host: hostOf(index),
     peers: ids.map((id, i) => ({ id, host: hostOf(i) })).filter((p) => p.id !== self),
     links,
+    reverseLinks,
     runId,
   }
 }
@@ -144,6 +154,21 @@ export function replicaCommand(): string[] {
 
 // biome-ignore lint/suspicious/noTemplateCurlyInString: a compose variable, not a JS template
 export const COMPOSE_BASE_IMAGE_ARG = '${CB_BASE_IMAGE:-node:20-bookworm-slim}'
+
+/**
+ * Relay mode: the sidecar writes {peerId: relay address} here (a volume shared with the replica), and
+ * the replica's prelude puts those addresses into its config before it starts.
+ */
+export const RELAY_ADDRESSES_DIR = '/shaper'
+export const RELAY_ADDRESSES_FILE = `${RELAY_ADDRESSES_DIR}/peers.json`
+
+export function relayReplicaCommand(): string[] {
+  return [
+    'sh',
+    '-c',
+    'node --import tsx harness/launchers/compose/replica-config.ts /tmp/replica.json && exec node --import tsx engines/host/main.ts --config /tmp/replica.json',
+  ]
+}
 
 export const SIDECAR_ENTRY = 'harness/launchers/compose/sidecar.ts'
 /** the sidecar touches this file once the links are shaped; its healthcheck (and so the replica) waits */
@@ -177,6 +202,14 @@ export function composeDocument(spec: ComposeSpec, runId = 'compose'): Record<st
   // every service names the same build: v1 would otherwise try to pull a service's image it has not built yet
   // (there is no registry); the builds after the first are cache hits
   const code = codeFields(spec.code)
+  const relay = spec.shaper === 'relay'
+  const volumes: Record<string, unknown> = {}
+  const withShared = (id: string) => {
+    if (!relay) return code
+    volumes[`${id}-shaper`] = {}
+    const mounts = [...((code.volumes as string[] | undefined) ?? []), `${id}-shaper:${RELAY_ADDRESSES_DIR}`]
+    return { ...code, volumes: mounts }
+  }
   for (const [i, id] of ids.entries()) {
     const site = spec.sites?.[id]
     const labels = {
@@ -184,7 +217,7 @@ export function composeDocument(spec: ComposeSpec, runId = 'compose'): Record<st
       ...(site !== undefined ? { 'consensus-bench.site': site } : {}),
     }
     services[`${id}-net`] = {
-      ...code,
+      ...withShared(id),
       command: ['node', '--import', 'tsx', SIDECAR_ENTRY],
       environment: { CB_SHAPER_SPEC: JSON.stringify(sidecarSpec(spec, i, hostOf, runId)) },
       cap_add: ['NET_ADMIN'],
@@ -204,8 +237,8 @@ export function composeDocument(spec: ComposeSpec, runId = 'compose'): Record<st
       },
     }
     services[id] = {
-      ...code,
-      command: replicaCommand(),
+      ...withShared(id),
+      command: relay ? relayReplicaCommand() : replicaCommand(),
       environment: { CB_REPLICA_CONFIG: JSON.stringify(replicaConfig(spec, i, hostOf)) },
       init: true,
       labels: { ...labels, 'consensus-bench.role': 'replica' },
@@ -237,6 +270,7 @@ export function composeDocument(spec: ComposeSpec, runId = 'compose'): Record<st
     networks: {
       bench: { driver: 'bridge', internal: true, ipam: { config: [{ subnet: spec.subnet }] } },
     },
+    ...(relay ? { volumes } : {}),
   }
 }
 

@@ -8,10 +8,16 @@
  * Names in `host` (swarm: service names) are resolved here: u32 filters match numeric addresses.
  */
 import { lookup } from 'node:dns/promises'
-import { rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { createKernelShaper } from '../../../netem/kernel/index.ts'
 import type { NetworkSpec, ShapedNetwork } from '../../../netem/shaper.ts'
-import { PEER_PORT, SIDECAR_READY_FILE, type SidecarSpec } from './compose-file.ts'
+import {
+  PEER_PORT,
+  RELAY_ADDRESSES_DIR,
+  RELAY_ADDRESSES_FILE,
+  SIDECAR_READY_FILE,
+  type SidecarSpec,
+} from './compose-file.ts'
 
 async function numeric(host: string): Promise<string> {
   if (/^\d+\.\d+\.\d+\.\d+$/.test(host)) return host
@@ -28,8 +34,30 @@ export async function sidecarNetworkSpec(spec: SidecarSpec): Promise<NetworkSpec
         return { id: e.id, site: e.id, host, listenAddress: `${host}:${PEER_PORT}` }
       }),
     ),
-    links: spec.links.map((l) => ({ from: spec.self, to: l.to, shape: l.shape })),
+    links: [
+      ...spec.links.map((l) => ({ from: spec.self, to: l.to, shape: l.shape })),
+      ...spec.reverseLinks.map((l) => ({ from: l.from, to: spec.self, shape: l.shape })),
+    ],
   }
+}
+
+/**
+ * Relay mode: one relay process in this namespace, listening on 127.0.0.1, for the connections this
+ * replica dials (both directions of each: requests self -> peer, replies peer -> self). Its address
+ * for each peer goes to the shared volume, where the replica's prelude reads it.
+ */
+async function startRelay(spec: SidecarSpec): Promise<ShapedNetwork> {
+  const { createRelayShaper } = await import('../../../netem/relay/index.ts')
+  const shaped = await createRelayShaper({ listenHost: '127.0.0.1' }).apply(await sidecarNetworkSpec(spec))
+  const addresses = Object.fromEntries(spec.peers.map((p) => [p.id, shaped.addressFor(spec.self, p.id)]))
+  mkdirSync(RELAY_ADDRESSES_DIR, { recursive: true })
+  writeFileSync(RELAY_ADDRESSES_FILE, `${JSON.stringify(addresses)}\n`)
+  return shaped
+}
+
+/** the kernel shapes egress only: the reverse directions are the peers' sidecars' job */
+export function kernelLinks(spec: SidecarSpec): NetworkSpec['links'] {
+  return spec.links.map((l) => ({ from: spec.self, to: l.to, shape: l.shape }))
 }
 
 async function main(): Promise<void> {
@@ -45,7 +73,9 @@ async function main(): Promise<void> {
       layout: () => ({ netns: null, device: 'eth0', mtuBytes: 1500 }),
       runId: spec.runId.slice(0, 25),
     })
-    shaped = await shaper.apply(await sidecarNetworkSpec(spec))
+    shaped = await shaper.apply({ ...(await sidecarNetworkSpec(spec)), links: kernelLinks(spec) })
+  } else if (spec.shaper === 'relay') {
+    shaped = await startRelay(spec)
   }
   writeFileSync(SIDECAR_READY_FILE, `${spec.links.length}\n`)
   process.stdout.write(

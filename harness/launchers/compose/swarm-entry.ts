@@ -8,7 +8,7 @@ import { lookup } from 'node:dns/promises'
 import { writeFileSync } from 'node:fs'
 import { createKernelShaper } from '../../../netem/kernel/index.ts'
 import type { SidecarSpec } from './compose-file.ts'
-import { sidecarNetworkSpec } from './sidecar.ts'
+import { kernelLinks, sidecarNetworkSpec } from './sidecar.ts'
 
 const RESOLVE_DEADLINE_MS = 120_000
 
@@ -52,6 +52,7 @@ if (shaping.shaper === 'kernel' && shaping.links.length > 0) {
     layout: () => ({ netns: null, device: 'eth0', mtuBytes: 1500 }),
     runId: shaping.runId.slice(0, 25),
   })
-  await shaper.apply(await sidecarNetworkSpec(shaping)) // not closed: the shaping must outlive this prelude
+  // not closed: the shaping must outlive this prelude
+  await shaper.apply({ ...(await sidecarNetworkSpec(shaping)), links: kernelLinks(shaping) })
 }
 writeFileSync('/tmp/replica.json', `${JSON.stringify(config, null, 2)}\n`)
