@@ -15,6 +15,12 @@ const durationMs = Number(process.argv[3] ?? '20') * 1000
 const reps = Number(process.argv[4] ?? '3')
 const root = mkdtempSync(join(tmpdir(), 'cb-bench-launchers-'))
 const p50BySite: Record<string, Record<string, number[]>> = {}
+function record(site: string, launcher: string, ms: number): void {
+  p50BySite[site] ??= {}
+  const bySite = p50BySite[site]!
+  bySite[launcher] ??= []
+  bySite[launcher]!.push(ms)
+}
 const median = (xs: readonly number[]) => {
   const s = [...xs].sort((a, b) => a - b)
   const m = Math.floor(s.length / 2)
@@ -34,12 +40,8 @@ try {
         resultsRoot: root,
       })
       const cell = summary.cells[0]!
-      for (const [site, s] of Object.entries(cell.sites)) {
-        const bySite = (p50BySite[site] ??= {})
-        ;(bySite[launcher] ??= []).push(s.latencyUs.p50 / 1000)
-      }
-      const all = (p50BySite.all ??= {})
-      ;(all[launcher] ??= []).push(cell.latencyUs.p50 / 1000)
+      for (const [site, s] of Object.entries(cell.sites)) record(site, launcher, s.latencyUs.p50 / 1000)
+      record('all', launcher, cell.latencyUs.p50 / 1000)
       process.stderr.write(
         `rep ${rep + 1} ${launcher}: ${cell.opsCompleted} ops, p50 ${cell.latencyUs.p50 / 1000} ms, ${cell.check.verdict}\n`,
       )
