@@ -44,3 +44,17 @@ test('docker compose-file: prints a compose file; an unknown engine exits 2 nami
   assert.equal(bad.status, 2)
   assert.match(bad.stderr, /--engine: unknown engine 'nope'/)
 })
+
+test('run --launcher compose: exit 4 with the fix when dockerd does not answer; an unknown launcher exits 2', () => {
+  const r = cli(
+    ['run', '--launcher', 'compose', '--engine', 'multipaxos', '--duration', '2s', '--results', tmpdir()],
+    {
+      DOCKER_HOST: 'unix:///nonexistent/docker.sock',
+    },
+  )
+  assert.equal(r.status, 4, r.stderr)
+  assert.match(r.stderr, /dockerd is not running/)
+  const bad = cli(['run', '--launcher', 'k8s', '--engine', 'multipaxos'], {})
+  assert.equal(bad.status, 2)
+  assert.match(bad.stderr, /--launcher: 'k8s' is not a launcher\n {2}fix: use local or compose/)
+})
