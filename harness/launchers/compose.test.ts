@@ -32,6 +32,10 @@ function lines(argv: string[]): string[] {
 const ours = () => ({
   containers: lines(['ps', '-aq', '--filter', 'label=consensus-bench.role']),
   networks: lines(['network', 'ls', '-q', '--filter', 'label=com.docker.compose.network=bench']),
+  // relay mode's shared volumes, <project>_r<i>-shaper
+  volumes: lines(['volume', 'ls', '-q', '--filter', 'label=com.docker.compose.project']).filter((v) =>
+    /^cb-.*_r\d+-shaper$/.test(v),
+  ),
 })
 const images = () => lines(['images', '-aq', '--no-trunc'])
 
@@ -41,11 +45,15 @@ describe('compose launcher (docker)', { skip }, () => {
     // the base image is built (once) by the first start; count images after it exists
     const { buildBaseImage } = await import('./compose/base-image.ts')
     await buildBaseImage()
-    assert.deepEqual(ours(), { containers: [], networks: [] }, 'containers or networks of ours from before')
+    assert.deepEqual(
+      ours(),
+      { containers: [], networks: [], volumes: [] },
+      'containers or networks of ours from before',
+    )
     imagesBefore = images()
   })
   after(() => {
-    assert.deepEqual(ours(), { containers: [], networks: [] })
+    assert.deepEqual(ours(), { containers: [], networks: [], volumes: [] })
     assert.deepEqual(images(), imagesBefore, 'the tests added or removed images')
   })
 
@@ -86,7 +94,7 @@ describe('compose launcher (docker)', { skip }, () => {
       await cluster.stop()
       await cluster.stop() // twice is safe
     }
-    assert.deepEqual(ours(), { containers: [], networks: [] })
+    assert.deepEqual(ours(), { containers: [], networks: [], volumes: [] })
   })
 
   test('run --launcher compose: 3 multipaxos replicas for 20 s, linearizable, every site served', async () => {
@@ -220,7 +228,7 @@ describe('compose launcher (docker)', { skip }, () => {
       assert.ok(ours().containers.length >= 6, `containers should be running; stderr:\n${stderr}`)
       child.kill('SIGINT')
       assert.equal(await exited, 130, stderr)
-      assert.deepEqual(ours(), { containers: [], networks: [] })
+      assert.deepEqual(ours(), { containers: [], networks: [], volumes: [] })
       const summary = JSON.parse(
         execFileSync('sh', ['-c', `cat ${root}/*/summary.json`], { encoding: 'utf8' }),
       ) as RunSummary

@@ -58,6 +58,7 @@ export interface ComposeClusterOptions {
 const COMPOSE_TIMEOUT_MS = 300_000
 const STOP_GRACE_S = 2
 const SUBNET_ATTEMPTS = 5
+const NETWORK_RM_ATTEMPTS = 10
 
 export function composeProjectName(runId: string): string {
   if (!/^[a-z0-9][a-z0-9-]{0,40}$/.test(runId))
@@ -256,10 +257,22 @@ function removeProjectSync(project: string): void {
       .split('\n')
       .filter(Boolean)
     if (ids.length > 0) execFileSync('docker', ['rm', '-f', '-v', ...ids], { stdio: 'ignore' })
-    const nets = execFileSync('docker', ['network', 'ls', '-q', '--filter', label], { encoding: 'utf8' })
+    for (let attempt = 0; attempt < NETWORK_RM_ATTEMPTS; attempt++) {
+      const nets = execFileSync('docker', ['network', 'ls', '-q', '--filter', label], { encoding: 'utf8' })
+        .split('\n')
+        .filter(Boolean)
+      if (nets.length === 0) break
+      try {
+        execFileSync('docker', ['network', 'rm', ...nets], { stdio: 'ignore' })
+        break
+      } catch {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300) // a synchronous sleep
+      }
+    }
+    const volumes = execFileSync('docker', ['volume', 'ls', '-q', '--filter', label], { encoding: 'utf8' })
       .split('\n')
       .filter(Boolean)
-    if (nets.length > 0) execFileSync('docker', ['network', 'rm', ...nets], { stdio: 'ignore' })
+    if (volumes.length > 0) execFileSync('docker', ['volume', 'rm', '-f', ...volumes], { stdio: 'ignore' })
   } catch {
     // nothing more can be done at exit; `docker ps --filter label=com.docker.compose.project=cb-` finds leftovers
   }
@@ -313,12 +326,15 @@ export async function startComposeCluster(options: ComposeClusterOptions): Promi
       writeFileSync(join(workDir, `${r.id}.stderr.log`), logs.stderr)
     }
   }
-  const stop = (): Promise<void> => {
+  /** `fast`: on SIGINT there are 3 s: skip the logs and compose's graceful down, remove by label at once */
+  const stopWith = (fast: boolean): Promise<void> => {
     stopped ??= (async () => {
-      if (options.logDir !== undefined) await saveLogs().catch(() => {})
-      await runArgv(composeArgv('down', '-v', '--remove-orphans', '-t', String(STOP_GRACE_S)), {
-        timeoutMs: COMPOSE_TIMEOUT_MS,
-      })
+      if (!fast) {
+        if (options.logDir !== undefined) await saveLogs().catch(() => {})
+        await runArgv(composeArgv('down', '-v', '--remove-orphans', '-t', String(STOP_GRACE_S)), {
+          timeoutMs: COMPOSE_TIMEOUT_MS,
+        })
+      }
       await removeProject(project)
       if (events?.pid !== undefined) {
         events.kill('SIGTERM')
@@ -334,7 +350,8 @@ export async function startComposeCluster(options: ComposeClusterOptions): Promi
     })()
     return stopped
   }
-  const removeInterrupt = onInterrupt(stop)
+  const stop = () => stopWith(false)
+  const removeInterrupt = onInterrupt(() => stopWith(true))
 
   try {
     let subnet = ''
