@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander'
 import * as calibrate from './commands/calibrate.ts'
 import * as check from './commands/check.ts'
+import * as docker from './commands/docker.ts'
 import * as engines from './commands/engines.ts'
 import * as k6 from './commands/k6.ts'
 import * as probe from './commands/probe.ts'
@@ -33,6 +34,7 @@ const commands: Array<{ register(p: Command): void }> = [
   k6,
   report,
   serve,
+  docker,
 ]
 for (const c of commands) c.register(program)
 

@@ -31,7 +31,8 @@ import { type HistoryOp, historyToJsonl } from './check/history.ts'
 import { checkHistory } from './check/linearizability.ts'
 import { exitFaults, runFaultSchedule, waitForAgreedLeader, withFirstCommit } from './faults.ts'
 import { onInterrupt } from './launchers/cleanup.ts'
-import { REPO_ROOT, startLocalCluster } from './launchers/local.ts'
+import { LAUNCHERS, startCluster } from './launchers/launch.ts'
+import { REPO_ROOT } from './launchers/local.ts'
 import type { Cluster } from './launchers/types.ts'
 import { NodeCostMeter, nodeCostFields } from './node-cost.ts'
 import { realtimeCell } from './realtime.ts'
@@ -114,6 +115,8 @@ export const runOptionsSchema = z.strictObject({
   resultsRoot: z.string().default(join(REPO_ROOT, 'results')),
   /** the replica program, relative to the repo root (tests use a fake); engine validation is then its job */
   hostEntry: z.string().optional(),
+  /** local processes, or containers (docker/README.md) */
+  launcher: z.enum(LAUNCHERS).default('local'),
 })
 
 export type RunOptionsInput = z.input<typeof runOptionsSchema>
@@ -158,6 +161,7 @@ const FIX_OF_OPTION: Readonly<Record<string, string>> = {
   readyTimeoutMs: 'give a positive whole number of milliseconds',
   resultsRoot: 'give a directory path',
   hostEntry: 'give a path relative to the repo root',
+  launcher: "use 'local' or 'compose'",
 }
 
 /** Validates and fills in defaults; throws RunOptionError naming the option and the fix. */
@@ -328,7 +332,7 @@ async function runCell(
     await network?.close()
   })
   try {
-    cluster = await startLocalCluster({
+    cluster = await startCluster(options.launcher, {
       engine: options.engine,
       engineConfig: options.engineConfig,
       replicas: options.replicas,

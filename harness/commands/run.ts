@@ -47,6 +47,7 @@ const FLAG_OF_FIELD: Record<string, string> = {
   topology: '--topology',
   leaderSite: '--leader-site',
   calibrationProbes: '--calibration-probes',
+  launcher: '--launcher',
 }
 
 export interface RunFlags extends LoadFlags {
@@ -66,6 +67,7 @@ export interface RunFlags extends LoadFlags {
   requestTimeout: string
   killLeaderAt?: string
   storage: string
+  launcher?: string
   json?: boolean
 }
 
@@ -139,6 +141,10 @@ export function optionsFromFlags(flags: RunFlags): RunOptionsInput {
     seed: number('--seed', flags.seed, 'give an integer seed'),
     requestTimeoutMs: duration('--request-timeout', flags.requestTimeout),
     storage: flags.storage === 'memory' ? 'memory' : 'file',
+    launcher: flags.launcher === 'compose' ? 'compose' : 'local',
+  }
+  if (flags.launcher !== undefined && flags.launcher !== 'local' && flags.launcher !== 'compose') {
+    throw invalidInput('run', '--launcher', `'${flags.launcher}' is not a launcher`, 'use local or compose')
   }
   if (flags.storage !== 'memory' && flags.storage !== 'file') {
     throw invalidInput('run', '--storage', `'${flags.storage}' is not a storage kind`, 'use file or memory')
@@ -272,6 +278,11 @@ export function addRunFlags(command: Command): Command {
     .option('--request-timeout <d>', 'client timeout per attempt before retrying elsewhere', '2s')
     .option('--kill-leader-at <d>', 'SIGKILL the leader this long after the load starts')
     .option('--storage <kind>', 'replica storage: file or memory', 'file')
+    .option(
+      '--launcher <kind>',
+      'local (processes on 127.0.0.x) or compose (containers, docker/README.md)',
+      'local',
+    )
   return addLoadFlags(command)
 }
 
@@ -294,6 +305,7 @@ export function register(program: Command): void {
       } catch (err: unknown) {
         if (err instanceof RunOptionError)
           throw invalidInput('run', flagOfField(err.field), err.problem, err.fix)
+        if (err instanceof CliError) throw err // e.g. docker missing (exit 4)
         throw new CliError(`run failed: ${(err as Error).message}`, EXIT.thresholdFailed)
       }
       const { summary, dir } = result

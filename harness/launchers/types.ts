@@ -48,7 +48,7 @@ export interface ReplicaHandle {
 }
 
 export interface Cluster {
-  readonly launcher: 'local'
+  readonly launcher: 'local' | 'compose'
   readonly engine: string
   readonly replicas: readonly ReplicaHandle[]
   /** every exit seen so far, in order */
