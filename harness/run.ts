@@ -182,6 +182,13 @@ export function resolveRunOptions(input: RunOptionsInput): RunOptions {
   const o = { ...w, replicas: parsed.data.replicas ?? 3 }
   if (o.leaderSite !== undefined && o.topology === undefined)
     throw new RunOptionError('leaderSite', 'a leader site needs a topology', 'give --topology as well')
+  // the compose launcher does not wire the shaped network in yet: a topology there would run unshaped
+  if (o.topology !== undefined && o.launcher === 'compose')
+    throw new RunOptionError(
+      'launcher',
+      'the compose launcher does not emulate a topology yet',
+      'use --launcher local with --topology, or compose without it (docker/README.md)',
+    )
   if (o.topology !== undefined) {
     const plan = planFromOptions(o, parsed.data.replicas)
     o.replicas = plan.placement.replicas.length
