@@ -4,26 +4,27 @@
  * link. Only what the Dockerfile copies goes into the tar; .dockerignore trims it further.
  */
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { REPO_ROOT } from '../local.ts'
 import { BASE_IMAGE_TAG } from './base-image.ts'
 import { imageExists, runOk } from './docker.ts'
 
 export const APP_IMAGE_TAG = 'consensus-bench/app:local'
 
-/** what docker/Dockerfile COPYs (keep in step with it) */
-export const CONTEXT_PATHS = [
-  '.dockerignore',
-  'docker/Dockerfile',
-  'package.json',
-  'package-lock.json',
-  'tsconfig.json',
-  'node_modules',
-  'engines',
-  'harness',
-  'netem',
-  'workloads',
-  'bin',
-]
+/**
+ * What docker/Dockerfile COPYs, read from its COPY lines (one list, so a new source folder added to the
+ * Dockerfile is in the context too), plus the two files the build itself needs.
+ */
+export function contextPaths(
+  dockerfile = readFileSync(join(REPO_ROOT, 'docker/Dockerfile'), 'utf8'),
+): string[] {
+  const copied = dockerfile
+    .split('\n')
+    .filter((line) => /^COPY\s/.test(line))
+    .flatMap((line) => line.trim().split(/\s+/).slice(1, -1))
+  return ['.dockerignore', 'docker/Dockerfile', ...copied]
+}
 /** tar-level excludes, so the big dev-only packages never leave this machine's disk */
 const TAR_EXCLUDES = [
   'node_modules/@biomejs',
@@ -55,7 +56,7 @@ export async function buildAppImage(options: AppImageOptions = {}): Promise<{ ta
       REPO_ROOT,
       '-ch',
       ...TAR_EXCLUDES.map((e) => `--exclude=./${e}`),
-      ...CONTEXT_PATHS.map((p) => `./${p}`),
+      ...contextPaths().map((p) => `./${p}`),
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   )
