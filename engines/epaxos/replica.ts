@@ -117,6 +117,7 @@ export class EpaxosReplica implements Engine<EpaxosMessage> {
     }
     this.executionDirty = true
     this.afterHandler()
+    this.nextSyncMs = now + this.cfg.syncIntervalMs
     this.ctx.setTimer(TIMER_TICK, this.cfg.tickMs)
   }
 
