@@ -4,6 +4,7 @@
  */
 import type { EngineMessage, EngineModule } from './core/engine.ts'
 import { fastpaxosEngine } from './fastpaxos/index.ts'
+import { epaxosEngine } from './epaxos/index.ts'
 import { multipaxosEngine } from './multipaxos/index.ts'
 import { paxosEngine } from './paxos/index.ts'
 import { raftEngine } from './raft/index.ts'
@@ -14,6 +15,7 @@ type AnyEngineModule = EngineModule<any, any>
 
 const ENGINES: ReadonlyMap<string, AnyEngineModule> = new Map<string, AnyEngineModule>([
   [fastpaxosEngine.name, fastpaxosEngine],
+  [epaxosEngine.name, epaxosEngine],
   [multipaxosEngine.name, multipaxosEngine],
   [paxosEngine.name, paxosEngine],
   [raftEngine.name, raftEngine],
