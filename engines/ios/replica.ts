@@ -12,7 +12,7 @@
  *   promises, re-coordinates the highest-ballot vote of every unfinished slot (no-op for gaps), resumes.
  * - Learner / origin: executes chosen slots in order, answers its own clients, catches up when behind.
  */
-import { type Ballot, ballotEquals, ballotGreater, compareBallots, ZERO_BALLOT } from '../core/ballot.ts'
+import { type Ballot, ballotEquals, ballotGreater, compareBallots } from '../core/ballot.ts'
 import { type Command, commandIdKey, type NodeId } from '../core/command.ts'
 import type { Engine, EngineContext, EngineRole, EngineStatus } from '../core/engine.ts'
 import { VoteSet } from '../core/quorum.ts'
