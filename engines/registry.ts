@@ -3,6 +3,7 @@
  * nothing registers itself by the side effect of an import.
  */
 import type { EngineMessage, EngineModule } from './core/engine.ts'
+import { iosEngine } from './ios/index.ts'
 import { multipaxosEngine } from './multipaxos/index.ts'
 import { paxosEngine } from './paxos/index.ts'
 
@@ -10,6 +11,7 @@ import { paxosEngine } from './paxos/index.ts'
 type AnyEngineModule = EngineModule<any, any>
 
 const ENGINES: ReadonlyMap<string, AnyEngineModule> = new Map<string, AnyEngineModule>([
+  [iosEngine.name, iosEngine],
   [multipaxosEngine.name, multipaxosEngine],
   [paxosEngine.name, paxosEngine],
 ])

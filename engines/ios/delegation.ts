@@ -28,6 +28,15 @@ interface CoordinatorStats {
   suspectUntilMs: number
 }
 
+/** The coordinators a master takes turns with: the rotateAmong nodes after it (0: all others). */
+export function rotation(nodes: readonly NodeId[], master: NodeId, rotateAmong: number): NodeId[] {
+  const at = nodes.indexOf(master)
+  if (at < 0) throw new Error(`master ${master} is not a node`)
+  const others = nodes.length - 1
+  const k = rotateAmong === 0 ? others : Math.min(rotateAmong, others)
+  return Array.from({ length: k }, (_, i) => nodes[(at + 1 + i) % nodes.length]!)
+}
+
 export class Delegation {
   private readonly rotation: readonly NodeId[]
   private next = 0
@@ -38,16 +47,13 @@ export class Delegation {
     nodes: readonly NodeId[],
     private readonly master: NodeId,
   ) {
-    const at = nodes.indexOf(master)
-    if (at < 0) throw new Error(`master ${master} is not a node`)
-    const others = nodes.length - 1
-    const k = cfg.rotateAmong === 0 ? others : Math.min(cfg.rotateAmong, others)
-    this.rotation = Array.from({ length: k }, (_, i) => nodes[(at + 1 + i) % nodes.length]!)
+    this.rotation = rotation(nodes, master, cfg.rotateAmong)
   }
 
   /** The coordinator for commands that arrived at `origin`. */
   pick(origin: NodeId, nowMs: number): NodeId {
     if (this.cfg.delegation === 'reverse' && this.usable(origin, nowMs)) return origin
+    // rotation is empty in a one-node cluster: the master coordinates
     for (let tried = 0; tried < this.rotation.length; tried++) {
       const node = this.rotation[this.next]!
       this.next = (this.next + 1) % this.rotation.length

@@ -13,6 +13,7 @@
 import type { NodeId } from '../core/command.ts'
 import type { LatencyModel } from '../core/engine.ts'
 import { type IosConfig, resolveQuorums } from './config.ts'
+import { rotation } from './delegation.ts'
 
 /** The round trip from `node` to the closest set of others that, with itself, makes `quorum` votes. */
 export function nearestQuorumRttMs(model: LatencyModel, node: NodeId, quorum: number): number {
@@ -28,15 +29,6 @@ function halfMs(model: LatencyModel, a: NodeId, b: NodeId): number {
   return a === b ? 0 : model.rttMs(a, b) / 2
 }
 
-/** The coordinators a master takes turns with (Delegation's rotation, without suspicion). */
-export function rotation(nodes: readonly NodeId[], master: NodeId, rotateAmong: number): NodeId[] {
-  const at = nodes.indexOf(master)
-  const others = nodes.length - 1
-  if (others === 0) return [master]
-  const k = rotateAmong === 0 ? others : Math.min(rotateAmong, others)
-  return Array.from({ length: k }, (_, i) => nodes[(at + 1 + i) % nodes.length]!)
-}
-
 export function iosExpectedLatencyMs(model: LatencyModel, config: IosConfig): number {
   const { leader: master, origin } = model
   if (!model.nodes.includes(master)) throw new RangeError(`master ${master} is not a node`)
@@ -47,8 +39,8 @@ export function iosExpectedLatencyMs(model: LatencyModel, config: IosConfig): nu
     halfMs(model, master, c) +
     nearestQuorumRttMs(model, c, q2) +
     halfMs(model, c, origin)
-  const coordinators =
-    config.delegation === 'reverse' ? [origin] : rotation(model.nodes, master, config.rotateAmong)
+  const rotating = rotation(model.nodes, master, config.rotateAmong)
+  const coordinators = config.delegation === 'reverse' ? [origin] : rotating.length > 0 ? rotating : [master]
   const total = coordinators.reduce((sum, c) => sum + viaCoordinator(c), 0)
   return model.clientRttMs + total / coordinators.length
 }
