@@ -597,8 +597,21 @@ export class IosReplica implements Engine<IosMessage> {
     this.coordinating.set(slot, c)
     if (!this.acceptLocally(slot, ballot, value)) return
     const msg: AcceptMsg = { type: 'accept', ballot, slot, value, commitIndex: this.log.chosenPrefix }
-    for (const peer of this.peers) this.ctx.send(peer, msg)
+    for (const peer of this.acceptorsFor(ballot)) this.ctx.send(peer, msg)
     this.countVote(slot, ballot, this.ctx.self)
+  }
+
+  /**
+   * Who gets a slot's first accept: every peer but the master, when the others can make q2 without it
+   * even with one of them down (the master's load is what delegation is for); otherwise every peer. A
+   * retransmission asks every peer that has not voted, the master included, so a quorum that needs the
+   * master still forms.
+   */
+  private acceptorsFor(ballot: Ballot): readonly NodeId[] {
+    const master = ballot.node
+    if (master === this.ctx.self) return this.peers
+    const others = this.peers.filter((p) => p !== master)
+    return others.length >= this.quorums.commitVotes ? others : this.peers
   }
 
   private onAccepted(from: NodeId, msg: AcceptedMsg): void {
