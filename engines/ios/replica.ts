@@ -29,6 +29,7 @@ import {
   type CommitMsg,
   type CoordinateMsg,
   commandCount,
+  type ForwardMsg,
   type HeartbeatMsg,
   type IosMessage,
   masterOf,
@@ -90,6 +91,8 @@ interface RecoveryState {
   readonly chosen: Map<number, SlotValue>
   maxChosenPrefix: number
   maxChosenPrefixAt: NodeId
+  /** commands forwarded during recovery (replicas adopt the view at its prepare), at most maxQueuedCommands */
+  readonly held: Queued[]
 }
 
 /** Phase 2 that this replica coordinates for one slot. */
@@ -109,6 +112,11 @@ export class IosReplica implements Engine<IosMessage> {
   private master: MasterState | null = null
   private recovery: RecoveryState | null = null
   private readonly coordinating = new Map<number, Coordination>()
+  /**
+   * Slots a commit named before their accept arrived here (messages overtake each other): the accept at
+   * that ballot, when it comes, carries the chosen value. Bounded by 2 x windowSize; beyond, catch-up.
+   */
+  private readonly committedAhead = new Map<number, Ballot>()
   /** the view this replica will move to on its next master timeout, minus one */
   private targetView = -1
   private knownCommitIndex = 0
@@ -116,6 +124,7 @@ export class IosReplica implements Engine<IosMessage> {
   private readonly pending = new Map<string, PendingCommand>()
   private forwardTimerSet = false
   private catchupAskedAtMs: number | null = null
+  private catchupTimerSet = false
 
   constructor(private readonly ctx: IosContext) {
     this.cfg = ctx.config
@@ -132,11 +141,13 @@ export class IosReplica implements Engine<IosMessage> {
     this.master = null
     this.recovery = null
     this.coordinating.clear()
+    this.committedAhead.clear()
     this.targetView = this.view()
     this.knownCommitIndex = this.log.chosenPrefix
     this.pending.clear()
     this.forwardTimerSet = false
     this.catchupAskedAtMs = null
+    this.catchupTimerSet = false
     this.executed = 0
     this.executeReady()
     this.armElectionTimer()
@@ -238,17 +249,22 @@ export class IosReplica implements Engine<IosMessage> {
     this.submit([...this.pending.values()].map((p) => p.cmd))
   }
 
+  private onForward(from: NodeId, msg: ForwardMsg): void {
+    const items = msg.commands.map((cmd) => ({ cmd, origin: from }))
+    if (this.master !== null) this.enqueue(this.master, items)
+    else if (this.recovery !== null) {
+      const room = this.cfg.maxQueuedCommands - this.recovery.held.length
+      this.recovery.held.push(...items.slice(0, Math.max(0, room)))
+    }
+  }
+
   // ---------------------------------------------------------------- dispatch
 
   onMessage(from: NodeId, msg: IosMessage): void {
     if (from === this.ctx.self || !this.ctx.nodes.includes(from)) return
     switch (msg.type) {
       case 'forward':
-        if (this.master !== null)
-          this.enqueue(
-            this.master,
-            msg.commands.map((cmd) => ({ cmd, origin: from })),
-          )
+        this.onForward(from, msg)
         break
       case 'coordinate':
         this.onCoordinate(from, msg)
@@ -263,7 +279,7 @@ export class IosReplica implements Engine<IosMessage> {
         this.onNack(msg)
         break
       case 'commit':
-        this.onCommit(from, msg)
+        this.onCommit(msg)
         break
       case 'heartbeat':
         this.onHeartbeat(from, msg)
@@ -386,9 +402,11 @@ export class IosReplica implements Engine<IosMessage> {
       chosen: new Map(),
       maxChosenPrefix: -1,
       maxChosenPrefixAt: this.ctx.self,
+      held: [],
     }
     this.armElectionTimer()
     for (const peer of this.peers) this.ctx.send(peer, { type: 'prepare', ballot, fromSlot })
+    this.ctx.setTimer(TIMER_HEARTBEAT, this.cfg.heartbeatIntervalMs)
     this.onPromise(this.ctx.self, this.ownPromise(ballot, fromSlot))
   }
 
@@ -466,10 +484,10 @@ export class IosReplica implements Engine<IosMessage> {
     this.ctx.setTimer(TIMER_HEARTBEAT, this.cfg.heartbeatIntervalMs)
     for (const [coordinator, entries] of batches) this.delegate(m, coordinator, entries)
     if (this.master !== m) return
-    this.enqueue(
-      m,
-      [...this.pending.values()].map((p) => ({ cmd: p.cmd, origin: this.ctx.self })),
-    )
+    this.enqueue(m, [
+      ...[...this.pending.values()].map((p) => ({ cmd: p.cmd, origin: this.ctx.self })),
+      ...rec.held,
+    ])
   }
 
   // ---------------------------------------------------------------- master: index assignment and delegation
@@ -555,7 +573,16 @@ export class IosReplica implements Engine<IosMessage> {
     }
   }
 
+  /** The master's heartbeat; during recovery, the same timer resends prepares (a view change is urgent). */
   private onHeartbeatTimeout(): void {
+    const rec = this.recovery
+    if (rec !== null) {
+      for (const peer of this.peers)
+        if (!rec.promises.has(peer))
+          this.ctx.send(peer, { type: 'prepare', ballot: rec.ballot, fromSlot: rec.fromSlot })
+      this.ctx.setTimer(TIMER_HEARTBEAT, this.cfg.heartbeatIntervalMs)
+      return
+    }
     const m = this.master
     if (m === null) return
     this.broadcastHeartbeat(m)
@@ -641,8 +668,14 @@ export class IosReplica implements Engine<IosMessage> {
       return
     }
     this.adopt(msg.ballot)
-    if (this.acceptLocally(msg.slot, msg.ballot, msg.value))
+    if (this.acceptLocally(msg.slot, msg.ballot, msg.value)) {
       this.ctx.send(from, { type: 'accepted', ballot: msg.ballot, slot: msg.slot })
+      const ahead = this.committedAhead.get(msg.slot)
+      if (ahead !== undefined && ballotEquals(ahead, msg.ballot)) {
+        this.learnChosen(msg.slot, msg.value)
+        this.executeReady()
+      }
+    }
     this.learnCommitIndex(from, msg.commitIndex)
   }
 
@@ -674,7 +707,7 @@ export class IosReplica implements Engine<IosMessage> {
 
   // ---------------------------------------------------------------- learner
 
-  private onCommit(from: NodeId, msg: CommitMsg): void {
+  private onCommit(msg: CommitMsg): void {
     const m = this.master
     for (const slot of msg.slots) {
       if (this.log.chosen(slot) !== undefined) {
@@ -687,11 +720,22 @@ export class IosReplica implements Engine<IosMessage> {
       const value =
         mine ?? (vote !== undefined && ballotEquals(vote.ballot, msg.ballot) ? vote.value : undefined)
       if (value !== undefined) this.learnChosen(slot, value)
-      else this.knownCommitIndex = Math.max(this.knownCommitIndex, slot + 1)
+      else {
+        if (this.committedAhead.size < 2 * this.cfg.windowSize) this.committedAhead.set(slot, msg.ballot)
+        this.knownCommitIndex = Math.max(this.knownCommitIndex, slot + 1)
+      }
     }
     this.executeReady()
     if (this.master !== null && this.master === m) this.assignQueued(m, false)
-    if (this.log.chosenPrefix < this.knownCommitIndex) this.requestCatchup(from)
+    // The missing accepts are usually just behind the commit (committedAhead): catch up only if they
+    // have not come within retransmitMs.
+    if (this.log.chosenPrefix < this.knownCommitIndex) this.armCatchup()
+  }
+
+  private armCatchup(): void {
+    if (this.catchupTimerSet) return
+    this.catchupTimerSet = true
+    this.ctx.setTimer(TIMER_CATCHUP, this.cfg.retransmitMs)
   }
 
   private onHeartbeat(from: NodeId, msg: HeartbeatMsg): void {
@@ -704,14 +748,21 @@ export class IosReplica implements Engine<IosMessage> {
     this.learnCommitIndex(from, msg.commitIndex)
   }
 
+  /**
+   * A commit index above our chosen prefix: slots are missing here. Usually their accepts or commits are
+   * in flight, so wait retransmitMs; a replica far behind (restarted, partitioned) asks `from` at once.
+   */
   private learnCommitIndex(from: NodeId, commitIndex: number): void {
     this.knownCommitIndex = Math.max(this.knownCommitIndex, commitIndex)
-    if (this.log.chosenPrefix < this.knownCommitIndex) this.requestCatchup(from)
+    const behind = this.knownCommitIndex - this.log.chosenPrefix
+    if (behind > this.cfg.windowSize) this.requestCatchup(from)
+    else if (behind > 0) this.armCatchup()
   }
 
   private learnChosen(slot: number, value: SlotValue): void {
     if (!this.log.markChosen(slot, value)) return
     this.coordinating.delete(slot)
+    this.committedAhead.delete(slot)
     const m = this.master
     if (m === null) return
     const a = m.assigned.get(slot)
@@ -747,6 +798,7 @@ export class IosReplica implements Engine<IosMessage> {
     const toSlot = Math.min(this.knownCommitIndex, fromSlot + this.cfg.catchupBatchSlots)
     this.ctx.send(target, { type: 'catchup-request', fromSlot, toSlot })
     this.ctx.setTimer(TIMER_CATCHUP, this.cfg.retransmitMs)
+    this.catchupTimerSet = true
   }
 
   private onCatchupRequest(from: NodeId, msg: CatchupRequestMsg): void {
@@ -761,15 +813,24 @@ export class IosReplica implements Engine<IosMessage> {
     this.knownCommitIndex = Math.max(this.knownCommitIndex, msg.chosenPrefix)
     this.executeReady()
     this.catchupAskedAtMs = null
-    if (this.log.chosenPrefix >= this.knownCommitIndex) this.ctx.clearTimer(TIMER_CATCHUP)
-    else if (this.log.chosenPrefix > before) this.requestCatchup(from)
+    if (this.log.chosenPrefix >= this.knownCommitIndex) {
+      this.ctx.clearTimer(TIMER_CATCHUP)
+      this.catchupTimerSet = false
+    } else if (this.log.chosenPrefix > before) this.requestCatchup(from)
     if (this.master !== null) this.assignQueued(this.master, false)
   }
 
   private onCatchupTimeout(): void {
+    this.catchupTimerSet = false
     this.catchupAskedAtMs = null
     if (this.log.chosenPrefix >= this.knownCommitIndex) return
-    const peer = this.peers[Math.floor(this.ctx.random() * this.peers.length)]
+    // The master learns every slot of its view: ask it half the time, a random peer otherwise.
+    const view = this.view()
+    const master = view >= 0 ? masterOf(this.ctx.nodes, view) : this.ctx.self
+    const peer =
+      master !== this.ctx.self && this.ctx.random() < 0.5
+        ? master
+        : this.peers[Math.floor(this.ctx.random() * this.peers.length)]
     if (peer !== undefined) this.requestCatchup(peer)
   }
 
@@ -778,12 +839,6 @@ export class IosReplica implements Engine<IosMessage> {
   /** Lost messages: prepares, coordinators' accepts, the master's late delegations, catch-up. */
   private onRetransmitTimeout(): void {
     this.ctx.setTimer(TIMER_RETRANSMIT, this.cfg.retransmitMs)
-    const rec = this.recovery
-    if (rec !== null) {
-      for (const peer of this.peers)
-        if (!rec.promises.has(peer))
-          this.ctx.send(peer, { type: 'prepare', ballot: rec.ballot, fromSlot: rec.fromSlot })
-    }
     const now = this.ctx.now()
     for (const [slot, c] of this.coordinating) {
       if (now - c.sentAtMs < this.cfg.retransmitMs) continue
