@@ -609,10 +609,10 @@ export class IosReplica implements Engine<IosMessage> {
   private coordinate(slot: number, ballot: Ballot, value: SlotValue): void {
     const chosen = this.log.chosen(slot)
     if (chosen !== undefined) {
-      // Already chosen: the master's value is that value (recovery saw it), so just repeat the commit.
-      if (!sameSlotValue(chosen, value))
-        throw new Error(`safety: slot ${slot} chosen, master assigned another`)
-      this.broadcastCommit(ballot, [slot])
+      // Already chosen. A master that recovered after the choice assigns that same value: repeat the
+      // commit. Another value comes from a superseded master (a later view chose the slot after this
+      // master's recovery; its ballot can never gather q2 votes now): ignore it, the master learns.
+      if (sameSlotValue(chosen, value)) this.broadcastCommit(ballot, [slot])
       return
     }
     const c: Coordination = {
@@ -766,8 +766,12 @@ export class IosReplica implements Engine<IosMessage> {
     const m = this.master
     if (m === null) return
     const a = m.assigned.get(slot)
-    if (a !== undefined && !sameSlotValue(a.value, value))
-      throw new Error(`safety: slot ${slot} chosen with a value other than the master assigned`)
+    if (a !== undefined && !sameSlotValue(a.value, value)) {
+      // Chosen in a later view whose master did not see our assignment: we are superseded.
+      this.stepDown()
+      this.armElectionTimer()
+      return
+    }
     this.masterLearned(m, slot)
   }
 
