@@ -5,6 +5,7 @@
 import type { EngineMessage, EngineModule } from './core/engine.ts'
 import { fastpaxosEngine } from './fastpaxos/index.ts'
 import { epaxosEngine } from './epaxos/index.ts'
+import { iosEngine } from './ios/index.ts'
 import { multipaxosEngine } from './multipaxos/index.ts'
 import { paxosEngine } from './paxos/index.ts'
 import { raftEngine } from './raft/index.ts'
@@ -16,6 +17,7 @@ type AnyEngineModule = EngineModule<any, any>
 const ENGINES: ReadonlyMap<string, AnyEngineModule> = new Map<string, AnyEngineModule>([
   [fastpaxosEngine.name, fastpaxosEngine],
   [epaxosEngine.name, epaxosEngine],
+  [iosEngine.name, iosEngine],
   [multipaxosEngine.name, multipaxosEngine],
   [paxosEngine.name, paxosEngine],
   [raftEngine.name, raftEngine],
