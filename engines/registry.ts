@@ -1,10 +1,10 @@
 /**
  * Engine name -> engine module: an explicit map, so which engines exist is visible in one place and
- * nothing registers itself by the side effect of an import.
+ * nothing registers itself by the side effect of an import. Listed in the order of the talk (DESIGN.md).
  */
 import type { EngineMessage, EngineModule } from './core/engine.ts'
-import { fastpaxosEngine } from './fastpaxos/index.ts'
 import { epaxosEngine } from './epaxos/index.ts'
+import { fastpaxosEngine } from './fastpaxos/index.ts'
 import { iosEngine } from './ios/index.ts'
 import { multipaxosEngine } from './multipaxos/index.ts'
 import { paxosEngine } from './paxos/index.ts'
@@ -15,13 +15,13 @@ import { vrEngine } from './vr/index.ts'
 type AnyEngineModule = EngineModule<any, any>
 
 const ENGINES: ReadonlyMap<string, AnyEngineModule> = new Map<string, AnyEngineModule>([
+  [paxosEngine.name, paxosEngine],
+  [multipaxosEngine.name, multipaxosEngine],
   [fastpaxosEngine.name, fastpaxosEngine],
   [epaxosEngine.name, epaxosEngine],
-  [iosEngine.name, iosEngine],
-  [multipaxosEngine.name, multipaxosEngine],
-  [paxosEngine.name, paxosEngine],
-  [raftEngine.name, raftEngine],
   [vrEngine.name, vrEngine],
+  [raftEngine.name, raftEngine],
+  [iosEngine.name, iosEngine],
 ])
 
 export function engineNames(): string[] {
