@@ -83,7 +83,9 @@ export function expandExperiment(e: Experiment, resultsRoot?: string): MatrixPla
   const warmupMs = parseDurationMs(e.warmup, true)!
   for (const v of variants) {
     if (e.placement.leaderSite !== undefined && !canPlaceLeader(v.engine, v.config))
-      notes.push(`${v.label}: cannot place its leader at ${e.placement.leaderSite} (it elects its own)`)
+      notes.push(
+        `${v.label}: leaderSite ${e.placement.leaderSite} not applied (${findEngine(v.engine)?.leadership === 'leaderless' ? 'a leaderless engine' : 'no initialLeader config field: it elects its own leader'})`,
+      )
   }
   for (let repetition = 1; repetition <= e.repetitions; repetition++) {
     for (const topology of topologiesOf(e)) {
