@@ -70,6 +70,13 @@ test('claims: Multi-Paxos at ~1 RTT at its leader is supported; at 2 RTT it is r
   assert.equal(refuted.verdict, 'refuted')
   assert.equal(refuted.cells.length, 3)
   assert.ok(refuted.figures[0]!.ciLow! > 1.5, JSON.stringify(refuted.figures))
+  // one repetition at two conflict rates: two conditions, not two measurements, so no interval
+  const oneRep = [0, 1].map((conflict) => cell('multipaxos', conflict, 1, [93, 170, 241], { leader: 'r0' }))
+  const r = claim(evaluateClaims(context(oneRep)), 'Multi-Paxos')
+  assert.equal(r.verdict, 'inconclusive')
+  assert.equal(r.figures[0]!.n, 2)
+  assert.equal(r.figures[0]!.ciLow, null)
+  assert.match(r.why, /one repetition/)
 })
 
 test('claims: classic Paxos at 1 RTT refutes "needs 2 RTT"; at 2 RTT supports it; one repetition is inconclusive', () => {

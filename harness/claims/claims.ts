@@ -44,6 +44,24 @@ function wanCells(ctx: ClaimContext, engine: string, conflict: (c: number) => bo
 const ONE_SAMPLE = 'one repetition: no confidence interval (run repetitions >= 2)'
 
 /**
+ * The bootstrap figure over the cells' values, with an interval only when the cells come from two or
+ * more repetitions: cells of one repetition at several conflict rates or topologies are different
+ * conditions, not repeated measurements, and would fake a confidence the run does not have.
+ */
+function figure(
+  name: string,
+  unit: string,
+  values: readonly number[],
+  cells: readonly ClaimCell[],
+  ctx: ClaimContext,
+  stream: string,
+): Figure {
+  const f = bootstrapFigure(name, unit, values, ctx.seed, stream)
+  const repetitions = new Set(cells.map((c) => c.repetition)).size
+  return repetitions >= 2 ? f : { ...f, ciLow: null, ciHigh: null }
+}
+
+/**
  * A figure against a threshold: supported when the whole interval is on the claimed side, refuted when
  * the whole interval is on the other, inconclusive when it straddles or there is no interval.
  */
@@ -105,7 +123,7 @@ const paxosTwoRtt: Claim = (ctx) => {
   })
   if (values.length === 0)
     return result(claim, 'inconclusive', 'no paxos cell at conflict 0 on a WAN topology', [], [])
-  const f = bootstrapFigure('median over sites of p50 / majority RTT', 'RTT', values, ctx.seed, 'paxos')
+  const f = figure('median over sites of p50 / majority RTT', 'RTT', values, used, ctx, 'paxos')
   return result(
     claim,
     thresholdVerdict(f, false, TWO_RTT_MIN).verdict,
@@ -133,7 +151,7 @@ const multiPaxosOneRtt: Claim = (ctx) => {
       [],
       [],
     )
-  const f = bootstrapFigure("leader site's p50 / majority RTT", 'RTT', values, ctx.seed, 'multipaxos')
+  const f = figure("leader site's p50 / majority RTT", 'RTT', values, used, ctx, 'multipaxos')
   const v = thresholdVerdict(f, true, ONE_RTT_MAX)
   return result(claim, v.verdict, v.why, used, [f])
 }
@@ -149,7 +167,7 @@ const fastPaxosAnyNode: Claim = (ctx) => {
   })
   if (values.length === 0)
     return result(claim, 'inconclusive', 'no fastpaxos cell at conflict 0 on a WAN topology', [], [])
-  const f = bootstrapFigure('worst site p50 / fast-quorum RTT', 'RTT', values, ctx.seed, 'fastpaxos')
+  const f = figure('worst site p50 / fast-quorum RTT', 'RTT', values, used, ctx, 'fastpaxos')
   const v = thresholdVerdict(f, true, ONE_RTT_MAX)
   return result(claim, v.verdict, v.why, used, [f])
 }
@@ -182,7 +200,7 @@ const leaderLimited: Claim = (ctx) => {
       [],
       [],
     )
-  const f = bootstrapFigure("leader's CPU per op / followers' mean", 'x', values, ctx.seed, 'leader-load')
+  const f = figure("leader's CPU per op / followers' mean", 'x', values, used, ctx, 'leader-load')
   const v = thresholdVerdict(f, false, LEADER_LOAD_RATIO_MIN)
   return result(
     claim,
@@ -272,7 +290,7 @@ function bestEngine(
       [],
     )
   const figures = [...byEngine.entries()].map(([engine, e]) =>
-    bootstrapFigure(`${engine}: ${metricName}`, 'ms', e.values, ctx.seed, `${claim}/${engine}`),
+    figure(`${engine}: ${metricName}`, 'ms', e.values, e.cells, ctx, `${claim}/${engine}`),
   )
   const mine = figures.find((f) => f.name.startsWith(`${winner}:`))!
   const others = figures.filter((f) => f !== mine)
