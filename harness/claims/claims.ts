@@ -76,7 +76,7 @@ function thresholdVerdict(
     const points = claimedBelow ? f.mean <= threshold : f.mean >= threshold
     return {
       verdict: 'inconclusive',
-      why: `${fig}; ${ONE_SAMPLE}; the one measurement ${points ? 'agrees' : 'disagrees'} (claimed ${side})`,
+      why: `${fig}; ${ONE_SAMPLE}; the measured figure ${points ? 'agrees' : 'disagrees'} (claimed ${side})`,
     }
   }
   const within = claimedBelow ? f.ciHigh <= threshold : f.ciLow >= threshold
