@@ -31,7 +31,17 @@ export class TopologyRuns {
     private readonly progress: (line: string) => void,
     private readonly dir: string,
     private readonly planOf: (options: RunOptions) => TopologyPlan,
-  ) {}
+  ) {
+    // a resumed run keeps the calibrations of the topologies its earlier cells ran on
+    try {
+      const env = JSON.parse(readFileSync(join(dir, 'env.json'), 'utf8')) as {
+        topologies?: Record<string, unknown>
+      }
+      Object.assign(this.environments, env.topologies ?? {})
+    } catch {
+      // a new run: no env.json with topologies yet
+    }
+  }
 
   async prepare(options: RunOptions): Promise<TopologyRun | null> {
     if (options.topology === undefined) return null
@@ -42,7 +52,7 @@ export class TopologyRuns {
     if (known !== undefined) return { ...known, plan }
     const run = await prepareTopologyRun(plan, this.deps, options.calibrationProbes, this.progress)
     this.prepared.set(key, run)
-    this.environments[plan.topology.name] ??= run.environment
+    this.environments[plan.topology.name] = run.environment
     // the first topology's fields stay at the top (what one-topology readers expect); all are under topologies
     const firstEnv = Object.values(this.environments)[0] as object
     writeJsonAtomic(join(this.dir, 'env.json'), {
