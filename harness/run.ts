@@ -29,11 +29,14 @@ import {
 } from '../workloads/run-options.ts'
 import { type HistoryOp, historyToJsonl } from './check/history.ts'
 import { checkHistory } from './check/linearizability.ts'
+import { evaluateRunClaims } from './claims/index.ts'
 import { exitFaults, runFaultSchedule, waitForAgreedLeader, withFirstCommit } from './faults.ts'
 import { onInterrupt } from './launchers/cleanup.ts'
 import { LAUNCHERS, startCluster } from './launchers/launch.ts'
 import { REPO_ROOT } from './launchers/local.ts'
 import type { Cluster } from './launchers/types.ts'
+import { cellId, type MatrixPlan } from './matrix.ts'
+import { readSummary, repetitionOf, TopologyRuns } from './matrix-run.ts'
 import { NodeCostMeter, nodeCostFields } from './node-cost.ts'
 import { realtimeCell } from './realtime.ts'
 import { collectEnvironment } from './results/env.ts'
@@ -46,7 +49,6 @@ import {
   driverSites,
   expectedForCell,
   planTopologyRun,
-  prepareTopologyRun,
   type TopologyPlan,
   TopologyPlanError,
   type TopologyRun,
@@ -253,64 +255,90 @@ function planFromOptions(o: RunOptions, replicas: number | undefined): TopologyP
   }
 }
 
-export function cellId(engine: string, topology: string, conflict: number, repetition: number): string {
-  return `${engine}-${topology}-c${conflict}-rep${repetition}`
-}
+export { cellId }
 
+/** A one-cell run from flags: the matrix of one engine, one topology, one conflict rate, one repetition. */
 export async function runBenchmark(input: RunOptionsInput, hooks: RunHooks = {}): Promise<RunResult> {
   const options = resolveRunOptions(input)
-  const progress = hooks.progress ?? (() => {})
-  const startedAt = new Date()
-  const dir = createResultsDir(options.resultsRoot, options.engine, startedAt)
-  const runId = relative(options.resultsRoot, dir)
-  const resolvedEngineConfig =
-    options.hostEntry === undefined
-      ? findEngine(options.engine)?.parseConfig(options.engineConfig)
-      : options.engineConfig
-  writeJsonAtomic(join(dir, 'run.json'), {
-    runId,
-    command: 'run',
-    argv: hooks.argv ?? null,
-    options: { ...options, resultsRoot: undefined },
-    engineConfigResolved: resolvedEngineConfig ?? null,
-    topology: options.topology ?? 'lan',
-    startedAt: startedAt.toISOString(),
-  })
-  writeJsonAtomic(join(dir, 'env.json'), collectEnvironment(REPO_ROOT))
-  const topology =
-    options.topology === undefined
-      ? null
-      : await prepareTopologyRun(
-          planFromOptions(options, options.replicas),
-          hooks.network ?? defaultTopologyRunDeps(),
-          options.calibrationProbes,
-          progress,
-        )
-  if (topology !== null)
-    writeJsonAtomic(join(dir, 'env.json'), { ...collectEnvironment(REPO_ROOT), ...topology.environment })
-  let summary: RunSummary = {
-    status: 'incomplete',
-    runId,
-    startedAt: startedAt.toISOString(),
-    finishedAt: null,
-    cells: [],
-  }
-  writeJsonAtomic(join(dir, 'summary.json'), summary)
-  progress(`results: ${dir}`)
+  const topology = options.topology ?? 'lan'
+  return runMatrix(
+    {
+      name: options.engine,
+      cells: [
+        { id: cellId(options.engine, topology, options.conflict, 1), label: options.engine, options: input },
+      ],
+      claims: false,
+      notes: [],
+    },
+    hooks,
+  )
+}
 
-  const cells = [
-    { topology: topology?.plan.topology.name ?? 'lan', conflict: options.conflict, repetition: 1 },
-  ]
-  for (const cell of cells) {
-    const id = cellId(options.engine, cell.topology, cell.conflict, cell.repetition)
-    const result = await runCell(options, dir, id, cell.repetition, progress, topology)
-    summary = { ...summary, cells: [...summary.cells, result] }
+/**
+ * Runs a matrix's cells in one results directory (a new one, or `resumeDir`'s, skipping the cells its
+ * summary.json already holds). summary.json is rewritten after each cell and says 'incomplete' until
+ * the last one; then the claims (when the plan asks) and report.html.
+ */
+export async function runMatrix(
+  plan: MatrixPlan,
+  hooks: RunHooks = {},
+  resumeDir?: string,
+): Promise<RunResult> {
+  // every cell is validated before anything starts: a typo in the last cell must not cost the first ones
+  const resolved = plan.cells.map((c) => ({ ...c, resolved: resolveRunOptions(c.options) }))
+  const first = resolved[0]
+  if (first === undefined)
+    throw new RunOptionError('cells', 'the matrix has no cells', 'give engines and conflict rates')
+  const progress = hooks.progress ?? (() => {})
+  const root = first.resolved.resultsRoot
+  const startedAt = new Date()
+  const dir = resumeDir ?? createResultsDir(root, plan.name, startedAt)
+  const runId = relative(root, dir)
+  let summary: RunSummary
+  if (resumeDir === undefined) {
+    writeJsonAtomic(join(dir, 'run.json'), {
+      runId,
+      command: 'run',
+      argv: hooks.argv ?? null,
+      options: { ...first.resolved, resultsRoot: undefined },
+      engineConfigResolved:
+        first.resolved.hostEntry === undefined
+          ? (findEngine(first.resolved.engine)?.parseConfig(first.resolved.engineConfig) ?? null)
+          : first.resolved.engineConfig,
+      topology: first.resolved.topology ?? 'lan',
+      startedAt: startedAt.toISOString(),
+      plan,
+    })
+    writeJsonAtomic(join(dir, 'env.json'), collectEnvironment(REPO_ROOT))
+    summary = { status: 'incomplete', runId, startedAt: startedAt.toISOString(), finishedAt: null, cells: [] }
+    writeJsonAtomic(join(dir, 'summary.json'), summary)
+  } else {
+    summary = { ...readSummary(dir), status: 'incomplete', finishedAt: null }
+  }
+  progress(`results: ${dir}`)
+  for (const note of plan.notes) progress(`note: ${note}`)
+  const done = new Set(summary.cells.map((c) => c.id))
+  const todo = resolved.filter((c) => !done.has(c.id))
+  if (resumeDir !== undefined) progress(`resume: ${done.size} cells done, ${todo.length} to run`)
+  const network = new TopologyRuns(hooks.network ?? defaultTopologyRunDeps(), progress, dir, (o) =>
+    planFromOptions(o, o.replicas),
+  )
+  let n = done.size
+  for (const cell of todo) {
+    n++
+    progress(`cell ${n}/${plan.cells.length}: ${cell.id}`)
+    const options = cell.resolved
+    const topology = await network.prepare(options)
+    const result = await runCell(options, dir, cell.id, repetitionOf(cell.id), progress, topology)
+    const labelled: CellSummary = cell.label === options.engine ? result : { ...result, variant: cell.label }
+    summary = { ...summary, cells: [...summary.cells, labelled] }
     writeJsonAtomic(join(dir, 'summary.json'), summary)
   }
   summary = { ...summary, status: 'complete', finishedAt: new Date().toISOString() }
+  if (plan.claims) summary = { ...summary, claims: evaluateRunClaims(plan, summary.cells) }
   writeJsonAtomic(join(dir, 'summary.json'), summary)
   // report.html and charts/; a failure is recorded in summary.reportError, never thrown over the results
-  if (options.report) summary = await reportAfterRun(dir, summary, progress)
+  if (first.resolved.report) summary = await reportAfterRun(dir, summary, progress)
   return { dir, summary }
 }
 

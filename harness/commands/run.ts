@@ -10,6 +10,7 @@ import { CliError, EXIT, invalidInput } from '../exit-codes.ts'
 import type { RunSummary } from '../results/summary.ts'
 import { RunOptionError, type RunOptionsInput, runBenchmark } from '../run.ts'
 import { nodeCostTable } from './node-cost-table.ts'
+import { matrixEpilogue, runMatrixCommand } from './run-experiment.ts'
 import {
   addLoadFlags,
   LOAD_FLAG_OF_FIELD,
@@ -51,7 +52,7 @@ const FLAG_OF_FIELD: Record<string, string> = {
 }
 
 export interface RunFlags extends LoadFlags {
-  engine: string
+  engine?: string
   replicas?: string
   topology?: string
   leaderSite?: string
@@ -131,7 +132,7 @@ export function engineConfig(text: string | undefined, where = 'run'): Record<st
 export function optionsFromFlags(flags: RunFlags): RunOptionsInput {
   const durationMs = duration('--duration', flags.duration)
   const options: RunOptionsInput = {
-    engine: flags.engine,
+    engine: flags.engine ?? '',
     engineConfig: engineConfig(flags.config),
     ...loadOptionsFromFlags(flags, duration),
     conflict: number('--conflict', flags.conflict, 'give a fraction in [0, 1], like 0.1'),
@@ -251,9 +252,11 @@ export function flagOfField(field: string): string {
 }
 
 /** The flags that describe the cluster and the workload: `run` takes them, and so does `k6 export`. */
-export function addRunFlags(command: Command): Command {
+export function addRunFlags(command: Command, engineRequired = true): Command {
+  const engineHelp = 'engine to run (see `consensus-bench engines`)'
+  if (engineRequired) command.requiredOption('--engine <name>', engineHelp)
+  else command.option('--engine <name>', `${engineHelp}; not with an experiment file`)
   command
-    .requiredOption('--engine <name>', 'engine to run (see `consensus-bench engines`)')
     .option(
       '--replicas <n>',
       'replica processes, each on its own 127.0.0.x address (default 3, or one per site)',
@@ -290,19 +293,51 @@ export function register(program: Command): void {
   const command = program
     .command('run')
     .description(
-      'run one engine on local replica processes under closed-loop load; write a results directory',
+      'run an experiment file (experiments/*.yaml: a matrix of cells), or one engine from flags; write a results directory',
     )
-  addRunFlags(command)
+    .argument('[experiment]', 'an experiment YAML file; with it the load flags are not used')
+    .option(
+      '--resume <dir>',
+      'finish an interrupted run in its results directory, skipping its finished cells',
+    )
+  addRunFlags(command, false)
     .option('--json', 'print summary.json on stdout instead of the table')
-    .action(async (flags: RunFlags) => {
-      const options = optionsFromFlags(flags)
+    .action(async (file: string | undefined, flags: RunFlags & { resume?: string }) => {
+      const matrix = file !== undefined || flags.resume !== undefined
+      if (file !== undefined && flags.resume !== undefined)
+        throw invalidInput(
+          'run',
+          '--resume',
+          'given with an experiment file',
+          'give one: the file, or --resume <dir>',
+        )
+      if (matrix && flags.engine !== undefined)
+        throw invalidInput(
+          'run',
+          '--engine',
+          'given with an experiment file or --resume',
+          'name engines in the experiment file',
+        )
+      if (!matrix && flags.engine === undefined)
+        throw invalidInput(
+          'run',
+          '--engine',
+          'missing',
+          'give --engine <name>, or an experiment file (experiments/*.yaml)',
+        )
       let result: Awaited<ReturnType<typeof runBenchmark>>
       try {
-        result = await runBenchmark(options, {
-          progress: (line) => process.stderr.write(`${line}\n`),
-          argv: process.argv.slice(2),
-        })
+        result = matrix
+          ? await runMatrixCommand(
+              { file, resume: flags.resume, resultsRoot: flags.results },
+              process.argv.slice(2),
+            )
+          : await runBenchmark(optionsFromFlags(flags), {
+              progress: (line) => process.stderr.write(`${line}\n`),
+              argv: process.argv.slice(2),
+            })
       } catch (err: unknown) {
+        if (err instanceof CliError) throw err
         if (err instanceof RunOptionError)
           throw invalidInput('run', flagOfField(err.field), err.problem, err.fix)
         if (err instanceof CliError) throw err // e.g. docker missing (exit 4)
@@ -310,7 +345,9 @@ export function register(program: Command): void {
       }
       const { summary, dir } = result
       process.stdout.write(
-        flags.json === true ? JSON.stringify(summary, null, 2) + '\n' : summaryTable(summary),
+        flags.json === true
+          ? JSON.stringify(summary, null, 2) + '\n'
+          : summaryTable(summary) + matrixEpilogue(summary, dir),
       )
       process.stderr.write(`results: ${dir}\n`)
       const violated = summary.cells.filter((c) => c.check.verdict === 'violation')

@@ -5,6 +5,7 @@
 import type { DriverErrors } from '../../workloads/executor.ts'
 import type { LatencySummaryUs } from '../../workloads/latency.ts'
 import type { LoadSummary } from '../../workloads/run-options.ts'
+import type { ClaimResult } from '../claims/types.ts'
 import type { FaultRecord } from '../faults.ts'
 import type { NodeCostFields } from '../node-cost.ts'
 import type { CellNetworkSummary } from '../topology-run.ts'
@@ -35,6 +36,8 @@ export interface CellSummary extends LoadSummary, NodeCostFields {
   readonly id: string
   readonly state: 'complete'
   readonly engine: string
+  /** an experiment's engine variant (lan-throughput: multipaxos-batching); absent: the engine itself */
+  readonly variant?: string
   readonly topology: string
   readonly conflict: number
   readonly readRatio: number
@@ -79,6 +82,8 @@ export interface RunSummary {
   readonly startedAt: string
   readonly finishedAt: string | null
   readonly cells: readonly CellSummary[]
+  /** experiments: the claims verdicts at the end of the run (harness/claims/) */
+  readonly claims?: readonly ClaimResult[]
   /** present only when building report.html failed at the end of the run (dashboards/report.ts) */
   readonly reportError?: string
 }

@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { promisify } from 'node:util'
+import { engineNames } from '../engines/registry.ts'
+import { expandExperiment } from '../harness/matrix.ts'
+import { ExperimentError, loadExperiment, parseExperiment } from './schema.ts'
+import { experimentJsonSchemaText, SCHEMA_JSON_PATH } from './schema-json.ts'
+
+const base = { name: 'x', engines: ['multipaxos'], topology: 'epaxos-3' }
+
+function problem(raw: unknown): ExperimentError {
+  try {
+    parseExperiment(raw, 'exp.yaml')
+  } catch (err: unknown) {
+    assert.ok(err instanceof ExperimentError, String(err))
+    return err
+  }
+  assert.fail('expected an ExperimentError')
+}
+
+test('experiment: every file in experiments/ validates and expands into cells', () => {
+  const dir = join(import.meta.dirname, '.')
+  const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'))
+  assert.ok(files.length >= 4, files.join(', '))
+  for (const f of files) {
+    const plan = expandExperiment(loadExperiment(join(dir, f)))
+    assert.ok(plan.cells.length > 0, f)
+    assert.equal(new Set(plan.cells.map((c) => c.id)).size, plan.cells.length, `${f}: cell ids are unique`)
+  }
+})
+
+test('experiment: an unknown key is rejected, naming the key and the keys there are', () => {
+  const top = problem({ ...base, enignes: 'all' })
+  assert.equal(top.file, 'exp.yaml')
+  assert.equal(top.field, 'enignes')
+  assert.match(top.fix, /engines/)
+  const nested = problem({ ...base, workload: { clients: 3 } })
+  assert.equal(nested.field, 'workload.clients')
+  assert.match(nested.fix, /clientsPerSite/)
+})
+
+test('experiment: a wrong type names the field path and the fix', () => {
+  const e = problem({ ...base, workload: { conflict: [0, 'half'] } })
+  assert.equal(e.field, 'workload.conflict.1')
+  assert.match(e.fix, /conflict/)
+  assert.equal(problem({ ...base, repetitions: 0 }).field, 'repetitions')
+})
+
+test('experiment: an engine that is not registered is named, with the registered ones', () => {
+  const e = problem({ ...base, engines: ['multipaxos', 'no-such-engine'] })
+  assert.equal(e.field, 'engines.1')
+  assert.match(e.problem, /no-such-engine/)
+  for (const name of engineNames()) assert.match(e.fix, new RegExp(name))
+  assert.equal(problem({ ...base, engineConfig: { nope: {} } }).field, 'engineConfig.nope')
+})
+
+test('experiment: engines: all expands to exactly the registered engines', () => {
+  const plan = expandExperiment(parseExperiment({ ...base, engines: 'all' }, 'exp.yaml'))
+  assert.deepEqual([...new Set(plan.cells.map((c) => c.options.engine))], engineNames())
+})
+
+test('experiment: an unknown topology and a bad duration are rejected', () => {
+  const t = problem({ ...base, topology: 'mars-3' })
+  assert.equal(t.field, 'topology')
+  assert.match(t.fix, /epaxos-3/)
+  assert.equal(
+    problem({ ...base, topology: undefined, topologies: ['epaxos-3', 'nowhere.yaml'] }).field,
+    'topologies.1',
+  )
+  const d = problem({ ...base, duration: '10 parsecs' })
+  assert.equal(d.field, 'duration')
+  assert.match(d.fix, /10s/)
+  assert.equal(problem({ ...base, duration: 10 }).field, 'duration')
+  assert.equal(problem({ ...base, duration: '2s', warmup: '2s' }).field, 'warmup')
+})
+
+test('experiment: faults must stay an empty list for now', () => {
+  assert.equal(problem({ ...base, faults: [{ kind: 'kill-leader', atMs: 1 }] }).field, 'faults')
+})
+
+test('experiment: the matrix is repetitions x topologies x conflicts x engines, seeds per repetition', () => {
+  const plan = expandExperiment(
+    parseExperiment(
+      {
+        ...base,
+        topology: undefined,
+        topologies: ['epaxos-3', 'epaxos-5'],
+        engines: [
+          'multipaxos',
+          { engine: 'multipaxos', label: 'multipaxos-batching', config: { batching: true } },
+        ],
+        workload: { conflict: [0, 0.02, 1] },
+        repetitions: 2,
+        seed: 7,
+        placement: { leaderSite: 'CA' },
+      },
+      'exp.yaml',
+    ),
+  )
+  assert.equal(plan.cells.length, 2 * 2 * 3 * 2)
+  assert.equal(plan.cells[0]!.id, 'multipaxos-epaxos-3-c0-rep1')
+  assert.equal(plan.cells.at(-1)!.id, 'multipaxos-batching-epaxos-5-c1-rep2')
+  assert.deepEqual([...new Set(plan.cells.map((c) => c.options.seed))], [7, 8])
+  const batching = plan.cells.find((c) => c.label === 'multipaxos-batching')!
+  assert.deepEqual(batching.options.engineConfig, { batching: true })
+  assert.equal(batching.options.leaderSite, 'CA')
+})
+
+test('experiment: schema.json is generated from the zod schema and up to date', () => {
+  assert.equal(
+    readFileSync(SCHEMA_JSON_PATH, 'utf8'),
+    experimentJsonSchemaText(),
+    'regenerate it: node --import tsx experiments/schema-json.ts',
+  )
+})
+
+test('experiment: the CLI exits 2 naming the file, the field and the fix', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cb-experiment-test-'))
+  try {
+    const file = join(dir, 'bad.yaml')
+    writeFileSync(file, 'name: bad\nengines: [multipaxos]\ntopology: epaxos-3\nduration: soon\n')
+    const run = promisify(execFile)('node', ['--import', 'tsx', 'harness/cli.ts', 'run', file], {
+      cwd: join(import.meta.dirname, '..'),
+    })
+    const err = (await run.then(
+      () => assert.fail('expected exit 2'),
+      (e: unknown) => e,
+    )) as { code: number; stderr: string }
+    assert.equal(err.code, 2)
+    assert.match(err.stderr, new RegExp(`${file}: duration: `))
+    assert.match(err.stderr, /fix: write a duration like 10s/)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})

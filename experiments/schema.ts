@@ -1,0 +1,253 @@
+/**
+ * Experiment files (experiments/*.yaml): a strict zod schema, the loader, and errors that name the
+ * file, the field path and the fix. The matrix (harness/matrix.ts) expands a loaded experiment into
+ * cells. `experiments/schema.json` is generated from `experimentSchema` (schema-json.ts).
+ */
+import { readFileSync } from 'node:fs'
+import { parse as parseYaml } from 'yaml'
+import { z } from 'zod'
+import { engineNames } from '../engines/registry.ts'
+import { parseDurationMs } from '../harness/commands/run.ts'
+import { builtinTopologyNames } from '../netem/topology.ts'
+
+/** A problem in an experiment file: the CLI prints `<file>: <field>: <problem>  fix: <fix>` and exits 2. */
+export class ExperimentError extends Error {
+  readonly code = 'ERR_EXPERIMENT'
+  constructor(
+    readonly file: string,
+    readonly field: string,
+    readonly problem: string,
+    readonly fix: string,
+  ) {
+    super(`${file}: ${field}: ${problem} (fix: ${fix})`)
+    this.name = 'ExperimentError'
+  }
+}
+
+/** '10s', '500ms', '2m' (a string, so the unit is always written) */
+const duration = z.string().refine((s) => parseDurationMs(s) !== null, {
+  message: 'not a duration',
+})
+const durationOrZero = z.string().refine((s) => parseDurationMs(s, true) !== null, {
+  message: 'not a duration',
+})
+const fraction = z.number().min(0).max(1)
+
+/** An engine as a plain name, or a variant of it with its own config and label (batching on/off). */
+const engineEntrySchema = z.union([
+  z.string().min(1),
+  z.strictObject({
+    engine: z.string().min(1),
+    /** the name the variant's cells carry (cell ids, claims); default: the engine name */
+    label: z
+      .string()
+      .regex(/^[a-z0-9-]+$/)
+      .optional(),
+    /** merged over engineConfig[engine] */
+    config: z.record(z.string(), z.unknown()).default({}),
+  }),
+])
+
+export const experimentSchema = z.strictObject({
+  /** names the results directory: lower case, digits and dashes */
+  name: z.string().regex(/^[a-z0-9-]+$/),
+  description: z.string().default(''),
+  /** 'all': every engine registered when the run starts; or a list (an unregistered name is an error) */
+  engines: z.union([z.literal('all'), z.array(engineEntrySchema).min(1)]),
+  /** a built-in topology (`consensus-bench topologies`) or a YAML path; `topologies` runs several */
+  topology: z.string().min(1).optional(),
+  topologies: z.array(z.string().min(1)).min(1).optional(),
+  placement: z
+    .strictObject({
+      /** the leader's site, for engines that can place their leader (initialLeader); others elect */
+      leaderSite: z.string().min(1).optional(),
+      /** default: one replica per site */
+      replicas: z.number().int().min(1).max(50).optional(),
+    })
+    .default({}),
+  workload: z
+    .strictObject({
+      /** closed loop: clients at every site; exclusive with rateOpsPerSec */
+      clientsPerSite: z.number().int().min(1).max(1000).optional(),
+      /** open loop: arrivals per second over all sites */
+      rateOpsPerSec: z.number().positive().max(1_000_000).optional(),
+      /** one matrix axis: each rate is a set of cells */
+      conflict: z.array(fraction).min(1).default([0]),
+      readRatio: fraction.default(0.5),
+      keyDistribution: z.enum(['conflict', 'uniform', 'zipf', 'hotspot']).default('conflict'),
+      valueSizeBytes: z.number().int().min(0).default(0),
+      /** keys only one client writes (conflict keyDistribution); each is read back after the load */
+      privateKeysPerClient: z.number().int().min(1).default(16),
+    })
+    .default({
+      conflict: [0],
+      readRatio: 0.5,
+      keyDistribution: 'conflict',
+      valueSizeBytes: 0,
+      privateKeysPerClient: 16,
+    }),
+  /** fault schedules in experiments come later: the list must stay empty for now */
+  faults: z.tuple([]).default([]),
+  duration: duration.default('10s'),
+  warmup: durationOrZero.default('1s'),
+  repetitions: z.number().int().min(1).max(100).default(1),
+  seed: z.number().int().default(1),
+  /** raw config per engine name, validated by that engine's parseConfig */
+  engineConfig: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
+  storage: z.enum(['file', 'memory']).default('file'),
+  /** calibration probes per link before each topology's cells */
+  calibrationProbes: z.number().int().min(1).max(10_000).default(50),
+  /** evaluate the claims (harness/claims/) at the end of the run */
+  claims: z.boolean().default(true),
+})
+
+export type ExperimentInput = z.input<typeof experimentSchema>
+export type Experiment = z.output<typeof experimentSchema>
+
+/** The fix for a problem at a field path (its first segment). */
+const FIX_OF_FIELD: Readonly<Record<string, string>> = {
+  name: 'use lower case letters, digits and dashes, like my-experiment',
+  description: 'give a string',
+  engines: "write 'all' or a list of engine names (see `consensus-bench engines`)",
+  topology: 'give a built-in topology (see `consensus-bench topologies`) or a YAML file path',
+  topologies: 'give a list of topologies, like [epaxos-3, epaxos-5]',
+  placement: 'give {leaderSite: <site>, replicas: <n>}',
+  workload:
+    'give {clientsPerSite or rateOpsPerSec, conflict: [0, 0.02], readRatio, keyDistribution, valueSizeBytes}',
+  faults: 'leave faults out (or []): fault schedules in experiment files are not supported yet',
+  duration: 'write a duration like 10s, 500ms or 2m',
+  warmup: 'write a duration like 1s, 500ms (or 0)',
+  repetitions: 'give a whole number from 1 to 100',
+  seed: 'give an integer seed, like 1',
+  engineConfig: 'give a map from engine name to its config fields, like {multipaxos: {batching: true}}',
+  storage: "use 'file' or 'memory'",
+  calibrationProbes: 'give a whole number of probes per link from 1 to 10000, like 50',
+  claims: 'give true or false',
+}
+
+function fieldPath(path: readonly PropertyKey[]): string {
+  return path.map(String).join('.') || '(top level)'
+}
+
+/** Validates a parsed experiment object; `file` is only for messages. Throws ExperimentError. */
+export function parseExperiment(raw: unknown, file: string): Experiment {
+  const parsed = experimentSchema.safeParse(raw)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!
+    const top = issue.path[0]
+    if (issue.code === 'unrecognized_keys') {
+      const where = issue.path.length === 0 ? '(top level)' : fieldPath(issue.path)
+      const keys = issue.keys.join(', ')
+      const allowed =
+        issue.path.length === 0
+          ? Object.keys(experimentSchema.shape)
+          : top === 'placement'
+            ? ['leaderSite', 'replicas']
+            : top === 'workload'
+              ? Object.keys(experimentSchema.shape.workload.unwrap().shape)
+              : ['engine', 'label', 'config']
+      throw new ExperimentError(
+        file,
+        issue.path.length === 0 ? keys : `${where}.${keys}`,
+        `unknown key${issue.keys.length > 1 ? 's' : ''} ${keys}`,
+        `remove it (a typo?); the keys here are: ${allowed.join(', ')}`,
+      )
+    }
+    throw new ExperimentError(
+      file,
+      fieldPath(issue.path),
+      issue.message,
+      (typeof top === 'string' ? FIX_OF_FIELD[top] : undefined) ?? 'see experiments/README.md',
+    )
+  }
+  const e = parsed.data
+  const registered = engineNames()
+  if (e.engines !== 'all') {
+    e.engines.forEach((entry, i) => {
+      const name = typeof entry === 'string' ? entry : entry.engine
+      if (!registered.includes(name))
+        throw new ExperimentError(
+          file,
+          typeof entry === 'string' ? `engines.${i}` : `engines.${i}.engine`,
+          `engine '${name}' is not registered`,
+          `use one of: ${registered.join(', ')}, or write engines: all`,
+        )
+    })
+  }
+  for (const name of Object.keys(e.engineConfig))
+    if (!registered.includes(name))
+      throw new ExperimentError(
+        file,
+        `engineConfig.${name}`,
+        `engine '${name}' is not registered`,
+        `use one of: ${registered.join(', ')} (config for an engine that is not there yet: leave it out)`,
+      )
+  if (e.topology !== undefined && e.topologies !== undefined)
+    throw new ExperimentError(file, 'topologies', 'both topology and topologies given', 'give one of them')
+  topologiesOf(e).forEach((t, i) => {
+    if (!isTopology(t))
+      throw new ExperimentError(
+        file,
+        e.topologies !== undefined ? `topologies.${i}` : 'topology',
+        `unknown topology '${t}'`,
+        `use a built-in one (${builtinTopologyNames().join(', ')}), ${UNSHAPED} (unshaped loopback) or a YAML file path`,
+      )
+  })
+  const w = e.workload
+  if (w.clientsPerSite !== undefined && w.rateOpsPerSec !== undefined)
+    throw new ExperimentError(
+      file,
+      'workload.rateOpsPerSec',
+      'both a rate (open loop) and clients per site (closed loop)',
+      'give one of clientsPerSite and rateOpsPerSec',
+    )
+  if (parseDurationMs(e.warmup, true)! >= parseDurationMs(e.duration)!)
+    throw new ExperimentError(file, 'warmup', 'not shorter than the duration', 'shorten the warm-up')
+  return e
+}
+
+/** Reads and validates an experiment YAML file. */
+export function loadExperiment(file: string): Experiment {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch {
+    throw new ExperimentError(
+      file,
+      '(file)',
+      'cannot read the file',
+      'give the path of an experiment YAML file',
+    )
+  }
+  let raw: unknown
+  try {
+    raw = parseYaml(text)
+  } catch (err: unknown) {
+    throw new ExperimentError(
+      file,
+      '(file)',
+      `not valid YAML (${(err as Error).message})`,
+      'fix the YAML syntax',
+    )
+  }
+  return parseExperiment(raw, file)
+}
+
+/** The topologies an experiment runs on; 'lan' when it names none. */
+export function topologiesOf(e: Pick<Experiment, 'topology' | 'topologies'>): string[] {
+  return e.topologies ?? [e.topology ?? 'lan']
+}
+
+/** `none`: replicas and clients on loopback, unshaped and uncalibrated (a throughput run's fastest network) */
+export const UNSHAPED = 'none'
+
+function isTopology(nameOrPath: string): boolean {
+  if (nameOrPath === UNSHAPED || builtinTopologyNames().includes(nameOrPath)) return true
+  if (!/\.ya?ml$/.test(nameOrPath)) return false
+  try {
+    readFileSync(nameOrPath)
+    return true
+  } catch {
+    return false
+  }
+}

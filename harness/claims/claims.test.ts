@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { bootstrapFigure } from './bootstrap.ts'
+import { evaluateClaims } from './claims.ts'
+import { topologyFacts } from './index.ts'
+import type { ClaimCell, ClaimContext, ClaimResult } from './types.ts'
+import { proxiesOfSources, stripComments } from './understandability.ts'
+
+const facts = topologyFacts('epaxos-3')
+
+/** A cell on epaxos-3 whose sites see `p50Ms` (per site: CA, VA, EU). */
+function cell(
+  engine: string,
+  conflict: number,
+  repetition: number,
+  p50Ms: [number, number, number],
+  extra: Partial<ClaimCell> = {},
+): ClaimCell {
+  return {
+    id: `${engine}-epaxos-3-c${conflict}-rep${repetition}`,
+    engine,
+    topology: 'epaxos-3',
+    conflict,
+    repetition,
+    throughputOpsPerSec: 100,
+    siteP50Ms: { CA: p50Ms[0], VA: p50Ms[1], EU: p50Ms[2] },
+    leader: null,
+    bottleneckNode: null,
+    cpuUsPerOpByNode: {},
+    linearizable: true,
+    kills: [],
+    ...extra,
+  }
+}
+
+const ENGINES: ClaimContext['engines'] = {
+  multipaxos: 'leader',
+  paxos: 'leaderless',
+  raft: 'leader',
+  epaxos: 'leaderless',
+  fastpaxos: 'leaderless',
+  vr: 'leader',
+}
+
+function context(cells: ClaimCell[], engines: ClaimContext['engines'] = ENGINES): ClaimContext {
+  return { cells, engines, topologies: { 'epaxos-3': facts }, proxies: {}, seed: 1 }
+}
+
+function claim(results: ClaimResult[], prefix: string): ClaimResult {
+  const r = results.find((c) => c.claim.startsWith(prefix))
+  assert.ok(r, prefix)
+  return r
+}
+
+const jitter = (rep: number) => [0.98, 1.0, 1.02][rep - 1]!
+
+test('claims: topology facts give the majority and fast-quorum round trips per site', () => {
+  // CA-VA 85, VA-EU 90, CA-EU 156: a majority of 3 is the nearest other replica; a fast quorum (3) the farthest
+  assert.deepEqual(facts.majorityRttMs, { CA: 85, VA: 85, EU: 90 })
+  assert.deepEqual(facts.fastQuorumRttMs, { CA: 156, VA: 90, EU: 156 })
+  assert.equal(facts.wan, true)
+  assert.equal(topologyFacts('lan').wan, false)
+})
+
+test('claims: Multi-Paxos at ~1 RTT at its leader is supported; at 2 RTT it is refuted', () => {
+  const at = (ratio: number) =>
+    [1, 2, 3].map((rep) => cell('multipaxos', 0, rep, [85 * ratio * jitter(rep), 170, 241], { leader: 'r0' }))
+  assert.equal(claim(evaluateClaims(context(at(1.1))), 'Multi-Paxos').verdict, 'supported')
+  const refuted = claim(evaluateClaims(context(at(2))), 'Multi-Paxos')
+  assert.equal(refuted.verdict, 'refuted')
+  assert.equal(refuted.cells.length, 3)
+  assert.ok(refuted.figures[0]!.ciLow! > 1.5, JSON.stringify(refuted.figures))
+  // one repetition at two conflict rates: two conditions, not two measurements, so no interval
+  const oneRep = [0, 1].map((conflict) => cell('multipaxos', conflict, 1, [93, 170, 241], { leader: 'r0' }))
+  const r = claim(evaluateClaims(context(oneRep)), 'Multi-Paxos')
+  assert.equal(r.verdict, 'inconclusive')
+  assert.equal(r.figures[0]!.n, 2)
+  assert.equal(r.figures[0]!.ciLow, null)
+  assert.match(r.why, /one repetition/)
+})
+
+test('claims: classic Paxos at 1 RTT refutes "needs 2 RTT"; at 2 RTT supports it; one repetition is inconclusive', () => {
+  const at = (ratio: number, reps: number[]) =>
+    reps.map((rep) => cell('paxos', 0, rep, [85 * ratio * jitter(rep), 85 * ratio, 90 * ratio]))
+  assert.equal(claim(evaluateClaims(context(at(1.05, [1, 2, 3]))), 'Classic Paxos').verdict, 'refuted')
+  assert.equal(claim(evaluateClaims(context(at(2.1, [1, 2, 3]))), 'Classic Paxos').verdict, 'supported')
+  const one = claim(evaluateClaims(context(at(2.1, [1]))), 'Classic Paxos')
+  assert.equal(one.verdict, 'inconclusive')
+  assert.match(one.why, /one repetition/)
+  assert.match(one.why, /measured figure agrees/)
+})
+
+test('claims: a missing engine makes its claims inconclusive, naming it', () => {
+  const { fastpaxos: _f, ...withoutFast } = ENGINES
+  const results = evaluateClaims(context([], withoutFast))
+  const fast = claim(results, 'Fast Paxos: any node')
+  assert.equal(fast.verdict, 'inconclusive')
+  assert.match(fast.why, /fastpaxos is not registered/)
+  assert.match(claim(results, 'Best with common conflicts').why, /fastpaxos/)
+  // registered but not in the run: the missing cell is named
+  assert.match(claim(evaluateClaims(context([])), 'Best for WANs').why, /no epaxos cell/)
+})
+
+test('claims: EPaxos best with rare conflicts is supported, refuted or inconclusive as the intervals say', () => {
+  const run = (epaxosMs: number, multipaxosMs: number) => [
+    ...[1, 2, 3].map((rep) => cell('epaxos', 0, rep, [epaxosMs * jitter(rep), epaxosMs, epaxosMs])),
+    ...[1, 2, 3].map((rep) =>
+      cell('multipaxos', 0, rep, [multipaxosMs * jitter(rep), multipaxosMs, multipaxosMs]),
+    ),
+  ]
+  assert.equal(claim(evaluateClaims(context(run(100, 180))), 'Best for WANs').verdict, 'supported')
+  const refuted = claim(evaluateClaims(context(run(180, 100))), 'Best for WANs')
+  assert.equal(refuted.verdict, 'refuted')
+  assert.match(refuted.why, /multipaxos lower/)
+  assert.equal(claim(evaluateClaims(context(run(100, 100.5))), 'Best for WANs').verdict, 'inconclusive')
+  // conflict 100% cells do not count toward "rare conflicts"
+  const highOnly = run(100, 180).map((c) => ({ ...c, conflict: 1 }))
+  assert.equal(claim(evaluateClaims(context(highOnly)), 'Best for WANs').verdict, 'inconclusive')
+})
+
+test("claims: a leader that costs no more than its followers refutes 'limited by one node's load'", () => {
+  const cells = (leaderCpu: number) =>
+    [1, 2, 3].map((rep) =>
+      cell('raft', 0, rep, [100, 100, 100], {
+        leader: 'r0',
+        bottleneckNode: 'r0',
+        cpuUsPerOpByNode: { r0: leaderCpu * jitter(rep), r1: 100, r2: 100 },
+      }),
+    )
+  assert.equal(claim(evaluateClaims(context(cells(200))), 'Leader-driven').verdict, 'supported')
+  assert.equal(claim(evaluateClaims(context(cells(100))), 'Leader-driven').verdict, 'refuted')
+})
+
+test('claims: a kill the service did not recover from refutes "runs while a majority is up"', () => {
+  const killed = (recovered: boolean) => [cell('raft', 0, 1, [100, 100, 100], { kills: [{ recovered }] })]
+  assert.equal(claim(evaluateClaims(context(killed(true))), 'Runs while').verdict, 'supported')
+  assert.equal(claim(evaluateClaims(context(killed(false))), 'Runs while').verdict, 'refuted')
+  assert.equal(claim(evaluateClaims(context([])), 'Runs while').verdict, 'inconclusive')
+})
+
+test('claims: the understandability proxies rank the engines; raft not lowest is refuted', () => {
+  const small = { linesOfCode: 100, messageKinds: 2, timerKinds: 1, branches: 10 }
+  const big = { linesOfCode: 500, messageKinds: 8, timerKinds: 4, branches: 60 }
+  const ctx = (raft: typeof small, multipaxos: typeof small): ClaimContext => ({
+    ...context([]),
+    proxies: { raft, multipaxos },
+  })
+  assert.equal(claim(evaluateClaims(ctx(small, big)), 'Easiest').verdict, 'supported')
+  assert.equal(claim(evaluateClaims(ctx(big, small)), 'Easiest').verdict, 'refuted')
+})
+
+test('understandability: comments and blank lines are not code; message and timer kinds are distinct names', () => {
+  const p = proxiesOfSources([
+    {
+      name: 'messages.ts',
+      text: "/** doc\n * more */\nexport type M =\n  | { type: 'a' }\n  | { type: 'b' } // trailing\n\n// only a comment\n",
+    },
+    {
+      name: 'replica.ts',
+      text: "if (x) ctx.setTimer(T_A, 1)\nelse if (y) ctx.setTimer(T_A, 2)\nconst u = 'http://x' // keep\nctx.setTimer(T_B, z ? 1 : 2)\n",
+    },
+  ])
+  assert.deepEqual(p, { linesOfCode: 7, messageKinds: 2, timerKinds: 2, branches: 3 })
+  assert.equal(stripComments("const u = 'http://x'"), "const u = 'http://x'")
+})
+
+test('bootstrap: seeded, so the same samples give the same interval; the interval holds the mean', () => {
+  const values = [10, 12, 11, 13, 9]
+  const a = bootstrapFigure('x', 'ms', values, 1, 's')
+  assert.deepEqual(a, bootstrapFigure('x', 'ms', values, 1, 's'))
+  assert.ok(a.ciLow! <= a.mean && a.mean <= a.ciHigh!, JSON.stringify(a))
+  assert.ok(a.ciLow! > 9 && a.ciHigh! < 13)
+  assert.equal(bootstrapFigure('x', 'ms', [5], 1, 's').ciLow, null)
+})

@@ -1,0 +1,75 @@
+/** The claims evaluator's data: what a claim reads from the cells, and what it says. */
+import type { NodeId } from '../../engines/core/command.ts'
+import type { Leadership } from '../../engines/core/engine.ts'
+
+export type Verdict = 'supported' | 'refuted' | 'inconclusive'
+
+/** A measured figure: the mean over its samples with a seeded bootstrap 95% interval (null with < 2 samples). */
+export interface Figure {
+  readonly name: string
+  readonly unit: string
+  readonly mean: number
+  readonly ciLow: number | null
+  readonly ciHigh: number | null
+  /** samples: one per cell (repetitions, and topologies or conflict rates where the claim pools them) */
+  readonly n: number
+}
+
+export interface ClaimResult {
+  readonly claim: string
+  readonly verdict: Verdict
+  readonly why: string
+  /** the ids of the cells that tested it */
+  readonly cells: readonly string[]
+  readonly figures: readonly Figure[]
+}
+
+/** What a claim reads from one finished cell (claimCellOf maps a summary.json cell onto it). */
+export interface ClaimCell {
+  readonly id: string
+  /** the engine, or the experiment's variant label */
+  readonly engine: string
+  readonly topology: string
+  readonly conflict: number
+  readonly repetition: number
+  readonly throughputOpsPerSec: number
+  /** median latency per client site (the site's client group name) */
+  readonly siteP50Ms: Readonly<Record<string, number>>
+  /** the leader the replicas agreed on (null: leaderless, or none) */
+  readonly leader: NodeId | null
+  readonly bottleneckNode: NodeId | null
+  readonly cpuUsPerOpByNode: Readonly<Record<NodeId, number>>
+  readonly linearizable: boolean
+  /** replica kills in the cell: whether service came back after each (a command committed after it) */
+  readonly kills: ReadonlyArray<{ readonly recovered: boolean }>
+}
+
+/** Facts about a topology that claims measure against (round trips to quorums, per client site). */
+export interface TopologyFacts {
+  /** false for a LAN: round-trip counts drown in processing time there */
+  readonly wan: boolean
+  /** the client group's replica, per client group */
+  readonly replicaOfSite: Readonly<Record<string, NodeId>>
+  /** RTT from the site's replica to the nearest majority quorum (itself included), ms */
+  readonly majorityRttMs: Readonly<Record<string, number>>
+  /** the same to the nearest fast quorum, ceil(3n/4) replicas */
+  readonly fastQuorumRttMs: Readonly<Record<string, number>>
+}
+
+/** Understandability proxies of one engine, from its sources. */
+export interface Proxies {
+  readonly linesOfCode: number
+  readonly messageKinds: number
+  readonly timerKinds: number
+  readonly branches: number
+}
+
+export interface ClaimContext {
+  readonly cells: readonly ClaimCell[]
+  /** the engines registered when the claims were evaluated, with their leadership */
+  readonly engines: Readonly<Record<string, Leadership>>
+  readonly topologies: Readonly<Record<string, TopologyFacts>>
+  readonly proxies: Readonly<Record<string, Proxies>>
+  /** the bootstrap's seed (the experiment's) */
+  readonly seed: number
+}
