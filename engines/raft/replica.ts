@@ -442,7 +442,11 @@ export class RaftReplica implements Engine<RaftMessage> {
       pr.inflight.push(pr.next - 1)
       sent = true
     }
-    if (!sent && heartbeat) this.sendEntries(leader, peer, pr, pr.match, [])
+    // An empty append anchored at the last index we SENT (etcd does the same): the follower holds those
+    // entries already (in-order links), so the consistency check passes and it may commit up to there.
+    // Anchored at `match`, a follower whose ack is still on its way could not apply a commit it stores,
+    // and its clients would wait a round trip more. A follower that lost them rejects, and we probe.
+    if (!sent && heartbeat) this.sendEntries(leader, peer, pr, pr.next - 1, [])
   }
 
   private sendEntries(
