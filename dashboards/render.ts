@@ -3,7 +3,6 @@
  * PNG with @resvg/resvg-js. No browser, no canvas package: vega measures text by estimate in Node, so
  * the SVG's layout can differ from the browser's by a few pixels.
  */
-import { Resvg } from '@resvg/resvg-js'
 import * as vega from 'vega'
 import { compile, type TopLevelSpec } from 'vega-lite'
 
@@ -21,8 +20,13 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   }
 }
 
-/** PNG at twice the SVG's size, on white, with the system's fonts (DejaVu on Debian). */
-export function svgToPng(svg: string): Buffer {
+/**
+ * PNG at twice the SVG's size, on white, with the system's fonts (DejaVu on Debian). resvg is a native
+ * module loaded on first use, so the CLI starts where its shared libraries are missing (the offline
+ * container base image holds only node's) and fails only if a PNG is asked for there.
+ */
+export async function svgToPng(svg: string): Promise<Buffer> {
+  const { Resvg } = await import('@resvg/resvg-js')
   const resvg = new Resvg(svg, {
     background: 'white',
     fitTo: { mode: 'zoom', value: 2 },

@@ -57,7 +57,7 @@ export async function buildReport(runDir: string): Promise<ReportResult> {
     if (c.kind !== 'chart') continue
     const svg = await renderSvg(c.spec)
     writeFileSync(join(chartDir, `${c.name}.svg`), svg)
-    writeFileSync(join(chartDir, `${c.name}.png`), svgToPng(svg))
+    writeFileSync(join(chartDir, `${c.name}.png`), await svgToPng(svg))
     writeFileSync(join(chartDir, `${c.name}.vl.json`), `${JSON.stringify(c.spec, null, 2)}\n`)
   }
   const file = join(model.runs[0]?.dir ?? runDir, 'report.html')

@@ -51,7 +51,7 @@ describe('chart specs', () => {
       const svg = await renderSvg(c.spec)
       assert.match(svg, /^<svg/, c.name)
       assert.match(svg, /role-mark/, `${c.name} has marks`)
-      const png = svgToPng(svg)
+      const png = await svgToPng(svg)
       assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47], `${c.name} PNG signature`)
       assert.ok(png.length > 5000, `${c.name} PNG is not blank (${png.length} bytes)`)
     }
