@@ -45,9 +45,12 @@ test('docker compose-file: prints a compose file; an unknown engine exits 2 nami
   assert.match(bad.stderr, /--engine: unknown engine 'nope'/)
 })
 
-test('run --launcher compose: exit 4 with the fix when dockerd does not answer; an unknown launcher exits 2', () => {
+test('run --launcher compose: exit 4 with the fix when dockerd does not answer; an unknown launcher exits 2', (t) => {
+  // the failed run keeps its (incomplete) results directory: give it one of our own to remove
+  const resultsRoot = mkdtempSync(join(tmpdir(), 'cb-docker-test-'))
+  t.after(() => rmSync(resultsRoot, { recursive: true, force: true }))
   const r = cli(
-    ['run', '--launcher', 'compose', '--engine', 'multipaxos', '--duration', '2s', '--results', tmpdir()],
+    ['run', '--launcher', 'compose', '--engine', 'multipaxos', '--duration', '2s', '--results', resultsRoot],
     {
       DOCKER_HOST: 'unix:///nonexistent/docker.sock',
     },
