@@ -80,6 +80,8 @@ async function checkCharts(page: Page): Promise<Record<string, string>> {
 }
 
 describe('dashboards in chromium', { skip: missing }, () => {
+  // screenshots are kept only when asked for (KEEP_SCREENSHOTS=1), so CI runs leave no temp dirs
+  const KEEP_SCREENSHOTS = process.env.KEEP_SCREENSHOTS !== undefined
   const root = mkdtempSync(join(tmpdir(), 'dash-browser-'))
   const shots = mkdtempSync(join(tmpdir(), 'dash-screenshots-'))
   let browser: Browser | undefined
@@ -99,13 +101,14 @@ describe('dashboards in chromium', { skip: missing }, () => {
       args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
     })
     server = await startServer({ resultsRoot: root, port: 0 })
-    process.stderr.write(`browser test screenshots: ${shots}\n`)
+    if (KEEP_SCREENSHOTS) process.stderr.write(`browser test screenshots: ${shots}\n`)
   })
 
   after(async () => {
     await browser?.close()
     await server?.close()
     rmSync(root, { recursive: true, force: true })
+    if (!KEEP_SCREENSHOTS) rmSync(shots, { recursive: true, force: true })
   })
 
   test('report.html opened from disk renders every chart with no network and no console error', async () => {
