@@ -1,5 +1,5 @@
-/** Classic Paxos scenarios in the interaction language (engines/interaction/README.md). */
-import { interactionTests } from '../interaction/index.ts'
+/** Classic Paxos scenarios in the interaction language (engines/sim/interaction/README.md). */
+import { interactionTests } from '../sim/interaction/index.ts'
 import { paxosEngine } from './index.ts'
 
 interactionTests(paxosEngine, new URL('./testdata/interaction', import.meta.url).pathname)

@@ -1,12 +1,12 @@
 /**
- * Raft scenarios in the shared interaction language (engines/interaction): golden files under
+ * Raft scenarios in the shared interaction language (engines/sim/interaction): golden files under
  * testdata/interaction (REWRITE=1 to regenerate, then review the diff). Plus the Figure 8 scenario
  * replayed with the test-only fault, to show what the commit rule prevents.
  */
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
-import { interactionTests, runScript } from '../interaction/index.ts'
+import { interactionTests, runScript } from '../sim/interaction/index.ts'
 import { raftEngine } from './index.ts'
 
 const DIR = new URL('./testdata/interaction', import.meta.url).pathname

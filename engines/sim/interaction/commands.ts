@@ -3,14 +3,14 @@
  * arguments, acts on the manual cluster and returns its output lines. Argument shapes are checked when
  * the file is parsed (`checkArguments`), so a misspelt command fails before anything runs.
  */
-import type { Command } from '../core/command.ts'
-import { ConfigError } from '../core/engine.ts'
+import type { Command } from '../../core/command.ts'
+import { ConfigError } from '../../core/engine.ts'
 import { describe as describeMessage, formatExecuted, ManualCluster, type MessageFilter } from './cluster.ts'
 import { formatCommandId, formatOutcome } from './format.ts'
 import { InteractionError, type ScriptCommand } from './parser.ts'
 
 // biome-ignore lint/suspicious/noExplicitAny: any engine
-type AnyEngineModule = import('../core/engine.ts').EngineModule<any, any>
+type AnyEngineModule = import('../../core/engine.ts').EngineModule<any, any>
 
 interface Spec {
   readonly usage: string

@@ -7,7 +7,7 @@
  * Everything observable is written to an output transcript, one line per effect, indented under its
  * cause (a delivery, a timer, a request): sends, drops, executions, replies, engine events.
  */
-import type { Command, CommandId, NodeId, Outcome } from '../core/command.ts'
+import type { Command, CommandId, NodeId, Outcome } from '../../core/command.ts'
 import type {
   Engine,
   EngineContext,
@@ -15,11 +15,11 @@ import type {
   EngineMessage,
   EngineModule,
   EngineStatus,
-} from '../core/engine.ts'
-import { KvStateMachine } from '../core/kv.ts'
-import { Rng } from '../core/runtime/rng.ts'
-import { copyPlain } from '../sim/copy.ts'
-import { SimStorage } from '../sim/storage.ts'
+} from '../../core/engine.ts'
+import { KvStateMachine } from '../../core/kv.ts'
+import { Rng } from '../../core/runtime/rng.ts'
+import { copyPlain } from '../copy.ts'
+import { SimStorage } from '../storage.ts'
 import { formatCommand, formatCommandId, formatMessage, formatOutcome, formatValue } from './format.ts'
 
 // biome-ignore lint/suspicious/noExplicitAny: a cluster runs any engine

@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
-import type { EngineModule } from '../core/engine.ts'
+import type { EngineModule } from '../../core/engine.ts'
 import { EngineFailure, LimitReached } from './cluster.ts'
 import { checkArguments, Session } from './commands.ts'
 import { InteractionError, parseScript, rewriteScript, type Script, type ScriptCommand } from './parser.ts'
@@ -55,7 +55,7 @@ function fixFor(err: unknown): string | null {
     return 'this is an engine bug (a handler threw or an invariant failed); the lines above show how it got there'
   if (err instanceof LimitReached)
     return 'deliver fewer messages per command (deliver-msgs, count=) to find the loop, or raise stabilize max='
-  if (err instanceof RangeError) return 'see engines/interaction/README.md'
+  if (err instanceof RangeError) return 'see engines/sim/interaction/README.md'
   return null
 }
 

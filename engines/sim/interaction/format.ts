@@ -3,8 +3,8 @@
  * slot=0`), commands (`c1#1:put(x,1)`), ballots (`1.r0`), outcomes. Golden files compare these strings,
  * so the forms must not depend on anything but the data (no times, no object identities).
  */
-import type { Command, CommandId, Outcome } from '../core/command.ts'
-import type { EngineMessage } from '../core/engine.ts'
+import type { Command, CommandId, Outcome } from '../../core/command.ts'
+import type { EngineMessage } from '../../core/engine.ts'
 
 const BARE = /^[A-Za-z0-9_.#:@/-]+$/
 
