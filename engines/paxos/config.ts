@@ -16,16 +16,18 @@ export const paxosConfigSchema = z
     backoffMsMin: positiveMs,
     /** the cap of that upper bound, which doubles with each consecutive preemption of one instance */
     backoffMsMax: positiveMs,
-    /** how often a replica tells its peers how far its log is decided (learners catch up from it) */
+    /** how often a replica tells its peers how far its per-key sequences are decided (learners catch up from it) */
     syncIntervalMs: positiveMs,
-    /** how long the executed prefix may stall on an undecided slot below a decided one before this replica runs an instance to fill it */
+    /** the most keys one sync message describes (a cursor walks all keys, this many per sync) */
+    syncBatchKeys: count,
+    /** how long a key's executed prefix may stall on an undecided instance below a decided one before this replica runs an instance to fill it */
     holeTimeoutMs: positiveMs,
     /** the most instances this replica runs as proposer at once */
     maxInflightInstances: count,
     /** the most client commands waiting at this replica (queued or in an instance) for execution */
     maxPendingCommands: count,
-    /** the most decided slots one catch-up reply carries */
-    catchupBatchSlots: count,
+    /** the most decided instances one catch-up reply carries */
+    catchupBatchInstances: count,
     /**
      * TEST-ONLY fault injection, to prove the conformance suite catches real bugs. Never set it in a
      * benchmark. 'ignore-promise-values': phase 2 proposes the proposer's own command even when a
@@ -46,10 +48,11 @@ export const PAXOS_DEFAULTS: PaxosConfig = {
   backoffMsMin: 5,
   backoffMsMax: 200,
   syncIntervalMs: 200,
+  syncBatchKeys: 256,
   holeTimeoutMs: 500,
   maxInflightInstances: 64,
   maxPendingCommands: 10_000,
-  catchupBatchSlots: 256,
+  catchupBatchInstances: 256,
   testFault: 'none',
 }
 

@@ -1,8 +1,13 @@
 /**
  * One classic Paxos replica (Lamport, "Paxos Made Simple", 2001; Heidi Howard's talk): every replica is
  * a proposer, an acceptor and a learner. Each client command is decided in its own single-decree
- * instance (a log slot) by the replica that received it, which runs phase 1 (prepare/promise) and
- * phase 2 (accept/accepted) every time: two round trips, with no leader and no phase-1 reuse.
+ * instance by the replica that received it, which runs phase 1 (prepare/promise) and phase 2
+ * (accept/accepted) every time: two round trips, with no leader and no phase-1 reuse.
+ *
+ * Instances are numbered per key: a key's commands form the sequence key[0], key[1], ..., and the
+ * replicas execute each key's sequence in order, different keys independently. Commands conflict only
+ * on one key (engines/core/command.ts), so every replica applies the same per-key order, and a command
+ * never waits for an instance of another key (README.md, "Why per-key instance sequences").
  *
  * - Proposer (2.2, "Choosing a value"): startInstance, sendPrepare, onPromise / countPromise,
  *   sendAccept, onAccepted / countAccepted, onNack / preempted (randomised backoff against dueling
@@ -10,9 +15,9 @@
  * - Acceptor (2.2): onPrepare, onAccept, backed by the durable PaxosState.
  * - Learner (2.3, "Learning a chosen value"): the proposer that saw a majority accept tells every
  *   learner (decide); learners that missed it find out from the periodic sync and ask (catch-up);
- *   a slot nobody finishes is filled by any replica with a no-op instance (holes, onSyncTimeout).
- * - Replica / state machine (2.4, "Implementing a state machine"): executeReady runs decided slots in
- *   log order and answers the clients whose commands arrived here.
+ *   an instance nobody finishes is filled by any replica with a no-op instance (holes, onSyncTimeout).
+ * - Replica / state machine (2.4, "Implementing a state machine"): executeReady runs a key's decided
+ *   instances in idx order and answers the clients whose commands arrived here.
  */
 import {
   type Ballot,
@@ -38,10 +43,11 @@ import {
   type PrepareMsg,
   type PromiseMsg,
   type SlotValue,
+  type SyncEntry,
   type SyncMsg,
   type Vote,
 } from './messages.ts'
-import { PaxosState } from './state.ts'
+import { instanceId, PaxosState } from './state.ts'
 
 export type PaxosContext = EngineContext<PaxosMessage, PaxosConfig>
 
@@ -50,7 +56,8 @@ const TIMER_SYNC = 'sync'
 
 /** One single-decree instance this replica runs as proposer. */
 interface Instance {
-  readonly slot: number
+  readonly key: string
+  readonly idx: number
   /** the client command it was started for; null for a hole-filling instance (proposes a no-op) */
   readonly own: Command | null
   ballot: Ballot
@@ -72,29 +79,41 @@ interface Instance {
   phaseStartMs: number
 }
 
+/** A key whose decided prefix has stalled below a decided instance: since when, and how long to wait. */
+interface HoleWatch {
+  prefix: number
+  sinceMs: number
+  waitMs: number
+}
+
 export class PaxosReplica implements Engine<PaxosMessage> {
   private readonly quorum: number
   private readonly peers: readonly NodeId[]
   private readonly cfg: PaxosConfig
 
   private state!: PaxosState
-  private readonly instances = new Map<number, Instance>()
+  /** the instances this replica runs as proposer, by instanceId */
+  private readonly instances = new Map<string, Instance>()
   /** client commands that arrived here and are not yet executed here, by id */
   private readonly pending = new Map<string, Command>()
   /** pending commands waiting for an instance (the inflight limit was reached) */
   private readonly queue: Command[] = []
-  /** executed slots (the state machine's log position) */
-  private executed = 0
-  /** the highest slot this replica has heard of: a fresh instance goes above it */
-  private maxSlotSeen = -1
-  /** the highest slot known decided anywhere (from decides and syncs) */
-  private maxDecidedKnown = -1
-  /** the chosen prefix that has stalled below a decided slot, since when, and how long to wait */
-  private holeWatch: { prefix: number; sinceMs: number; waitMs: number } | null = null
+  /** per key, the instances executed (the state machine's position in the key's sequence) */
+  private readonly executedPerKey = new Map<string, number>()
+  /** instances executed, every key together (status) */
+  private executedCount = 0
+  /** per key, the highest idx this replica has heard of: a fresh instance goes above it */
+  private readonly maxSeen = new Map<string, number>()
+  /** per key, the highest idx known decided anywhere (from decides and syncs) */
+  private readonly maxDecidedKnown = new Map<string, number>()
+  /** keys known decided somewhere above their prefix here (a hole, or a decision on its way) */
+  private readonly behind = new Map<string, HoleWatch | null>()
   /** the highest ballot round this replica has proposed with (status epoch) */
   private maxRound = 0
   private proposerTimerDueMs: number | null = null
   private proposing = false
+  /** where the next sync message starts in the list of keys */
+  private syncCursor = 0
   /** smoothed duration of a phase (a round trip to the nearest majority), the backoff's base */
   private roundTripMsEstimate = 0
 
@@ -108,47 +127,52 @@ export class PaxosReplica implements Engine<PaxosMessage> {
 
   // ---------------------------------------------------------------- lifecycle
 
-  /** First boot and every restart (2.4's stable storage): reload, re-execute the decided prefix. */
+  /** First boot and every restart (2.4's stable storage): reload, re-execute the decided prefixes. */
   start(): void {
     this.state = PaxosState.load(this.ctx.storage)
-    this.maxSlotSeen = this.state.maxSlot
-    this.maxDecidedKnown = this.state.maxDecided
-    this.executeReady()
+    for (const [key, idx] of this.state.maxIdxByKey()) this.seeIdx(key, idx)
+    for (const key of this.state.keys()) {
+      this.noteDecidedKnown(key, this.state.maxDecidedOf(key))
+      this.executeReady(key)
+    }
     this.ctx.setTimer(TIMER_SYNC, this.cfg.syncIntervalMs)
   }
 
   status(): EngineStatus {
-    return { role: 'peer', leader: null, epoch: this.maxRound, executed: this.executed }
+    return { role: 'peer', leader: null, epoch: this.maxRound, executed: this.executedCount }
   }
 
   assertInvariants(): void {
     this.state.assertInvariants()
-    if (this.executed !== this.state.chosenPrefix)
-      throw new Error(`executed ${this.executed} != chosen prefix ${this.state.chosenPrefix}`)
+    for (const key of this.state.keys())
+      if (this.executedOf(key) !== this.state.prefixOf(key))
+        throw new Error(`${key}: executed ${this.executedOf(key)} != decided prefix ${this.state.prefixOf(key)}`)
     if (this.instances.size > this.cfg.maxInflightInstances)
       throw new Error(`${this.instances.size} instances exceed maxInflightInstances`)
     if (this.pending.size > this.cfg.maxPendingCommands)
       throw new Error(`${this.pending.size} pending commands exceed maxPendingCommands`)
     if (this.queue.length > this.pending.size) throw new Error('more queued commands than pending ones')
     for (const inst of this.instances.values()) {
-      if (this.state.decidedValue(inst.slot) !== undefined)
-        throw new Error(`an instance runs for decided slot ${inst.slot}`)
+      if (this.state.decidedValue(inst.key, inst.idx) !== undefined)
+        throw new Error(`an instance runs for decided ${inst.key}[${inst.idx}]`)
       if (inst.phase !== 'backoff' && inst.ballot.node !== this.ctx.self)
-        throw new Error(`slot ${inst.slot}: proposing with another node's ballot`)
+        throw new Error(`${inst.key}[${inst.idx}]: proposing with another node's ballot`)
       if (inst.phase === 'accept' && inst.value === null)
-        throw new Error(`slot ${inst.slot}: phase 2 without a value`)
+        throw new Error(`${inst.key}[${inst.idx}]: phase 2 without a value`)
+      if (inst.own !== null && inst.own.key !== inst.key)
+        throw new Error(`${inst.key}[${inst.idx}]: runs a command on key ${inst.own.key}`)
     }
   }
 
   // ---------------------------------------------------------------- inputs
 
   onRequest(cmd: Command): void {
-    const key = commandIdKey(cmd.id)
-    if (this.pending.has(key)) return // a retry of a command already in progress here
+    const id = commandIdKey(cmd.id)
+    if (this.pending.has(id)) return // a retry of a command already in progress here
     // over the limit the command is dropped as if lost: 'rejected' would promise it never executes,
     // and a retry of the same id may be in progress at another replica
     if (this.pending.size >= this.cfg.maxPendingCommands) return
-    this.pending.set(key, cmd)
+    this.pending.set(id, cmd)
     this.queue.push(cmd)
     this.proposeQueued()
   }
@@ -200,7 +224,7 @@ export class PaxosReplica implements Engine<PaxosMessage> {
     try {
       while (this.queue.length > 0 && this.instances.size < this.cfg.maxInflightInstances) {
         const cmd = this.queue.shift()!
-        if (this.pending.has(commandIdKey(cmd.id))) this.startInstance(this.freshSlot(), cmd)
+        if (this.pending.has(commandIdKey(cmd.id))) this.startInstance(cmd.key, this.freshIdx(cmd.key), cmd)
       }
     } finally {
       this.proposing = false
@@ -208,21 +232,22 @@ export class PaxosReplica implements Engine<PaxosMessage> {
   }
 
   /**
-   * Slot choice: the lowest slot above every slot this replica has heard of (in prepares, accepts,
-   * promises, nacks, decides, syncs) that is neither decided here nor used by one of its instances.
-   * Two replicas that pick concurrently may pick the same slot: they duel, one value is decided there
-   * and the other command moves on to a later slot.
+   * Instance choice: the lowest idx of the key above every idx of it this replica has heard of (in
+   * prepares, accepts, promises, nacks, decides, syncs) that is neither decided here nor used by one of
+   * its instances. Two replicas that pick concurrently on one key may pick the same idx: they duel, one
+   * value is decided there and the other command moves on (finishInstance, yieldSlot).
    */
-  private freshSlot(): number {
-    let slot = Math.max(this.maxSlotSeen + 1, this.state.chosenPrefix)
-    while (this.state.decidedValue(slot) !== undefined || this.instances.has(slot)) slot++
-    this.seeSlot(slot)
-    return slot
+  private freshIdx(key: string): number {
+    let idx = Math.max(this.state.prefixOf(key), (this.maxSeen.get(key) ?? -1) + 1)
+    while (this.state.decidedValue(key, idx) !== undefined || this.instances.has(instanceId(key, idx))) idx++
+    this.seeIdx(key, idx)
+    return idx
   }
 
-  private startInstance(slot: number, own: Command | null): void {
+  private startInstance(key: string, idx: number, own: Command | null): void {
     const inst: Instance = {
-      slot,
+      key,
+      idx,
       own,
       ballot: ZERO_BALLOT,
       phase: 'backoff',
@@ -235,16 +260,16 @@ export class PaxosReplica implements Engine<PaxosMessage> {
       dueAtMs: this.ctx.now(),
       phaseStartMs: this.ctx.now(),
     }
-    this.instances.set(slot, inst)
+    this.instances.set(instanceId(key, idx), inst)
     this.sendPrepare(inst)
   }
 
-  /** Phase 1a with a ballot above any this replica's acceptor promised or a nack reported in the slot. */
+  /** Phase 1a with a ballot above any this replica's acceptor promised or a nack reported in the instance. */
   private sendPrepare(inst: Instance): void {
-    // Above our own acceptor's promise: every ballot this replica ever proposed with in this slot was
-    // first promised by its own acceptor (durably), so after a restart it never reuses one.
-    const above = maxBallot(maxBallot(inst.ballot, inst.preemptedBy), this.state.slot(inst.slot).promised)
-    inst.ballot = nextBallot(above, this.ctx.self)
+    // Above our own acceptor's promise: every ballot this replica ever proposed with in this instance
+    // was first promised by its own acceptor (durably), so after a restart it never reuses one.
+    const promised = this.state.slot(inst.key, inst.idx).promised
+    inst.ballot = nextBallot(maxBallot(maxBallot(inst.ballot, inst.preemptedBy), promised), this.ctx.self)
     this.maxRound = Math.max(this.maxRound, inst.ballot.round)
     inst.phase = 'prepare'
     inst.promises = new VoteSet(this.quorum)
@@ -252,17 +277,17 @@ export class PaxosReplica implements Engine<PaxosMessage> {
     inst.value = null
     inst.dueAtMs = this.ctx.now() + this.cfg.retransmitMs
     inst.phaseStartMs = this.ctx.now()
-    const prepare: PrepareMsg = { type: 'prepare', slot: inst.slot, ballot: inst.ballot }
+    const prepare: PrepareMsg = { type: 'prepare', key: inst.key, idx: inst.idx, ballot: inst.ballot }
     for (const peer of this.peers) this.ctx.send(peer, prepare)
-    const local = this.state.promise(inst.slot, inst.ballot)
+    const local = this.state.promise(inst.key, inst.idx, inst.ballot)
     if (local === null) throw new Error(`internal: own acceptor refused a ballot above its promise`)
     this.countPromise(inst, this.ctx.self, local.accepted)
     this.armProposerTimer()
   }
 
   private onPromise(from: NodeId, msg: PromiseMsg): void {
-    this.seeSlot(msg.maxSlot)
-    const inst = this.instances.get(msg.slot)
+    this.seeIdx(msg.key, msg.maxIdx)
+    const inst = this.instances.get(instanceId(msg.key, msg.idx))
     if (inst === undefined || inst.phase !== 'prepare' || !ballotEquals(inst.ballot, msg.ballot)) return
     this.countPromise(inst, from, msg.accepted)
   }
@@ -287,16 +312,22 @@ export class PaxosReplica implements Engine<PaxosMessage> {
     inst.accepts = new VoteSet(this.quorum)
     inst.dueAtMs = this.ctx.now() + this.cfg.retransmitMs
     inst.phaseStartMs = this.ctx.now()
-    const accept: AcceptMsg = { type: 'accept', slot: inst.slot, ballot: inst.ballot, value: inst.value! }
+    const accept: AcceptMsg = {
+      type: 'accept',
+      key: inst.key,
+      idx: inst.idx,
+      ballot: inst.ballot,
+      value: inst.value!,
+    }
     for (const peer of this.peers) this.ctx.send(peer, accept)
     // our own acceptor may have promised a higher ballot to another proposer since phase 1
-    if (this.state.accept(inst.slot, inst.ballot, inst.value!)) this.countAccepted(inst, this.ctx.self)
-    else this.preempted(inst, this.state.slot(inst.slot).promised)
+    if (this.state.accept(inst.key, inst.idx, inst.ballot, inst.value!)) this.countAccepted(inst, this.ctx.self)
+    else this.preempted(inst, this.state.slot(inst.key, inst.idx).promised)
     this.armProposerTimer()
   }
 
   private onAccepted(from: NodeId, msg: AcceptedMsg): void {
-    const inst = this.instances.get(msg.slot)
+    const inst = this.instances.get(instanceId(msg.key, msg.idx))
     if (inst === undefined || inst.phase !== 'accept' || !ballotEquals(inst.ballot, msg.ballot)) return
     this.countAccepted(inst, from)
   }
@@ -305,15 +336,15 @@ export class PaxosReplica implements Engine<PaxosMessage> {
   private countAccepted(inst: Instance, from: NodeId): void {
     if (inst.phase !== 'accept' || !inst.accepts.add(from)) return
     this.sampleRoundTrip(inst)
-    const decide: DecideMsg = { type: 'decide', slot: inst.slot, value: inst.value! }
+    const decide: DecideMsg = { type: 'decide', key: inst.key, idx: inst.idx, value: inst.value! }
     for (const peer of this.peers) this.ctx.send(peer, decide)
-    this.learn(inst.slot, inst.value!)
+    this.learn(inst.key, inst.idx, inst.value!)
   }
 
-  /** A higher ballot exists in the slot: back off for a random time, then retry phase 1 above it. */
+  /** A higher ballot exists in the instance: back off for a random time, then retry phase 1 above it. */
   private onNack(msg: NackMsg): void {
-    this.seeSlot(msg.maxSlot)
-    const inst = this.instances.get(msg.slot)
+    this.seeIdx(msg.key, msg.maxIdx)
+    const inst = this.instances.get(instanceId(msg.key, msg.idx))
     if (inst === undefined || inst.phase === 'backoff' || !ballotEquals(inst.ballot, msg.ballot)) return
     this.preempted(inst, msg.promised)
   }
@@ -346,8 +377,8 @@ export class PaxosReplica implements Engine<PaxosMessage> {
   private onProposerTimeout(): void {
     this.proposerTimerDueMs = null
     const now = this.ctx.now()
-    for (const inst of [...this.instances.values()]) {
-      if (inst.dueAtMs > now || !this.instances.has(inst.slot)) continue
+    for (const [id, inst] of [...this.instances]) {
+      if (inst.dueAtMs > now || this.instances.get(id) !== inst) continue
       if (inst.phase === 'backoff') {
         this.sendPrepare(inst)
         continue
@@ -355,8 +386,8 @@ export class PaxosReplica implements Engine<PaxosMessage> {
       inst.dueAtMs = now + this.cfg.retransmitMs
       const msg: PaxosMessage =
         inst.phase === 'prepare'
-          ? { type: 'prepare', slot: inst.slot, ballot: inst.ballot }
-          : { type: 'accept', slot: inst.slot, ballot: inst.ballot, value: inst.value! }
+          ? { type: 'prepare', key: inst.key, idx: inst.idx, ballot: inst.ballot }
+          : { type: 'accept', key: inst.key, idx: inst.idx, ballot: inst.ballot, value: inst.value! }
       const answered = inst.phase === 'prepare' ? inst.promises : inst.accepts
       for (const peer of this.peers) if (!answered.has(peer)) this.ctx.send(peer, msg)
     }
@@ -377,186 +408,213 @@ export class PaxosReplica implements Engine<PaxosMessage> {
     this.ctx.setTimer(TIMER_PROPOSER, Math.max(0, due - this.ctx.now()))
   }
 
-  /** The slot is decided (by us or anyone): the instance ends; its command, if not decided there, moves on. */
+  /** The instance is decided (by us or anyone): it ends; its command, if not decided there, moves on. */
   private finishInstance(inst: Instance, value: SlotValue): void {
-    this.instances.delete(inst.slot)
+    this.instances.delete(instanceId(inst.key, inst.idx))
     const own = inst.own
     if (own === null) return
     const decidedHere = value.kind === 'cmd' && sameCommandId(value.cmd.id, own.id)
-    // the command lost its slot (to another proposer's value or a no-op): a later slot
+    // the command lost its instance (to another proposer's value or a no-op): a later idx of its key
     if (!decidedHere && this.pending.has(commandIdKey(own.id))) this.queue.unshift(own)
   }
 
   // ---------------------------------------------------------------- acceptor (2.2)
 
+  /** An acceptor message about a decided instance is answered with the decision (the sender is behind). */
+  private answeredAsDecided(to: NodeId, key: string, idx: number): boolean {
+    this.seeIdx(key, idx)
+    const decided = this.state.decidedValue(key, idx)
+    if (decided === undefined) return false
+    this.ctx.send(to, { type: 'decide', key, idx, value: decided })
+    return true
+  }
+
   private onPrepare(from: NodeId, msg: PrepareMsg): void {
-    this.seeSlot(msg.slot)
-    const decided = this.state.decidedValue(msg.slot)
-    if (decided !== undefined) {
-      this.ctx.send(from, { type: 'decide', slot: msg.slot, value: decided })
-      return
-    }
-    const granted = this.state.promise(msg.slot, msg.ballot)
+    if (this.answeredAsDecided(from, msg.key, msg.idx)) return
+    const granted = this.state.promise(msg.key, msg.idx, msg.ballot)
     if (granted === null) {
-      this.nack(from, msg.slot, msg.ballot)
+      this.nack(from, msg.key, msg.idx, msg.ballot)
       return
     }
     this.ctx.send(from, {
       type: 'promise',
-      slot: msg.slot,
+      key: msg.key,
+      idx: msg.idx,
       ballot: msg.ballot,
       accepted: granted.accepted,
-      maxSlot: this.maxSlotSeen,
+      maxIdx: this.maxSeen.get(msg.key) ?? -1,
     })
-    this.yieldSlot(msg.slot)
+    this.yieldSlot(msg.key, msg.idx)
   }
 
   /**
-   * Our acceptor just promised another proposer a higher ballot in a slot where our own instance has
-   * not reached phase 2: its accept would be refused here anyway. Abandon it (a proposer may abandon a
-   * proposal at any time, Paxos Made Simple 2.2) and move its command to a fresh slot at once, leaving
-   * the slot to the higher ballot. Dueling (and the backoff) remains for proposers that learn of each
-   * other only through nacks.
+   * Our acceptor just promised another proposer a higher ballot in an instance where our own has not
+   * reached phase 2: its accept would be refused here anyway. Abandon it (a proposer may abandon a
+   * proposal at any time, Paxos Made Simple 2.2) and move its command to a fresh idx at once, leaving
+   * the instance to the higher ballot. Dueling (and the backoff) remains for proposers that learn of
+   * each other only through nacks.
    */
-  private yieldSlot(slot: number): void {
-    const inst = this.instances.get(slot)
+  private yieldSlot(key: string, idx: number): void {
+    const id = instanceId(key, idx)
+    const inst = this.instances.get(id)
     if (inst === undefined || inst.phase === 'accept') return
-    if (!ballotGreater(this.state.slot(slot).promised, inst.ballot)) return
-    this.instances.delete(slot)
+    if (!ballotGreater(this.state.slot(key, idx).promised, inst.ballot)) return
+    this.instances.delete(id)
     if (inst.own !== null && this.pending.has(commandIdKey(inst.own.id))) this.queue.unshift(inst.own)
     this.proposeQueued()
     this.armProposerTimer()
   }
 
   private onAccept(from: NodeId, msg: AcceptMsg): void {
-    this.seeSlot(msg.slot)
-    const decided = this.state.decidedValue(msg.slot)
-    if (decided !== undefined) {
-      this.ctx.send(from, { type: 'decide', slot: msg.slot, value: decided })
-      return
-    }
-    if (this.state.accept(msg.slot, msg.ballot, msg.value))
-      this.ctx.send(from, { type: 'accepted', slot: msg.slot, ballot: msg.ballot })
-    else this.nack(from, msg.slot, msg.ballot)
+    if (this.answeredAsDecided(from, msg.key, msg.idx)) return
+    if (this.state.accept(msg.key, msg.idx, msg.ballot, msg.value))
+      this.ctx.send(from, { type: 'accepted', key: msg.key, idx: msg.idx, ballot: msg.ballot })
+    else this.nack(from, msg.key, msg.idx, msg.ballot)
   }
 
-  private nack(to: NodeId, slot: number, ballot: Ballot): void {
-    const promised = this.state.slot(slot).promised
-    this.ctx.send(to, { type: 'nack', slot, ballot, promised, maxSlot: this.maxSlotSeen })
+  private nack(to: NodeId, key: string, idx: number, ballot: Ballot): void {
+    const promised = this.state.slot(key, idx).promised
+    this.ctx.send(to, { type: 'nack', key, idx, ballot, promised, maxIdx: this.maxSeen.get(key) ?? -1 })
   }
 
   // ---------------------------------------------------------------- learner (2.3) and catch-up
 
   private onDecide(msg: DecideMsg): void {
-    this.seeSlot(msg.slot)
-    this.learn(msg.slot, msg.value)
+    this.seeIdx(msg.key, msg.idx)
+    this.learn(msg.key, msg.idx, msg.value)
   }
 
-  private learn(slot: number, value: SlotValue): void {
-    if (!this.state.decide(slot, value)) return
-    this.maxDecidedKnown = Math.max(this.maxDecidedKnown, slot)
-    const inst = this.instances.get(slot)
+  private learn(key: string, idx: number, value: SlotValue): void {
+    if (!this.state.decide(key, idx, value)) return
+    this.noteDecidedKnown(key, idx)
+    const inst = this.instances.get(instanceId(key, idx))
     if (inst !== undefined) this.finishInstance(inst, value)
-    this.executeReady()
+    this.executeReady(key)
     this.proposeQueued()
     this.armProposerTimer()
   }
 
-  /** Periodic: tell peers how far we are decided; fill holes that stall execution. */
+  /** Periodic: tell peers how far some keys are decided (a cursor walks them); fill holes. */
   private onSyncTimeout(): void {
-    const sync: SyncMsg = {
-      type: 'sync',
-      chosenPrefix: this.state.chosenPrefix,
-      maxChosen: this.state.maxDecided,
+    const keys = this.state.keys()
+    if (keys.length > 0) {
+      const count = Math.min(keys.length, this.cfg.syncBatchKeys)
+      const entries: SyncEntry[] = []
+      for (let i = 0; i < count; i++) {
+        const key = keys[(this.syncCursor + i) % keys.length]!
+        entries.push([key, this.state.prefixOf(key), this.state.maxDecidedOf(key)])
+      }
+      this.syncCursor = (this.syncCursor + count) % keys.length
+      const sync: SyncMsg = { type: 'sync', entries }
+      for (const peer of this.peers) this.ctx.send(peer, sync)
     }
-    for (const peer of this.peers) this.ctx.send(peer, sync)
     this.checkHoles()
     this.ctx.setTimer(TIMER_SYNC, this.cfg.syncIntervalMs)
   }
 
   private onSync(from: NodeId, msg: SyncMsg): void {
-    this.seeSlot(msg.maxChosen)
-    this.maxDecidedKnown = Math.max(this.maxDecidedKnown, msg.maxChosen)
-    // ask only when the peer has something we lack: our first undecided slot (its prefix is beyond
-    // ours) or decisions above our highest; other gaps are found by the hole instances (checkHoles)
-    if (msg.chosenPrefix > this.state.chosenPrefix || msg.maxChosen > this.state.maxDecided)
-      this.requestCatchup(from, msg.maxChosen + 1)
+    for (const [key, prefix, maxDecided] of msg.entries) {
+      this.seeIdx(key, maxDecided)
+      this.noteDecidedKnown(key, maxDecided)
+      // ask only when the peer has something we lack: our first undecided idx (its prefix is beyond
+      // ours) or decisions above our highest; other gaps are found by the hole instances (checkHoles)
+      if (prefix > this.state.prefixOf(key) || maxDecided > this.state.maxDecidedOf(key))
+        this.requestCatchup(from, key, maxDecided + 1)
+    }
   }
 
-  private requestCatchup(to: NodeId, toSlot: number): void {
-    const request: CatchupRequestMsg = { type: 'catchup-request', fromSlot: this.state.chosenPrefix, toSlot }
+  private requestCatchup(to: NodeId, key: string, toIdx: number): void {
+    const request: CatchupRequestMsg = {
+      type: 'catchup-request',
+      key,
+      fromIdx: this.state.prefixOf(key),
+      toIdx,
+    }
     this.ctx.send(to, request)
   }
 
   private onCatchupRequest(from: NodeId, msg: CatchupRequestMsg): void {
-    const entries = this.state.decidedIn(msg.fromSlot, msg.toSlot, this.cfg.catchupBatchSlots)
-    if (entries.length > 0) this.ctx.send(from, { type: 'catchup-reply', entries })
+    const entries = this.state.decidedIn(msg.key, msg.fromIdx, msg.toIdx, this.cfg.catchupBatchInstances)
+    if (entries.length > 0) this.ctx.send(from, { type: 'catchup-reply', key: msg.key, entries })
   }
 
   private onCatchupReply(from: NodeId, msg: CatchupReplyMsg): void {
-    const before = this.state.chosenPrefix
+    const before = this.state.prefixOf(msg.key)
     for (const entry of msg.entries) {
-      this.seeSlot(entry.slot)
-      this.maxDecidedKnown = Math.max(this.maxDecidedKnown, entry.slot)
-      this.learn(entry.slot, entry.value)
+      this.seeIdx(msg.key, entry.idx)
+      this.noteDecidedKnown(msg.key, entry.idx)
+      this.learn(msg.key, entry.idx, entry.value)
     }
-    // a full batch that made progress: ask for the next one at once instead of waiting for a sync
-    const last = msg.entries[msg.entries.length - 1]
-    if (
-      this.state.chosenPrefix > before &&
-      last !== undefined &&
-      this.state.chosenPrefix <= this.maxDecidedKnown
-    )
-      this.requestCatchup(from, this.maxDecidedKnown + 1)
+    // a reply that made progress while more is known decided: ask for the next batch at once
+    const known = this.maxDecidedKnown.get(msg.key) ?? -1
+    if (this.state.prefixOf(msg.key) > before && this.state.prefixOf(msg.key) <= known)
+      this.requestCatchup(from, msg.key, known + 1)
+  }
+
+  /** Some replica decided `key[idx]`: if that is above our prefix, the key is behind here until it catches up. */
+  private noteDecidedKnown(key: string, idx: number): void {
+    if (idx > (this.maxDecidedKnown.get(key) ?? -1)) this.maxDecidedKnown.set(key, idx)
+    if (idx >= this.state.prefixOf(key) && !this.behind.has(key)) this.behind.set(key, null)
   }
 
   /**
-   * A hole: a slot below a decided one that stays undecided (its proposer crashed, or gave up its
-   * messages to a partition). Once the chosen prefix has not moved for a random time in
-   * [holeTimeoutMs, 2 holeTimeoutMs], run an instance for every such slot: phase 1 adopts any vote
+   * A hole: an instance below a decided one of its key that stays undecided (its proposer crashed, or
+   * gave up its messages to a partition). Once a key's decided prefix has not moved for a random time
+   * in [holeTimeoutMs, 2 holeTimeoutMs], run an instance for every such idx: phase 1 adopts any vote
    * (or learns the decision), and proposes a no-op otherwise.
    */
   private checkHoles(): void {
-    const prefix = this.state.chosenPrefix
-    if (prefix > this.maxDecidedKnown) {
-      this.holeWatch = null
-      return
-    }
     const now = this.ctx.now()
-    if (this.holeWatch === null || this.holeWatch.prefix !== prefix) {
-      const waitMs = this.cfg.holeTimeoutMs * (1 + this.ctx.random())
-      this.holeWatch = { prefix, sinceMs: now, waitMs }
-      return
-    }
-    if (now - this.holeWatch.sinceMs < this.holeWatch.waitMs) return
-    this.holeWatch = null
-    for (let slot = prefix; slot < this.maxDecidedKnown; slot++) {
-      if (this.instances.size >= this.cfg.maxInflightInstances) break
-      if (this.state.decidedValue(slot) === undefined && !this.instances.has(slot))
-        this.startInstance(slot, null)
+    for (const [key, watch] of [...this.behind]) {
+      const prefix = this.state.prefixOf(key)
+      const known = this.maxDecidedKnown.get(key) ?? -1
+      if (prefix > known) {
+        this.behind.delete(key)
+        continue
+      }
+      if (watch === null || watch.prefix !== prefix) {
+        const waitMs = this.cfg.holeTimeoutMs * (1 + this.ctx.random())
+        this.behind.set(key, { prefix, sinceMs: now, waitMs })
+        continue
+      }
+      if (now - watch.sinceMs < watch.waitMs) continue
+      this.behind.set(key, null)
+      for (let idx = prefix; idx < known; idx++) {
+        if (this.instances.size >= this.cfg.maxInflightInstances) return
+        if (this.state.decidedValue(key, idx) === undefined && !this.instances.has(instanceId(key, idx)))
+          this.startInstance(key, idx, null)
+      }
     }
   }
 
   // ---------------------------------------------------------------- state machine (2.4)
 
-  /** Executes decided slots in log order; answers the clients whose commands arrived here. */
-  private executeReady(): void {
-    while (this.executed < this.state.chosenPrefix) {
-      const value = this.state.decidedValue(this.executed)!
-      this.executed++
+  /** Executes a key's decided instances in idx order; answers the clients whose commands arrived here. */
+  private executeReady(key: string): void {
+    let executed = this.executedOf(key)
+    const prefix = this.state.prefixOf(key)
+    while (executed < prefix) {
+      const value = this.state.decidedValue(key, executed)!
+      executed++
+      this.executedPerKey.set(key, executed)
+      this.executedCount++
       if (value.kind === 'noop') continue
       const result = this.ctx.execute(value.cmd)
       this.ctx.emit({ type: 'commit', commands: 1 })
-      const key = commandIdKey(value.cmd.id)
-      if (!this.pending.delete(key)) continue
+      const id = commandIdKey(value.cmd.id)
+      if (!this.pending.delete(id)) continue
       this.ctx.reply(value.cmd.id, { status: 'ok', value: result.value })
-      // executed through another proposer's slot while still waiting for an instance here
+      // executed through another proposer's instance while still waiting for one here
       const queued = this.queue.findIndex((c) => sameCommandId(c.id, value.cmd.id))
       if (queued >= 0) this.queue.splice(queued, 1)
     }
   }
 
-  private seeSlot(slot: number): void {
-    if (slot > this.maxSlotSeen) this.maxSlotSeen = slot
+  private executedOf(key: string): number {
+    return this.executedPerKey.get(key) ?? 0
+  }
+
+  private seeIdx(key: string, idx: number): void {
+    if (idx > (this.maxSeen.get(key) ?? -1)) this.maxSeen.set(key, idx)
   }
 }

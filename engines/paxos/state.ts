@@ -1,12 +1,12 @@
 /**
- * The durable part of a classic Paxos replica: per slot, the acceptor's promised ballot and its vote
- * (Paxos Made Simple 2.2: "an acceptor must remember the highest-numbered proposal it has ever accepted
- * and the number of the highest-numbered prepare request to which it has responded"), and the learner's
- * decided values.
+ * The durable part of a classic Paxos replica: per instance `key[idx]`, the acceptor's promised ballot
+ * and its vote (Paxos Made Simple 2.2: "an acceptor must remember the highest-numbered proposal it has
+ * ever accepted and the number of the highest-numbered prepare request to which it has responded"), and
+ * the learner's decided values, kept per key (a key's instances form its own sequence).
  *
  * Every mutation writes through to storage in the same handler, so it is durable before any message the
- * handler sends (persist, then send). A decided value replaces the slot's acceptor state: once decided,
- * the slot answers every prepare and accept with the decision instead.
+ * handler sends (persist, then send). A decided value replaces the instance's acceptor state: once
+ * decided, the instance answers every prepare and accept with the decision instead.
  */
 import { type Ballot, compareBallots, ZERO_BALLOT } from '../core/ballot.ts'
 import type { Storage } from '../core/engine.ts'
@@ -15,8 +15,9 @@ import { type SlotValue, sameSlotValue, type Vote } from './messages.ts'
 
 const ACCEPTOR_PREFIX = 'px/acc/'
 const DECIDED_PREFIX = 'px/dec/'
+const IDX_DIGITS = 12
 
-/** One slot's acceptor state. */
+/** One instance's acceptor state. */
 export interface AcceptorSlot {
   readonly promised: Ballot
   readonly accepted: Vote | null
@@ -24,126 +25,176 @@ export interface AcceptorSlot {
 
 const EMPTY_SLOT: AcceptorSlot = Object.freeze({ promised: ZERO_BALLOT, accepted: null })
 
+/** One key's decided instances. */
+export interface KeyLog {
+  readonly decided: Map<number, SlotValue>
+  /** every idx below this is decided */
+  prefix: number
+  /** the highest decided idx, -1 when none */
+  maxDecided: number
+}
+
+/** The map key of an instance: idx first (digits, no '/'), so a key with '/' in it parses back. */
+export function instanceId(key: string, idx: number): string {
+  return `${idx}/${key}`
+}
+
+function parseInstanceId(id: string): { key: string; idx: number } {
+  const slash = id.indexOf('/')
+  return { idx: Number(id.slice(0, slash)), key: id.slice(slash + 1) }
+}
+
+/** `px/acc/<idx, 12 digits>/<key>`: the idx is fixed width, so any key (with '/' too) parses back. */
+function storageKey(prefix: string, key: string, idx: number): string {
+  return `${slotKey(prefix, idx)}/${key}`
+}
+
+function parseStorageKey(prefix: string, stored: string): { key: string; idx: number } {
+  const idx = slotOfKey(prefix, stored.slice(0, prefix.length + IDX_DIGITS))
+  if (stored[prefix.length + IDX_DIGITS] !== '/') throw new Error(`corrupt storage key ${stored}`)
+  return { key: stored.slice(prefix.length + IDX_DIGITS + 1), idx }
+}
+
 export class PaxosState {
-  /** acceptor state of slots not decided here */
-  private readonly acceptor = new Map<number, AcceptorSlot>()
-  private readonly decided = new Map<number, SlotValue>()
-  /** every slot below this is decided here */
-  private prefix = 0
-  /** the highest decided slot here, -1 when none */
-  private maxDecidedSlot = -1
+  /** acceptor state of instances not decided here, by instanceId */
+  private readonly acceptor = new Map<string, AcceptorSlot>()
+  private readonly logs = new Map<string, KeyLog>()
 
   private constructor(private readonly storage: Storage) {}
 
   /** Rebuilds the state from storage (first boot: empty). */
   static load(storage: Storage): PaxosState {
     const state = new PaxosState(storage)
-    for (const [key, value] of storage.scan<SlotValue>(DECIDED_PREFIX))
-      state.markDecided(slotOfKey(DECIDED_PREFIX, key), value)
-    for (const [key, slot] of storage.scan<AcceptorSlot>(ACCEPTOR_PREFIX)) {
-      const n = slotOfKey(ACCEPTOR_PREFIX, key)
-      if (!state.decided.has(n)) state.acceptor.set(n, slot)
+    for (const [stored, value] of storage.scan<SlotValue>(DECIDED_PREFIX)) {
+      const { key, idx } = parseStorageKey(DECIDED_PREFIX, stored)
+      state.markDecided(key, idx, value)
+    }
+    for (const [stored, slot] of storage.scan<AcceptorSlot>(ACCEPTOR_PREFIX)) {
+      const { key, idx } = parseStorageKey(ACCEPTOR_PREFIX, stored)
+      if (state.decidedValue(key, idx) === undefined) state.acceptor.set(instanceId(key, idx), slot)
     }
     return state
   }
 
-  get chosenPrefix(): number {
-    return this.prefix
+  /** Keys with at least one decided instance here. */
+  keys(): string[] {
+    return [...this.logs.keys()]
   }
 
-  get maxDecided(): number {
-    return this.maxDecidedSlot
+  /** Every idx of `key` below this is decided here. */
+  prefixOf(key: string): number {
+    return this.logs.get(key)?.prefix ?? 0
   }
 
-  /** The highest slot this state knows anything about (-1: none). */
-  get maxSlot(): number {
-    let max = this.maxDecidedSlot
-    for (const slot of this.acceptor.keys()) if (slot > max) max = slot
-    return max
+  /** The highest decided idx of `key` here (-1: none). */
+  maxDecidedOf(key: string): number {
+    return this.logs.get(key)?.maxDecided ?? -1
   }
 
-  slot(slot: number): AcceptorSlot {
-    return this.acceptor.get(slot) ?? EMPTY_SLOT
+  /** Per key, the highest idx this state knows anything about (acceptor state or a decision). */
+  maxIdxByKey(): Map<string, number> {
+    const out = new Map<string, number>()
+    for (const [key, log] of this.logs) out.set(key, log.maxDecided)
+    for (const id of this.acceptor.keys()) {
+      const { key, idx } = parseInstanceId(id)
+      if (idx > (out.get(key) ?? -1)) out.set(key, idx)
+    }
+    return out
   }
 
-  decidedValue(slot: number): SlotValue | undefined {
-    return this.decided.get(slot)
+  slot(key: string, idx: number): AcceptorSlot {
+    return this.acceptor.get(instanceId(key, idx)) ?? EMPTY_SLOT
   }
 
-  /** Phase 1b: promise `ballot` if it is >= the slot's promise. Returns the vote to report, or null (refused). */
-  promise(slot: number, ballot: Ballot): AcceptorSlot | null {
-    this.assertUndecided(slot)
-    const current = this.slot(slot)
+  decidedValue(key: string, idx: number): SlotValue | undefined {
+    return this.logs.get(key)?.decided.get(idx)
+  }
+
+  /** Phase 1b: promise `ballot` if it is >= the instance's promise. Returns the vote to report, or null (refused). */
+  promise(key: string, idx: number, ballot: Ballot): AcceptorSlot | null {
+    this.assertUndecided(key, idx)
+    const current = this.slot(key, idx)
     if (compareBallots(ballot, current.promised) < 0) return null
     if (compareBallots(ballot, current.promised) > 0)
-      this.write(slot, { promised: ballot, accepted: current.accepted })
-    return this.slot(slot)
+      this.write(key, idx, { promised: ballot, accepted: current.accepted })
+    return this.slot(key, idx)
   }
 
-  /** Phase 2b: vote for (ballot, value) if ballot >= the slot's promise. Returns false when refused. */
-  accept(slot: number, ballot: Ballot, value: SlotValue): boolean {
-    this.assertUndecided(slot)
-    const current = this.slot(slot)
+  /** Phase 2b: vote for (ballot, value) if ballot >= the instance's promise. Returns false when refused. */
+  accept(key: string, idx: number, ballot: Ballot, value: SlotValue): boolean {
+    this.assertUndecided(key, idx)
+    const current = this.slot(key, idx)
     if (compareBallots(ballot, current.promised) < 0) return false
     const prior = current.accepted
     if (prior !== null && compareBallots(prior.ballot, ballot) === 0 && !sameSlotValue(prior.value, value))
-      throw new Error(`slot ${slot}: two values proposed at one ballot ${ballot.round}.${ballot.node}`)
-    this.write(slot, { promised: ballot, accepted: { ballot, value } })
+      throw new Error(`${key}[${idx}]: two values proposed at one ballot ${ballot.round}.${ballot.node}`)
+    this.write(key, idx, { promised: ballot, accepted: { ballot, value } })
     return true
   }
 
-  /** Records a decision (durably); throws when a different value was decided in the slot before. */
-  decide(slot: number, value: SlotValue): boolean {
-    const known = this.decided.get(slot)
+  /** Records a decision (durably); false when known; throws when a different value was decided before. */
+  decide(key: string, idx: number, value: SlotValue): boolean {
+    const known = this.decidedValue(key, idx)
     if (known !== undefined) {
       if (!sameSlotValue(known, value))
-        throw new Error(`slot ${slot} decided twice with different values: safety violated`)
+        throw new Error(`${key}[${idx}] decided twice with different values: safety violated`)
       return false
     }
-    this.storage.put(slotKey(DECIDED_PREFIX, slot), value)
-    if (this.acceptor.delete(slot)) this.storage.delete(slotKey(ACCEPTOR_PREFIX, slot))
-    this.markDecided(slot, value)
+    this.storage.put(storageKey(DECIDED_PREFIX, key, idx), value)
+    if (this.acceptor.delete(instanceId(key, idx))) this.storage.delete(storageKey(ACCEPTOR_PREFIX, key, idx))
+    this.markDecided(key, idx, value)
     return true
   }
 
-  /** Decided slots in [from, to), ascending, at most limit of them. */
-  decidedIn(from: number, to: number, limit: number): Array<{ slot: number; value: SlotValue }> {
-    const out: Array<{ slot: number; value: SlotValue }> = []
-    const end = Math.min(to, this.maxDecidedSlot + 1)
-    for (let slot = from; slot < end && out.length < limit; slot++) {
-      const value = this.decided.get(slot)
-      if (value !== undefined) out.push({ slot, value })
+  /** Decided instances of `key` in [from, to), ascending, at most limit of them. */
+  decidedIn(key: string, from: number, to: number, limit: number): Array<{ idx: number; value: SlotValue }> {
+    const out: Array<{ idx: number; value: SlotValue }> = []
+    const log = this.logs.get(key)
+    if (log === undefined) return out
+    const end = Math.min(to, log.maxDecided + 1)
+    for (let idx = Math.max(0, from); idx < end && out.length < limit; idx++) {
+      const value = log.decided.get(idx)
+      if (value !== undefined) out.push({ idx, value })
     }
     return out
   }
 
   assertInvariants(): void {
-    // cheap checks (this runs after every event): the prefix is decided up to its end and maximal
-    if (this.prefix > 0 && !this.decided.has(this.prefix - 1))
-      throw new Error(`slot ${this.prefix - 1} below the chosen prefix is not decided`)
-    if (this.decided.size < this.prefix)
-      throw new Error(`fewer decided slots than the chosen prefix ${this.prefix}`)
-    if (this.decided.has(this.prefix)) throw new Error(`chosen prefix ${this.prefix} is not maximal`)
-    // acceptor state is only kept for undecided slots, which a live cluster keeps few of
-    for (const [slot, a] of this.acceptor) {
-      if (this.decided.has(slot)) throw new Error(`slot ${slot} has acceptor state after its decision`)
+    // cheap checks (this runs after every event): each key's prefix is decided up to its end and maximal
+    for (const [key, log] of this.logs) {
+      if (log.prefix > 0 && !log.decided.has(log.prefix - 1))
+        throw new Error(`${key}[${log.prefix - 1}] below the decided prefix is not decided`)
+      if (log.decided.has(log.prefix)) throw new Error(`${key}: decided prefix ${log.prefix} is not maximal`)
+      if (log.maxDecided < log.prefix - 1) throw new Error(`${key}: highest decided idx below the prefix`)
+    }
+    // acceptor state is only kept for undecided instances, which a live cluster keeps few of
+    for (const [id, a] of this.acceptor) {
+      const { key, idx } = parseInstanceId(id)
+      if (this.decidedValue(key, idx) !== undefined)
+        throw new Error(`instance ${id} has acceptor state after its decision`)
       if (a.accepted !== null && compareBallots(a.accepted.ballot, a.promised) > 0)
-        throw new Error(`slot ${slot}: accepted a ballot above the promise`)
+        throw new Error(`instance ${id}: accepted a ballot above the promise`)
     }
   }
 
-  private write(slot: number, next: AcceptorSlot): void {
-    this.acceptor.set(slot, next)
-    this.storage.put(slotKey(ACCEPTOR_PREFIX, slot), next)
+  private write(key: string, idx: number, next: AcceptorSlot): void {
+    this.acceptor.set(instanceId(key, idx), next)
+    this.storage.put(storageKey(ACCEPTOR_PREFIX, key, idx), next)
   }
 
-  private assertUndecided(slot: number): void {
-    if (this.decided.has(slot)) throw new Error(`internal: acceptor asked about decided slot ${slot}`)
+  private assertUndecided(key: string, idx: number): void {
+    if (this.decidedValue(key, idx) !== undefined)
+      throw new Error(`internal: acceptor asked about decided instance ${key}[${idx}]`)
   }
 
-  private markDecided(slot: number, value: SlotValue): void {
-    this.decided.set(slot, value)
-    if (slot > this.maxDecidedSlot) this.maxDecidedSlot = slot
-    while (this.decided.has(this.prefix)) this.prefix++
+  private markDecided(key: string, idx: number, value: SlotValue): void {
+    let log = this.logs.get(key)
+    if (log === undefined) {
+      log = { decided: new Map(), prefix: 0, maxDecided: -1 }
+      this.logs.set(key, log)
+    }
+    log.decided.set(idx, value)
+    if (idx > log.maxDecided) log.maxDecided = idx
+    while (log.decided.has(log.prefix)) log.prefix++
   }
 }
