@@ -146,7 +146,9 @@ export class PaxosReplica implements Engine<PaxosMessage> {
     this.state.assertInvariants()
     for (const key of this.state.keys())
       if (this.executedOf(key) !== this.state.prefixOf(key))
-        throw new Error(`${key}: executed ${this.executedOf(key)} != decided prefix ${this.state.prefixOf(key)}`)
+        throw new Error(
+          `${key}: executed ${this.executedOf(key)} != decided prefix ${this.state.prefixOf(key)}`,
+        )
     if (this.instances.size > this.cfg.maxInflightInstances)
       throw new Error(`${this.instances.size} instances exceed maxInflightInstances`)
     if (this.pending.size > this.cfg.maxPendingCommands)
@@ -321,7 +323,8 @@ export class PaxosReplica implements Engine<PaxosMessage> {
     }
     for (const peer of this.peers) this.ctx.send(peer, accept)
     // our own acceptor may have promised a higher ballot to another proposer since phase 1
-    if (this.state.accept(inst.key, inst.idx, inst.ballot, inst.value!)) this.countAccepted(inst, this.ctx.self)
+    if (this.state.accept(inst.key, inst.idx, inst.ballot, inst.value!))
+      this.countAccepted(inst, this.ctx.self)
     else this.preempted(inst, this.state.slot(inst.key, inst.idx).promised)
     this.armProposerTimer()
   }
