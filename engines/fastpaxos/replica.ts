@@ -737,7 +737,12 @@ export class FastPaxosReplica implements Engine<FastPaxosMessage> {
   }
 
   private onCatchupRequest(from: NodeId, msg: CatchupRequestMsg): void {
-    const entries = this.state.decidedFrom(msg.key, msg.fromIdx, this.cfg.catchupBatchInstances)
+    const entries = this.state.decidedIn(
+      msg.key,
+      msg.fromIdx,
+      Number.POSITIVE_INFINITY,
+      this.cfg.catchupBatchInstances,
+    )
     if (entries.length > 0) this.ctx.send(from, { type: 'catchup-reply', key: msg.key, entries })
   }
 

@@ -130,8 +130,9 @@ export class PaxosReplica implements Engine<PaxosMessage> {
   /** First boot and every restart (2.4's stable storage): reload, re-execute the decided prefixes. */
   start(): void {
     this.state = PaxosState.load(this.ctx.storage)
-    for (const [key, idx] of this.state.maxIdxByKey()) this.seeIdx(key, idx)
+    for (const { key, idx } of this.state.openInstances()) this.seeIdx(key, idx)
     for (const key of this.state.keys()) {
+      this.seeIdx(key, this.state.maxDecidedOf(key))
       this.noteDecidedKnown(key, this.state.maxDecidedOf(key))
       this.executeReady(key)
     }

@@ -13,8 +13,6 @@ import type { Storage } from '../core/engine.ts'
 import { slotKey, slotOfKey } from '../core/slot-key.ts'
 import { type SlotValue, sameSlotValue, type Vote } from './messages.ts'
 
-const ACCEPTOR_PREFIX = 'px/acc/'
-const DECIDED_PREFIX = 'px/dec/'
 const IDX_DIGITS = 12
 
 /** One instance's acceptor state. */
@@ -44,7 +42,7 @@ function parseInstanceId(id: string): { key: string; idx: number } {
   return { idx: Number(id.slice(0, slash)), key: id.slice(slash + 1) }
 }
 
-/** `px/acc/<idx, 12 digits>/<key>`: the idx is fixed width, so any key (with '/' too) parses back. */
+/** `<root>acc/<idx, 12 digits>/<key>`: the idx is fixed width, so any key (with '/' too) parses back. */
 function storageKey(prefix: string, key: string, idx: number): string {
   return `${slotKey(prefix, idx)}/${key}`
 }
@@ -55,30 +53,45 @@ function parseStorageKey(prefix: string, stored: string): { key: string; idx: nu
   return { key: stored.slice(prefix.length + IDX_DIGITS + 1), idx }
 }
 
-export class PaxosState {
+/**
+ * Per-key sequences of single-decree instances, durable under `<root>acc/` (acceptor state of undecided
+ * instances) and `<root>dec/` (decided values). Shared by classic Paxos (here) and Fast Paxos
+ * (engines/fastpaxos/state.ts), which add their own phase 2b rule.
+ */
+export class InstanceState {
   /** acceptor state of instances not decided here, by instanceId */
   private readonly acceptor = new Map<string, AcceptorSlot>()
   private readonly logs = new Map<string, KeyLog>()
+  private readonly acceptorPrefix: string
+  private readonly decidedPrefix: string
 
-  private constructor(private readonly storage: Storage) {}
+  protected constructor(
+    private readonly storage: Storage,
+    root: string,
+  ) {
+    this.acceptorPrefix = `${root}acc/`
+    this.decidedPrefix = `${root}dec/`
+  }
 
   /** Rebuilds the state from storage (first boot: empty). */
-  static load(storage: Storage): PaxosState {
-    const state = new PaxosState(storage)
-    for (const [stored, value] of storage.scan<SlotValue>(DECIDED_PREFIX)) {
-      const { key, idx } = parseStorageKey(DECIDED_PREFIX, stored)
-      state.markDecided(key, idx, value)
+  protected reload(): void {
+    for (const [stored, value] of this.storage.scan<SlotValue>(this.decidedPrefix)) {
+      const { key, idx } = parseStorageKey(this.decidedPrefix, stored)
+      this.markDecided(key, idx, value)
     }
-    for (const [stored, slot] of storage.scan<AcceptorSlot>(ACCEPTOR_PREFIX)) {
-      const { key, idx } = parseStorageKey(ACCEPTOR_PREFIX, stored)
-      if (state.decidedValue(key, idx) === undefined) state.acceptor.set(instanceId(key, idx), slot)
+    for (const [stored, slot] of this.storage.scan<AcceptorSlot>(this.acceptorPrefix)) {
+      const { key, idx } = parseStorageKey(this.acceptorPrefix, stored)
+      if (this.decidedValue(key, idx) === undefined) this.acceptor.set(instanceId(key, idx), slot)
     }
-    return state
   }
 
   /** Keys with at least one decided instance here. */
   keys(): string[] {
     return [...this.logs.keys()]
+  }
+
+  log(key: string): KeyLog | undefined {
+    return this.logs.get(key)
   }
 
   /** Every idx of `key` below this is decided here. */
@@ -91,15 +104,9 @@ export class PaxosState {
     return this.logs.get(key)?.maxDecided ?? -1
   }
 
-  /** Per key, the highest idx this state knows anything about (acceptor state or a decision). */
-  maxIdxByKey(): Map<string, number> {
-    const out = new Map<string, number>()
-    for (const [key, log] of this.logs) out.set(key, log.maxDecided)
-    for (const id of this.acceptor.keys()) {
-      const { key, idx } = parseInstanceId(id)
-      if (idx > (out.get(key) ?? -1)) out.set(key, idx)
-    }
-    return out
+  /** Undecided instances this acceptor holds state for. */
+  openInstances(): Array<{ key: string; idx: number }> {
+    return [...this.acceptor.keys()].map(parseInstanceId)
   }
 
   slot(key: string, idx: number): AcceptorSlot {
@@ -112,24 +119,11 @@ export class PaxosState {
 
   /** Phase 1b: promise `ballot` if it is >= the instance's promise. Returns the vote to report, or null (refused). */
   promise(key: string, idx: number, ballot: Ballot): AcceptorSlot | null {
-    this.assertUndecided(key, idx)
     const current = this.slot(key, idx)
     if (compareBallots(ballot, current.promised) < 0) return null
     if (compareBallots(ballot, current.promised) > 0)
       this.write(key, idx, { promised: ballot, accepted: current.accepted })
     return this.slot(key, idx)
-  }
-
-  /** Phase 2b: vote for (ballot, value) if ballot >= the instance's promise. Returns false when refused. */
-  accept(key: string, idx: number, ballot: Ballot, value: SlotValue): boolean {
-    this.assertUndecided(key, idx)
-    const current = this.slot(key, idx)
-    if (compareBallots(ballot, current.promised) < 0) return false
-    const prior = current.accepted
-    if (prior !== null && compareBallots(prior.ballot, ballot) === 0 && !sameSlotValue(prior.value, value))
-      throw new Error(`${key}[${idx}]: two values proposed at one ballot ${ballot.round}.${ballot.node}`)
-    this.write(key, idx, { promised: ballot, accepted: { ballot, value } })
-    return true
   }
 
   /** Records a decision (durably); false when known; throws when a different value was decided before. */
@@ -140,8 +134,9 @@ export class PaxosState {
         throw new Error(`${key}[${idx}] decided twice with different values: safety violated`)
       return false
     }
-    this.storage.put(storageKey(DECIDED_PREFIX, key, idx), value)
-    if (this.acceptor.delete(instanceId(key, idx))) this.storage.delete(storageKey(ACCEPTOR_PREFIX, key, idx))
+    this.storage.put(storageKey(this.decidedPrefix, key, idx), value)
+    if (this.acceptor.delete(instanceId(key, idx)))
+      this.storage.delete(storageKey(this.acceptorPrefix, key, idx))
     this.markDecided(key, idx, value)
     return true
   }
@@ -177,14 +172,9 @@ export class PaxosState {
     }
   }
 
-  private write(key: string, idx: number, next: AcceptorSlot): void {
+  protected write(key: string, idx: number, next: AcceptorSlot): void {
     this.acceptor.set(instanceId(key, idx), next)
-    this.storage.put(storageKey(ACCEPTOR_PREFIX, key, idx), next)
-  }
-
-  private assertUndecided(key: string, idx: number): void {
-    if (this.decidedValue(key, idx) !== undefined)
-      throw new Error(`internal: acceptor asked about decided instance ${key}[${idx}]`)
+    this.storage.put(storageKey(this.acceptorPrefix, key, idx), next)
   }
 
   private markDecided(key: string, idx: number, value: SlotValue): void {
@@ -196,5 +186,41 @@ export class PaxosState {
     log.decided.set(idx, value)
     if (idx > log.maxDecided) log.maxDecided = idx
     while (log.decided.has(log.prefix)) log.prefix++
+  }
+}
+
+/** Classic Paxos's acceptor and learner state: one proposer per ballot, so one value per ballot. */
+export class PaxosState extends InstanceState {
+  private constructor(storage: Storage) {
+    super(storage, 'px/')
+  }
+
+  /** Rebuilds the state from storage (first boot: empty). */
+  static load(storage: Storage): PaxosState {
+    const state = new PaxosState(storage)
+    state.reload()
+    return state
+  }
+
+  override promise(key: string, idx: number, ballot: Ballot): AcceptorSlot | null {
+    this.assertUndecided(key, idx)
+    return super.promise(key, idx, ballot)
+  }
+
+  /** Phase 2b: vote for (ballot, value) if ballot >= the instance's promise. Returns false when refused. */
+  accept(key: string, idx: number, ballot: Ballot, value: SlotValue): boolean {
+    this.assertUndecided(key, idx)
+    const current = this.slot(key, idx)
+    if (compareBallots(ballot, current.promised) < 0) return false
+    const prior = current.accepted
+    if (prior !== null && compareBallots(prior.ballot, ballot) === 0 && !sameSlotValue(prior.value, value))
+      throw new Error(`${key}[${idx}]: two values proposed at one ballot ${ballot.round}.${ballot.node}`)
+    this.write(key, idx, { promised: ballot, accepted: { ballot, value } })
+    return true
+  }
+
+  private assertUndecided(key: string, idx: number): void {
+    if (this.decidedValue(key, idx) !== undefined)
+      throw new Error(`internal: acceptor asked about decided instance ${key}[${idx}]`)
   }
 }
