@@ -2,7 +2,8 @@
  * The client commands waiting, at the replica where they arrived (their origin), for their execution:
  * what a leader-based engine keeps so that it can forward them to the leader, forward them again after a
  * leader change or a timeout, and answer the client when it executes them (DESIGN.md: "forward it to the
- * leader as their own message and reply at the replica where it arrived"). Bounded.
+ * leader as their own message and reply at the replica where it arrived"). Bounded. Used by Raft,
+ * Multi-Paxos and VR; the leader's side of forwarding is CommandQueue (command-queue.ts).
  */
 import { type Command, type CommandId, commandIdKey } from './command.ts'
 

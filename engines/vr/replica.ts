@@ -11,8 +11,9 @@
  * checked once at the top of each.
  */
 import type { Command, NodeId } from '../core/command.ts'
+import { CommandQueue } from '../core/command-queue.ts'
 import type { Engine, EngineContext, EngineStatus } from '../core/engine.ts'
-import { CommandQueue, PendingCommands } from '../core/origin.ts'
+import { PendingCommands } from '../core/pending-commands.ts'
 import { majority } from '../core/quorum.ts'
 import type { VrConfig } from './config.ts'
 import { type BootKind, VrLog } from './log.ts'
@@ -181,7 +182,7 @@ export class VrReplica implements Engine<VrMessage> {
 
   onRequest(cmd: Command): void {
     // Over the limit: dropped unanswered, like a lost request (the client retries); see PendingCommands.
-    if (!this.pending.add(cmd, this.ctx.now())) return
+    if (!this.pending.admit(cmd, this.ctx.now())) return
     this.submit([cmd])
     this.armForwardRetry()
   }
@@ -399,7 +400,7 @@ export class VrReplica implements Engine<VrMessage> {
       for (const cmd of op.commands) {
         const result = this.ctx.execute(cmd)
         this.primary?.queue.forget(cmd.id)
-        if (this.pending.complete(cmd.id)) this.ctx.reply(cmd.id, { status: 'ok', value: result.value })
+        if (this.pending.settle(cmd.id)) this.ctx.reply(cmd.id, { status: 'ok', value: result.value })
       }
       this.executed++
       this.ctx.emit({ type: 'commit', commands: op.commands.length })
@@ -774,12 +775,12 @@ export class VrReplica implements Engine<VrMessage> {
   }
 
   private forwardAllPending(): void {
-    this.submit(this.pending.resendAll(this.ctx.now()))
+    this.submit(this.pending.all(this.ctx.now()))
   }
 
   private onForwardRetryTimeout(): void {
     this.forwardTimerSet = false
-    this.submit(this.pending.resendStale(this.ctx.now(), this.cfg.forwardRetryMs))
+    this.submit(this.pending.stale(this.ctx.now(), this.cfg.forwardRetryMs))
     this.armForwardRetry()
   }
 
