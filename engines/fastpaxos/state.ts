@@ -7,7 +7,7 @@
 import { type Ballot, compareBallots, ZERO_BALLOT } from '../core/ballot.ts'
 import type { Storage } from '../core/engine.ts'
 import { slotKey, slotOfKey } from '../core/slot-key.ts'
-import { type SlotValue, sameSlotValue, type Vote } from '../paxos/messages.ts'
+import { type FpValue, type FpVote, sameValue } from './messages.ts'
 
 const ACCEPTOR_PREFIX = 'fp/acc/'
 const DECIDED_PREFIX = 'fp/dec/'
@@ -15,14 +15,14 @@ const IDX_DIGITS = 12
 
 export interface AcceptorSlot {
   readonly promised: Ballot
-  readonly accepted: Vote | null
+  readonly accepted: FpVote | null
 }
 
 const EMPTY_SLOT: AcceptorSlot = Object.freeze({ promised: ZERO_BALLOT, accepted: null })
 
 /** One key's decided instances. */
 export interface KeyLog {
-  readonly decided: Map<number, SlotValue>
+  readonly decided: Map<number, FpValue>
   /** every idx below this is decided */
   prefix: number
   /** highest decided idx, -1 when none */
@@ -55,7 +55,7 @@ export class FastPaxosState {
 
   static load(storage: Storage): FastPaxosState {
     const state = new FastPaxosState(storage)
-    for (const [stored, value] of storage.scan<SlotValue>(DECIDED_PREFIX)) {
+    for (const [stored, value] of storage.scan<FpValue>(DECIDED_PREFIX)) {
       const { key, idx } = parseStorageKey(DECIDED_PREFIX, stored)
       state.markDecided(key, idx, value)
     }
@@ -90,7 +90,7 @@ export class FastPaxosState {
     return this.acceptor.get(instanceId(key, idx)) ?? EMPTY_SLOT
   }
 
-  decidedValue(key: string, idx: number): SlotValue | undefined {
+  decidedValue(key: string, idx: number): FpValue | undefined {
     return this.logs.get(key)?.decided.get(idx)
   }
 
@@ -108,21 +108,21 @@ export class FastPaxosState {
    * In a fast round several proposers send different values at the one ballot: the acceptor votes for
    * the first and refuses the rest ('refused'); 'same' is a retransmission of the value it voted for.
    */
-  vote(key: string, idx: number, ballot: Ballot, value: SlotValue): VoteResult {
+  vote(key: string, idx: number, ballot: Ballot, value: FpValue): VoteResult {
     const current = this.slot(key, idx)
     if (compareBallots(ballot, current.promised) < 0) return 'refused'
     const prior = current.accepted
     if (prior !== null && compareBallots(prior.ballot, ballot) === 0)
-      return sameSlotValue(prior.value, value) ? 'same' : 'refused'
+      return sameValue(prior.value, value) ? 'same' : 'refused'
     this.write(key, idx, { promised: ballot, accepted: { ballot, value } })
     return 'voted'
   }
 
   /** Records a decision durably; false when known; throws when a different value was decided before. */
-  decide(key: string, idx: number, value: SlotValue): boolean {
+  decide(key: string, idx: number, value: FpValue): boolean {
     const known = this.decidedValue(key, idx)
     if (known !== undefined) {
-      if (!sameSlotValue(known, value))
+      if (!sameValue(known, value))
         throw new Error(`instance ${key}[${idx}] decided twice with different values: safety violated`)
       return false
     }
@@ -133,9 +133,9 @@ export class FastPaxosState {
   }
 
   /** Decided instances of a key from fromIdx on, ascending, at most limit of them. */
-  decidedFrom(key: string, fromIdx: number, limit: number): Array<{ idx: number; value: SlotValue }> {
+  decidedFrom(key: string, fromIdx: number, limit: number): Array<{ idx: number; value: FpValue }> {
     const log = this.logs.get(key)
-    const out: Array<{ idx: number; value: SlotValue }> = []
+    const out: Array<{ idx: number; value: FpValue }> = []
     if (log === undefined) return out
     for (let idx = Math.max(0, fromIdx); idx <= log.maxDecided && out.length < limit; idx++) {
       const value = log.decided.get(idx)
@@ -156,7 +156,7 @@ export class FastPaxosState {
     this.storage.put(storageKey(ACCEPTOR_PREFIX, key, idx), next)
   }
 
-  private markDecided(key: string, idx: number, value: SlotValue): void {
+  private markDecided(key: string, idx: number, value: FpValue): void {
     let log = this.logs.get(key)
     if (log === undefined) {
       log = { decided: new Map(), prefix: 0, maxDecided: -1 }
