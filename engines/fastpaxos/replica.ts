@@ -186,6 +186,14 @@ export class FastPaxosReplica implements Engine<FastPaxosMessage> {
         )
     if (this.pending.size > this.cfg.maxPendingCommands) throw new Error('pending commands over the limit')
     if (this.proposals.size > this.cfg.maxInflightInstances) throw new Error('proposals over the limit')
+    let undecided = 0
+    for (const seen of this.undecided.values()) {
+      if (seen.size === 0 || seen.size > this.cfg.maxBatchCommands * this.ctx.nodes.length)
+        throw new Error(`a key's carried-over commands: ${seen.size}, empty or over the limit`)
+      undecided += seen.size
+    }
+    if (undecided !== this.undecidedCount || undecided > this.cfg.maxPendingCommands)
+      throw new Error(`carried-over commands ${undecided} (counted ${this.undecidedCount}) over the limit`)
     for (const [name, size] of [
       ['tallies', this.tallies.size],
       ['watches', this.watches.size],
@@ -532,9 +540,14 @@ export class FastPaxosReplica implements Engine<FastPaxosMessage> {
 
   // ---------------------------------------------------------------- recovery (3.3, 3.4) and failover
 
-  /** Remembers the commands of a proposed value until a decision holding them is learned (bounded). */
+  /**
+   * Remembers the commands of a proposed value until a decision holding them is learned. Bounded: per
+   * key at most what one union holds (the oldest is forgotten first: its proposer still re-proposes
+   * it), and over all keys maxPendingCommands.
+   */
   private noteProposed(key: string, idx: number, value: FpValue): void {
     if (value.kind !== 'cmds') return
+    const perKeyMax = this.cfg.maxBatchCommands * this.ctx.nodes.length
     let seen = this.undecided.get(key)
     for (const cmd of value.cmds) {
       const id = commandIdKey(cmd.id)
@@ -543,10 +556,16 @@ export class FastPaxosReplica implements Engine<FastPaxosMessage> {
         known.idx = Math.max(known.idx, idx)
         continue
       }
-      if (this.undecidedCount >= this.cfg.maxPendingCommands) return
       if (seen === undefined) {
+        if (this.undecidedCount >= this.cfg.maxPendingCommands) return
         seen = new Map()
         this.undecided.set(key, seen)
+      }
+      if (seen.size >= perKeyMax || this.undecidedCount >= this.cfg.maxPendingCommands) {
+        const oldest = seen.keys().next()
+        if (oldest.done === true) return
+        seen.delete(oldest.value)
+        this.undecidedCount--
       }
       seen.set(id, { cmd, idx })
       this.undecidedCount++
