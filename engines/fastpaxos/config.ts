@@ -29,6 +29,8 @@ export const fastPaxosConfigSchema = z
     syncBatchKeys: count,
     /** the most decided instances one catch-up reply carries */
     catchupBatchInstances: count,
+    /** the most commands in one proposed batch (a key's commands queued here while its instance runs) */
+    maxBatchCommands: count,
     /** the most keys this replica has an own fast proposal in flight for */
     maxInflightInstances: count,
     /** the most client commands waiting here (queued or proposed) for execution */
@@ -61,6 +63,7 @@ export const FASTPAXOS_DEFAULTS: FastPaxosConfig = {
   syncIntervalMs: 200,
   syncBatchKeys: 256,
   catchupBatchInstances: 256,
+  maxBatchCommands: 64,
   maxInflightInstances: 1024,
   maxPendingCommands: 10_000,
   maxOpenInstances: 4096,

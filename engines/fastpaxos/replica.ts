@@ -7,16 +7,19 @@
  * instances in idx order, and different keys in any order, gives every replica the same per-key order.
  *
  * - Proposer (3.1 fast rounds): onRequest, proposeQueued / propose (straight to the acceptors, FAST0),
- *   retransmitted on timeout; a command that loses its instance moves to the next idx.
+ *   retransmitted on timeout. The value is a batch: one batch per key in flight, the commands queued
+ *   meanwhile form the next; commands not in the value decided for their instance go to the next idx.
  * - Acceptor (2.2, 3.1): onPropose, onPrepare, onAccept over the durable FastPaxosState; every vote
  *   goes to every learner.
  * - Learner (2.3): onVote tallies the votes of the highest ballot per instance: a fast quorum of
  *   equal votes in a fast round, or a classic quorum in a classic round, decides.
  * - Collision detection and coordinated recovery (3.3, 3.4): the key's coordinator sees that no value
- *   can still reach a fast quorum (or the instance stays undecided for recoveryTimeoutMs) and proposes,
- *   in round 1.<self>, the value selectValue picks from the fast votes, which serve as phase 1b.
+ *   can still reach a fast quorum (or the instance stays undecided for recoveryTimeoutMs plus the
+ *   slowest measured round trip) and proposes, in round 1.<self>, the value selectValue picks from the
+ *   fast votes, which serve as phase 1b; a free choice is the union of the collided batches and the
+ *   commands carried over from earlier instances (pick).
  * - Uncoordinated recovery (3.4): with recovery 'uncoordinated', each acceptor that sees the collision
- *   votes the rule's value in the second fast round FAST1 itself.
+ *   and every vote of the fast round votes the rule's value in the second fast round FAST1 itself.
  * - Coordinator failover (2.2 classic rounds): any replica that watches an instance undecided for
  *   failoverTimeoutMs x [1, 2] runs a classic phase 1 at a ballot >= 2 and then phase 2 with the rule;
  *   preemption backs off randomly. The same round fills holes (no-op) and catches a learner up.
@@ -33,22 +36,33 @@ import {
 import { type Command, commandIdKey, type NodeId } from '../core/command.ts'
 import type { Engine, EngineContext, EngineStatus } from '../core/engine.ts'
 import { type FastPaxosQuorums, fastPaxosQuorums } from '../core/quorum.ts'
-import { NOOP, type SlotValue, type Vote } from '../paxos/messages.ts'
 import type { FastPaxosConfig } from './config.ts'
-import type {
-  AcceptMsg,
-  CatchupReplyMsg,
-  CatchupRequestMsg,
-  FastPaxosMessage,
-  NackMsg,
-  PrepareMsg,
-  PromiseMsg,
-  ProposeMsg,
-  SyncEntry,
-  SyncMsg,
-  VoteMsg,
+import {
+  type AcceptMsg,
+  type CatchupReplyMsg,
+  type CatchupRequestMsg,
+  type FastPaxosMessage,
+  type FpValue,
+  type FpVote,
+  type NackMsg,
+  NOOP,
+  type PrepareMsg,
+  type PromiseMsg,
+  type ProposeMsg,
+  type SyncEntry,
+  type SyncMsg,
+  type VoteMsg,
 } from './messages.ts'
-import { FAST_NODE, FAST0, FAST1, isFastBallot, type Selection, selectValue, valueKey } from './rule.ts'
+import {
+  FAST_NODE,
+  FAST0,
+  FAST1,
+  isFastBallot,
+  type Selection,
+  selectValue,
+  unionOf,
+  valueKey,
+} from './rule.ts'
 import { FastPaxosState, instanceId } from './state.ts'
 
 export type FastPaxosContext = EngineContext<FastPaxosMessage, FastPaxosConfig>
@@ -58,20 +72,30 @@ const TIMER_SYNC = 'sync'
 /** the most hole watches one learned decision adds (the rest follow from later decisions and syncs) */
 const HOLE_WATCH_BATCH = 64
 
-/** This replica's own command in a fast round. */
+/** A client command waiting here to be proposed (again). */
+interface Queued {
+  readonly cmd: Command
+  /** instances this command has been proposed in before (0: none yet) */
+  readonly attempts: number
+}
+
+/** This replica's own batch of commands on a key, in a fast round of one instance. */
 interface Proposal {
   readonly key: string
   readonly idx: number
-  readonly cmd: Command
-  /** instances this command has been proposed in (1: its first) */
-  readonly attempt: number
+  readonly batch: readonly Queued[]
+  /** valueKey of the batch: a fast vote for it answers this proposal */
+  readonly valueId: string
+  readonly sentAtMs: number
+  /** sent again: its votes no longer time a round trip (Karn's rule) */
+  retransmitted: boolean
   dueAtMs: number
 }
 
 /** The votes this learner has seen in an instance, for its highest ballot only. */
 interface Tally {
   ballot: Ballot
-  readonly votes: Map<NodeId, SlotValue>
+  readonly votes: Map<NodeId, FpValue>
 }
 
 /** A recovery round this replica coordinates (coordinated round 1, or a failover round >= 2). */
@@ -80,8 +104,8 @@ interface Recovery {
   readonly idx: number
   ballot: Ballot
   phase: 'prepare' | 'accept' | 'backoff'
-  promises: Map<NodeId, Vote | null>
-  value: SlotValue | null
+  promises: Map<NodeId, FpVote | null>
+  value: FpValue | null
   preemptedBy: Ballot
   preemptions: number
   dueAtMs: number
@@ -101,13 +125,22 @@ export class FastPaxosReplica implements Engine<FastPaxosMessage> {
 
   private state!: FastPaxosState
   private readonly pending = new Map<string, Command>()
-  private readonly queues = new Map<string, Command[]>()
+  private readonly queues = new Map<string, Queued[]>()
   private readonly proposals = new Map<string, Proposal>()
   private readonly tallies = new Map<string, Tally>()
   private readonly recoveries = new Map<string, Recovery>()
   private readonly watches = new Map<string, Watch>()
   /** per key, the highest idx this replica has heard of */
   private readonly maxSeen = new Map<string, number>()
+  /**
+   * per key, the commands this replica has seen proposed (in proposes and fast votes) and not yet seen
+   * decided, in arrival order, with the highest idx they were proposed for: a recovery round's free
+   * choice includes them (see pick)
+   */
+  private readonly undecided = new Map<string, Map<string, { readonly cmd: Command; idx: number }>>()
+  private undecidedCount = 0
+  /** per peer, the smoothed round trip measured by our fast proposals (timeRoundTrip) */
+  private readonly rttMsEstimates = new Map<NodeId, number>()
   private executedCount = 0
   private maxRound = 0
   private timerDueMs: number | null = null
@@ -153,6 +186,14 @@ export class FastPaxosReplica implements Engine<FastPaxosMessage> {
         )
     if (this.pending.size > this.cfg.maxPendingCommands) throw new Error('pending commands over the limit')
     if (this.proposals.size > this.cfg.maxInflightInstances) throw new Error('proposals over the limit')
+    let undecided = 0
+    for (const seen of this.undecided.values()) {
+      if (seen.size === 0 || seen.size > this.cfg.maxBatchCommands * this.ctx.nodes.length)
+        throw new Error(`a key's carried-over commands: ${seen.size}, empty or over the limit`)
+      undecided += seen.size
+    }
+    if (undecided !== this.undecidedCount || undecided > this.cfg.maxPendingCommands)
+      throw new Error(`carried-over commands ${undecided} (counted ${this.undecidedCount}) over the limit`)
     for (const [name, size] of [
       ['tallies', this.tallies.size],
       ['watches', this.watches.size],
@@ -179,8 +220,8 @@ export class FastPaxosReplica implements Engine<FastPaxosMessage> {
     if (this.pending.size >= this.cfg.maxPendingCommands) return
     this.pending.set(id, cmd)
     const queue = this.queues.get(cmd.key)
-    if (queue === undefined) this.queues.set(cmd.key, [cmd])
-    else queue.push(cmd)
+    if (queue === undefined) this.queues.set(cmd.key, [{ cmd, attempts: 0 }])
+    else queue.push({ cmd, attempts: 0 })
     this.proposeQueued()
   }
 
@@ -231,7 +272,11 @@ export class FastPaxosReplica implements Engine<FastPaxosMessage> {
 
   // ---------------------------------------------------------------- proposer (fast rounds, 3.1)
 
-  /** Proposes the head of every key queue that has no proposal in flight, up to the inflight limit. */
+  /**
+   * For every key with commands queued and no proposal in flight (up to the inflight limit), proposes
+   * the queue's head as one batch of at most maxBatchCommands: while an instance (and any collision in
+   * it) resolves, the key's later commands gather here and go together into the next instance.
+   */
   private proposeQueued(): void {
     // with one node a proposal decides inside propose() and learn() calls back here: loop, not recurse
     if (this.proposing) return
@@ -240,10 +285,13 @@ export class FastPaxosReplica implements Engine<FastPaxosMessage> {
       for (const [key, queue] of this.queues) {
         if (this.proposals.size >= this.cfg.maxInflightInstances) break
         if (this.proposals.has(key)) continue
-        let cmd = queue.shift()
-        while (cmd !== undefined && !this.pending.has(commandIdKey(cmd.id))) cmd = queue.shift()
+        const batch: Queued[] = []
+        while (batch.length < this.cfg.maxBatchCommands && queue.length > 0) {
+          const q = queue.shift()!
+          if (this.pending.has(commandIdKey(q.cmd.id))) batch.push(q)
+        }
         if (queue.length === 0) this.queues.delete(key)
-        if (cmd !== undefined) this.propose(cmd, 1)
+        if (batch.length > 0) this.propose(key, batch)
       }
     } finally {
       this.proposing = false
@@ -259,39 +307,51 @@ export class FastPaxosReplica implements Engine<FastPaxosMessage> {
     return idx
   }
 
-  private propose(cmd: Command, attempt: number): void {
-    const idx = this.freshIdx(cmd.key)
-    this.seeIdx(cmd.key, idx)
-    const proposal: Proposal = {
-      key: cmd.key,
+  private propose(key: string, batch: readonly Queued[]): void {
+    const idx = this.freshIdx(key)
+    this.seeIdx(key, idx)
+    const msg: ProposeMsg = { type: 'propose', key, idx, cmds: batch.map((q) => q.cmd) }
+    const now = this.ctx.now()
+    this.proposals.set(key, {
+      key,
       idx,
-      cmd,
-      attempt,
-      dueAtMs: this.ctx.now() + this.cfg.retransmitMs,
-    }
-    this.proposals.set(cmd.key, proposal)
-    this.watch(cmd.key, idx)
-    const msg: ProposeMsg = { type: 'propose', key: cmd.key, idx, cmd }
+      batch,
+      valueId: valueKey({ kind: 'cmds', cmds: msg.cmds }),
+      sentAtMs: now,
+      retransmitted: false,
+      dueAtMs: now + this.cfg.retransmitMs,
+    })
+    this.watch(key, idx)
     for (const peer of this.peers) this.ctx.send(peer, msg)
     this.onPropose(this.ctx.self, msg)
   }
 
-  /** The instance of a proposal was decided: done, or the command moves on to the next idx. */
-  private finishProposal(p: Proposal, value: SlotValue, viaFastQuorum: boolean): void {
+  /**
+   * The instance of a proposal was decided. Its commands in the decided value are done (fast path when
+   * decided by a fast quorum in the first instance they were proposed in); the others go back to the
+   * head of the key's queue, ahead of later arrivals, and proposeQueued sends them to the next idx.
+   */
+  private finishProposal(p: Proposal, value: FpValue, viaFastQuorum: boolean): void {
     this.proposals.delete(p.key)
-    const mine = value.kind === 'cmd' && commandIdKey(value.cmd.id) === commandIdKey(p.cmd.id)
-    if (mine) {
-      this.ctx.emit({ type: viaFastQuorum && p.attempt === 1 ? 'fast-path' : 'slow-path' })
-      return
+    const decided = new Set(value.kind === 'cmds' ? value.cmds.map((c) => commandIdKey(c.id)) : [])
+    const left: Queued[] = []
+    for (const q of p.batch) {
+      const id = commandIdKey(q.cmd.id)
+      if (decided.has(id))
+        this.ctx.emit({ type: viaFastQuorum && q.attempts === 0 ? 'fast-path' : 'slow-path' })
+      else if (this.pending.has(id)) left.push({ cmd: q.cmd, attempts: q.attempts + 1 })
     }
-    if (this.pending.has(commandIdKey(p.cmd.id))) this.propose(p.cmd, p.attempt + 1)
+    if (left.length > 0) this.queues.set(p.key, [...left, ...(this.queues.get(p.key) ?? [])])
   }
 
   // ---------------------------------------------------------------- acceptor
 
   private onPropose(from: NodeId, msg: ProposeMsg): void {
     if (this.answeredAsDecided(from, msg.key, msg.idx)) return
-    const value: SlotValue = { kind: 'cmd', cmd: msg.cmd }
+    // a batch is never empty and holds only the instance's key (proposeQueued): ignore anything else
+    if (msg.cmds.length === 0 || msg.cmds.some((c) => c.key !== msg.key)) return
+    const value: FpValue = { kind: 'cmds', cmds: msg.cmds }
+    this.noteProposed(msg.key, msg.idx, value)
     const result = this.state.vote(msg.key, msg.idx, FAST0, value)
     if (result === 'voted') {
       this.broadcastVote(msg.key, msg.idx, FAST0, value)
@@ -327,7 +387,7 @@ export class FastPaxosReplica implements Engine<FastPaxosMessage> {
     return true
   }
 
-  private broadcastVote(key: string, idx: number, ballot: Ballot, value: SlotValue): void {
+  private broadcastVote(key: string, idx: number, ballot: Ballot, value: FpValue): void {
     const msg: VoteMsg = { type: 'vote', key, idx, ballot, value }
     for (const peer of this.peers) this.ctx.send(peer, msg)
     this.onVote(this.ctx.self, key, idx, ballot, value)
@@ -373,7 +433,7 @@ export class FastPaxosReplica implements Engine<FastPaxosMessage> {
 
   // ---------------------------------------------------------------- learner and collision detection
 
-  private onVote(from: NodeId, key: string, idx: number, ballot: Ballot, value: SlotValue): void {
+  private onVote(from: NodeId, key: string, idx: number, ballot: Ballot, value: FpValue): void {
     this.seeIdx(key, idx)
     if (this.state.decidedValue(key, idx) !== undefined) return
     this.watch(key, idx)
@@ -384,8 +444,10 @@ export class FastPaxosReplica implements Engine<FastPaxosMessage> {
       tally = { ballot, votes: new Map() }
       this.tallies.set(id, tally)
     } else if (!ballotEquals(ballot, tally.ballot)) return // a vote of a round the tally has moved past
+    if (!tally.votes.has(from)) this.timeRoundTrip(from, key, idx, ballot, value)
     tally.votes.set(from, value)
     const fast = isFastBallot(ballot)
+    if (fast) this.noteProposed(key, idx, value)
     const needed = fast ? this.quorums.fastQuorum : this.quorums.classicQuorum
     const target = valueKey(value)
     let count = 0
@@ -414,17 +476,20 @@ export class FastPaxosReplica implements Engine<FastPaxosMessage> {
       return
     }
     // uncoordinated (3.4): every acceptor applies the rule to the first fast round's votes and votes
-    // the result in the second fast round; a collision there too is left to the failover timeout
-    if (!ballotEquals(tally.ballot, FAST0)) return
-    const value = this.pick(key, this.select(tally))
+    // the result in the second fast round; a collision there too is left to the failover timeout.
+    // Each acceptor waits for every vote of the fast round, so that all apply the rule to the same
+    // votes and pick the same union (with a replica down, the failover timeout takes over).
+    if (!ballotEquals(tally.ballot, FAST0) || tally.votes.size < this.ctx.nodes.length) return
+    const value = this.pick(key, idx, this.select(tally), false)
     if (this.state.vote(key, idx, FAST1, value) === 'voted') {
       this.ctx.emit({ type: 'recovery', detail: 'uncoordinated' })
       this.broadcastVote(key, idx, FAST1, value)
     }
   }
 
-  private learn(key: string, idx: number, value: SlotValue, viaFastQuorum: boolean): void {
+  private learn(key: string, idx: number, value: FpValue, viaFastQuorum: boolean): void {
     if (!this.state.decide(key, idx, value)) return
+    this.noteDecided(key, value)
     const id = instanceId(key, idx)
     this.tallies.delete(id)
     this.recoveries.delete(id)
@@ -458,11 +523,12 @@ export class FastPaxosReplica implements Engine<FastPaxosMessage> {
       executed++
       this.executedCount++
       if (value.kind === 'noop') continue
-      const result = this.ctx.execute(value.cmd)
-      this.ctx.emit({ type: 'commit', commands: 1 })
-      const id = commandIdKey(value.cmd.id)
-      if (!this.pending.delete(id)) continue
-      this.ctx.reply(value.cmd.id, { status: 'ok', value: result.value })
+      for (const cmd of value.cmds) {
+        const result = this.ctx.execute(cmd)
+        if (!this.pending.delete(commandIdKey(cmd.id))) continue
+        this.ctx.reply(cmd.id, { status: 'ok', value: result.value })
+      }
+      this.ctx.emit({ type: 'commit', commands: value.cmds.length })
     }
     this.executedPerKey.set(key, executed)
   }
@@ -473,6 +539,56 @@ export class FastPaxosReplica implements Engine<FastPaxosMessage> {
   }
 
   // ---------------------------------------------------------------- recovery (3.3, 3.4) and failover
+
+  /**
+   * Remembers the commands of a proposed value until a decision holding them is learned. Bounded: per
+   * key at most what one union holds (the oldest is forgotten first: its proposer still re-proposes
+   * it), and over all keys maxPendingCommands.
+   */
+  private noteProposed(key: string, idx: number, value: FpValue): void {
+    if (value.kind !== 'cmds') return
+    const perKeyMax = this.cfg.maxBatchCommands * this.ctx.nodes.length
+    let seen = this.undecided.get(key)
+    for (const cmd of value.cmds) {
+      const id = commandIdKey(cmd.id)
+      const known = seen?.get(id)
+      if (known !== undefined) {
+        known.idx = Math.max(known.idx, idx)
+        continue
+      }
+      if (seen === undefined) {
+        if (this.undecidedCount >= this.cfg.maxPendingCommands) return
+        seen = new Map()
+        this.undecided.set(key, seen)
+      }
+      if (seen.size >= perKeyMax || this.undecidedCount >= this.cfg.maxPendingCommands) {
+        const oldest = seen.keys().next()
+        if (oldest.done === true) return
+        seen.delete(oldest.value)
+        this.undecidedCount--
+      }
+      seen.set(id, { cmd, idx })
+      this.undecidedCount++
+    }
+  }
+
+  /**
+   * Commands seen proposed on the key for instances up to idx and not seen decided: a batch that lost
+   * an earlier instance (or was refused in this one). Those proposed for a later instance are left
+   * there (they are in flight; adding them here would only decide them twice).
+   */
+  private carriedOver(key: string, idx: number): FpValue[] {
+    const cmds: Command[] = []
+    for (const seen of this.undecided.get(key)?.values() ?? []) if (seen.idx <= idx) cmds.push(seen.cmd)
+    return cmds.length === 0 ? [] : [{ kind: 'cmds', cmds }]
+  }
+
+  private noteDecided(key: string, value: FpValue): void {
+    const seen = this.undecided.get(key)
+    if (seen === undefined || value.kind !== 'cmds') return
+    for (const cmd of value.cmds) if (seen.delete(commandIdKey(cmd.id))) this.undecidedCount--
+    if (seen.size === 0) this.undecided.delete(key)
+  }
 
   /** The key's coordinator: a fixed hash of the key over the node list, the same at every replica. */
   coordinatorOf(key: string): NodeId {
@@ -489,17 +605,21 @@ export class FastPaxosReplica implements Engine<FastPaxosMessage> {
   }
 
   /**
-   * The value a recovery round proposes: the rule's forced value, else (free choice) the value with
-   * the most votes so a proposed command makes progress, else a no-op. The test-only fault ignores the
-   * rule and proposes this replica's own command for the key (or a no-op).
+   * The value a recovery round proposes: the rule's forced value, else (free choice: nothing can have
+   * been chosen, so any value is safe) the union of the candidates, most votes first, and with
+   * carryOver the commands carriedOver from earlier instances; a no-op when there is nothing. The
+   * test-only fault ignores the rule and proposes this replica's own batch for the key (or a no-op).
    */
-  private pick(key: string, selection: Selection): SlotValue {
+  private pick(key: string, idx: number, selection: Selection, carryOver: boolean): FpValue {
     if (this.cfg.testFault === 'recovery-ignores-selection-rule') {
-      const own = this.proposals.get(key)?.cmd ?? this.queues.get(key)?.[0]
-      return own !== undefined ? { kind: 'cmd', cmd: own } : NOOP
+      const own = this.proposals.get(key)?.batch ?? this.queues.get(key)?.slice(0, 1) ?? []
+      return own.length > 0 ? { kind: 'cmds', cmds: own.map((q) => q.cmd) } : NOOP
     }
     if (selection.kind === 'forced') return selection.value
-    return selection.candidates[0] ?? NOOP
+    return unionOf(
+      carryOver ? [...selection.candidates, ...this.carriedOver(key, idx)] : selection.candidates,
+      this.cfg.maxBatchCommands * this.ctx.nodes.length,
+    )
   }
 
   /**
@@ -515,7 +635,7 @@ export class FastPaxosReplica implements Engine<FastPaxosMessage> {
     if (this.recoveries.size >= this.cfg.maxOpenInstances) return false
     const ballot: Ballot = { round: 1, node: this.ctx.self }
     if (compareBallots(this.state.slot(key, idx).promised, ballot) >= 0) return false
-    const value = this.pick(key, this.select(tally))
+    const value = this.pick(key, idx, this.select(tally), true)
     if (this.state.vote(key, idx, ballot, value) !== 'voted') return false
     this.maxRound = Math.max(this.maxRound, 1)
     this.ctx.emit({ type: 'recovery', detail: 'coordinated' })
@@ -580,13 +700,13 @@ export class FastPaxosReplica implements Engine<FastPaxosMessage> {
     this.countPromise(rec, from, msg.vote)
   }
 
-  private countPromise(rec: Recovery, from: NodeId, vote: Vote | null): void {
+  private countPromise(rec: Recovery, from: NodeId, vote: FpVote | null): void {
     if (rec.promises.has(from)) return
     rec.promises.set(from, vote)
     if (rec.promises.size !== this.quorums.classicQuorum) return
     this.ctx.emit({ type: 'elected', epoch: rec.ballot.round })
     this.ctx.emit({ type: 'recovery', detail: 'failover' })
-    rec.value = this.pick(rec.key, selectValue([...rec.promises.values()], this.quorums.e))
+    rec.value = this.pick(rec.key, rec.idx, selectValue([...rec.promises.values()], this.quorums.e), true)
     rec.phase = 'accept'
     rec.dueAtMs = this.ctx.now() + this.cfg.retransmitMs
     // our own vote first (durable), since the accept tells the learners we voted
@@ -632,8 +752,34 @@ export class FastPaxosReplica implements Engine<FastPaxosMessage> {
   /** The coordinator recovers first; the others wait longer, and randomly, so they rarely duel. */
   private watchDelayMs(key: string): number {
     if (this.cfg.recovery === 'coordinated' && this.coordinatorOf(key) === this.ctx.self)
-      return this.cfg.recoveryTimeoutMs
-    return this.cfg.failoverTimeoutMs * (1 + this.ctx.random())
+      return this.cfg.recoveryTimeoutMs + this.slowestRttMs()
+    return this.failoverDelayMs()
+  }
+
+  private failoverDelayMs(): number {
+    return this.cfg.failoverTimeoutMs * (1 + this.ctx.random()) + 2 * this.slowestRttMs()
+  }
+
+  /**
+   * A peer's first fast vote for our own proposal's batch (not retransmitted) times the round trip to
+   * it: the acceptor votes our batch only on receiving our propose. Smoothed as TCP's SRTT (RFC 6298,
+   * gain 1/8). The watches add the slowest estimate to their timeouts, so an instance whose fast round
+   * is merely slow (a WAN round trip above recoveryTimeoutMs) is not recovered by timeout.
+   */
+  private timeRoundTrip(from: NodeId, key: string, idx: number, ballot: Ballot, value: FpValue): void {
+    if (from === this.ctx.self || !ballotEquals(ballot, FAST0)) return
+    const p = this.proposals.get(key)
+    if (p === undefined || p.idx !== idx || p.retransmitted || valueKey(value) !== p.valueId) return
+    const sampleMs = Math.max(0, this.ctx.now() - p.sentAtMs)
+    const prior = this.rttMsEstimates.get(from)
+    this.rttMsEstimates.set(from, prior === undefined ? sampleMs : prior + (sampleMs - prior) / 8)
+  }
+
+  /** The highest smoothed round trip to any peer (0 before any sample). */
+  private slowestRttMs(): number {
+    let max = 0
+    for (const rtt of this.rttMsEstimates.values()) max = Math.max(max, rtt)
+    return max
   }
 
   private onMainTimeout(): void {
@@ -641,8 +787,9 @@ export class FastPaxosReplica implements Engine<FastPaxosMessage> {
     for (const p of [...this.proposals.values()]) {
       if (p.dueAtMs > now || this.proposals.get(p.key) !== p) continue
       p.dueAtMs = now + this.cfg.retransmitMs
+      p.retransmitted = true
       const tally = this.tallies.get(instanceId(p.key, p.idx))
-      const msg: ProposeMsg = { type: 'propose', key: p.key, idx: p.idx, cmd: p.cmd }
+      const msg: ProposeMsg = { type: 'propose', key: p.key, idx: p.idx, cmds: p.batch.map((q) => q.cmd) }
       for (const peer of this.peers)
         if (tally === undefined || !ballotEquals(tally.ballot, FAST0) || !tally.votes.has(peer))
           this.ctx.send(peer, msg)
@@ -675,7 +822,7 @@ export class FastPaxosReplica implements Engine<FastPaxosMessage> {
     for (const w of [...this.watches.values()]) {
       const id = instanceId(w.key, w.idx)
       if (w.dueAtMs > now || this.watches.get(id) !== w) continue
-      w.dueAtMs = now + this.cfg.failoverTimeoutMs * (1 + this.ctx.random())
+      w.dueAtMs = now + this.failoverDelayMs()
       if (this.state.decidedValue(w.key, w.idx) !== undefined) {
         this.watches.delete(id)
         continue

@@ -3,18 +3,18 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { Ballot } from '../core/ballot.ts'
 import type { LatencyModel } from '../core/engine.ts'
-import type { SlotValue, Vote } from '../paxos/messages.ts'
 import { fastPaxosExpectedLatencyMs, fastPaxosSlowPathLatencyMs } from './latency.ts'
-import { FAST0, FAST1, selectValue, valueKey } from './rule.ts'
+import type { FpValue, FpVote } from './messages.ts'
+import { FAST0, FAST1, selectValue, unionOf, valueKey } from './rule.ts'
 
-const cmd = (client: string): SlotValue => ({
-  kind: 'cmd',
-  cmd: { id: { client, seq: 1 }, op: 'put', key: 'x', value: client },
+const cmd = (client: string): FpValue => ({
+  kind: 'cmds',
+  cmds: [{ id: { client, seq: 1 }, op: 'put', key: 'x', value: client }],
 })
 const A = cmd('a')
 const B = cmd('b')
-const vote = (ballot: Ballot, value: SlotValue): Vote => ({ ballot, value })
-const picked = (votes: Array<Vote | null>, e: number): string => {
+const vote = (ballot: Ballot, value: FpValue): FpVote => ({ ballot, value })
+const picked = (votes: Array<FpVote | null>, e: number): string => {
   const s = selectValue(votes, e)
   return s.kind === 'forced' ? `forced ${valueKey(s.value)}` : `free ${s.candidates.map(valueKey).join(',')}`
 }
@@ -45,6 +45,24 @@ describe('selectValue (Fast Paxos 3.3)', () => {
   it('only the highest round counts: a member that voted in a lower round counts against', () => {
     assert.equal(picked([vote(FAST1, B), vote(FAST1, B), vote(FAST0, A)], 1), 'forced b#1')
     assert.equal(picked([vote(FAST1, B), vote(FAST0, A), vote(FAST0, A)], 1), 'free b#1')
+  })
+})
+
+describe('unionOf (the free choice of a recovery round)', () => {
+  const batch = (...clients: string[]): FpValue => ({
+    kind: 'cmds',
+    cmds: clients.map((c) => ({ id: { client: c, seq: 1 }, op: 'put', key: 'x', value: c })),
+  })
+
+  it('keeps the candidates in order, each command once, and skips no-ops', () => {
+    const u = unionOf([batch('b', 'a'), { kind: 'noop' }, batch('a', 'c'), batch('d')], 10)
+    assert.equal(valueKey(u), 'b#1,a#1,c#1,d#1')
+  })
+
+  it('is a no-op when there is no command, and stops at the limit', () => {
+    assert.deepEqual(unionOf([], 10), { kind: 'noop' })
+    assert.deepEqual(unionOf([{ kind: 'noop' }], 10), { kind: 'noop' })
+    assert.equal(valueKey(unionOf([batch('a', 'b'), batch('c')], 2)), 'a#1,b#1')
   })
 })
 

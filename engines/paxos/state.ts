@@ -11,21 +11,21 @@
 import { type Ballot, compareBallots, ZERO_BALLOT } from '../core/ballot.ts'
 import type { Storage } from '../core/engine.ts'
 import { slotKey, slotOfKey } from '../core/slot-key.ts'
-import { type SlotValue, sameSlotValue, type Vote } from './messages.ts'
+import { type SlotValue, sameSlotValue } from './messages.ts'
 
 const IDX_DIGITS = 12
 
 /** One instance's acceptor state. */
-export interface AcceptorSlot {
+export interface AcceptorSlot<V = SlotValue> {
   readonly promised: Ballot
-  readonly accepted: Vote | null
+  readonly accepted: { readonly ballot: Ballot; readonly value: V } | null
 }
 
-const EMPTY_SLOT: AcceptorSlot = Object.freeze({ promised: ZERO_BALLOT, accepted: null })
+const EMPTY_SLOT: AcceptorSlot<never> = Object.freeze({ promised: ZERO_BALLOT, accepted: null })
 
 /** One key's decided instances. */
-export interface KeyLog {
-  readonly decided: Map<number, SlotValue>
+export interface KeyLog<V = SlotValue> {
+  readonly decided: Map<number, V>
   /** every idx below this is decided */
   prefix: number
   /** the highest decided idx, -1 when none */
@@ -56,18 +56,20 @@ function parseStorageKey(prefix: string, stored: string): { key: string; idx: nu
 /**
  * Per-key sequences of single-decree instances, durable under `<root>acc/` (acceptor state of undecided
  * instances) and `<root>dec/` (decided values). Shared by classic Paxos (here) and Fast Paxos
- * (engines/fastpaxos/state.ts), which add their own phase 2b rule.
+ * (engines/fastpaxos/state.ts), which add their own phase 2b rule. `V` is what an instance decides:
+ * one command (classic Paxos) or a batch (Fast Paxos); `sameValue` compares two of them.
  */
-export class InstanceState {
+export class InstanceState<V = SlotValue> {
   /** acceptor state of instances not decided here, by instanceId */
-  private readonly acceptor = new Map<string, AcceptorSlot>()
-  private readonly logs = new Map<string, KeyLog>()
+  private readonly acceptor = new Map<string, AcceptorSlot<V>>()
+  private readonly logs = new Map<string, KeyLog<V>>()
   private readonly acceptorPrefix: string
   private readonly decidedPrefix: string
 
   protected constructor(
     private readonly storage: Storage,
     root: string,
+    protected readonly sameValue: (a: V, b: V) => boolean,
   ) {
     this.acceptorPrefix = `${root}acc/`
     this.decidedPrefix = `${root}dec/`
@@ -75,11 +77,11 @@ export class InstanceState {
 
   /** Rebuilds the state from storage (first boot: empty). */
   protected reload(): void {
-    for (const [stored, value] of this.storage.scan<SlotValue>(this.decidedPrefix)) {
+    for (const [stored, value] of this.storage.scan<V>(this.decidedPrefix)) {
       const { key, idx } = parseStorageKey(this.decidedPrefix, stored)
       this.markDecided(key, idx, value)
     }
-    for (const [stored, slot] of this.storage.scan<AcceptorSlot>(this.acceptorPrefix)) {
+    for (const [stored, slot] of this.storage.scan<AcceptorSlot<V>>(this.acceptorPrefix)) {
       const { key, idx } = parseStorageKey(this.acceptorPrefix, stored)
       if (this.decidedValue(key, idx) === undefined) this.acceptor.set(instanceId(key, idx), slot)
     }
@@ -90,7 +92,7 @@ export class InstanceState {
     return [...this.logs.keys()]
   }
 
-  log(key: string): KeyLog | undefined {
+  log(key: string): KeyLog<V> | undefined {
     return this.logs.get(key)
   }
 
@@ -109,16 +111,16 @@ export class InstanceState {
     return [...this.acceptor.keys()].map(parseInstanceId)
   }
 
-  slot(key: string, idx: number): AcceptorSlot {
+  slot(key: string, idx: number): AcceptorSlot<V> {
     return this.acceptor.get(instanceId(key, idx)) ?? EMPTY_SLOT
   }
 
-  decidedValue(key: string, idx: number): SlotValue | undefined {
+  decidedValue(key: string, idx: number): V | undefined {
     return this.logs.get(key)?.decided.get(idx)
   }
 
   /** Phase 1b: promise `ballot` if it is >= the instance's promise. Returns the vote to report, or null (refused). */
-  promise(key: string, idx: number, ballot: Ballot): AcceptorSlot | null {
+  promise(key: string, idx: number, ballot: Ballot): AcceptorSlot<V> | null {
     const current = this.slot(key, idx)
     if (compareBallots(ballot, current.promised) < 0) return null
     if (compareBallots(ballot, current.promised) > 0)
@@ -127,10 +129,10 @@ export class InstanceState {
   }
 
   /** Records a decision (durably); false when known; throws when a different value was decided before. */
-  decide(key: string, idx: number, value: SlotValue): boolean {
+  decide(key: string, idx: number, value: V): boolean {
     const known = this.decidedValue(key, idx)
     if (known !== undefined) {
-      if (!sameSlotValue(known, value))
+      if (!this.sameValue(known, value))
         throw new Error(`${key}[${idx}] decided twice with different values: safety violated`)
       return false
     }
@@ -142,8 +144,8 @@ export class InstanceState {
   }
 
   /** Decided instances of `key` in [from, to), ascending, at most limit of them. */
-  decidedIn(key: string, from: number, to: number, limit: number): Array<{ idx: number; value: SlotValue }> {
-    const out: Array<{ idx: number; value: SlotValue }> = []
+  decidedIn(key: string, from: number, to: number, limit: number): Array<{ idx: number; value: V }> {
+    const out: Array<{ idx: number; value: V }> = []
     const log = this.logs.get(key)
     if (log === undefined) return out
     const end = Math.min(to, log.maxDecided + 1)
@@ -172,12 +174,12 @@ export class InstanceState {
     }
   }
 
-  protected write(key: string, idx: number, next: AcceptorSlot): void {
+  protected write(key: string, idx: number, next: AcceptorSlot<V>): void {
     this.acceptor.set(instanceId(key, idx), next)
     this.storage.put(storageKey(this.acceptorPrefix, key, idx), next)
   }
 
-  private markDecided(key: string, idx: number, value: SlotValue): void {
+  private markDecided(key: string, idx: number, value: V): void {
     let log = this.logs.get(key)
     if (log === undefined) {
       log = { decided: new Map(), prefix: 0, maxDecided: -1 }
@@ -190,9 +192,9 @@ export class InstanceState {
 }
 
 /** Classic Paxos's acceptor and learner state: one proposer per ballot, so one value per ballot. */
-export class PaxosState extends InstanceState {
+export class PaxosState extends InstanceState<SlotValue> {
   private constructor(storage: Storage) {
-    super(storage, 'px/')
+    super(storage, 'px/', sameSlotValue)
   }
 
   /** Rebuilds the state from storage (first boot: empty). */

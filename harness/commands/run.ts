@@ -183,9 +183,11 @@ export function summaryTable(summary: RunSummary): string {
       'p99 ms',
       'p99.9 ms',
       'max ms',
+      'fast/slow',
       'check',
       'faults',
       'errors',
+      'unknown',
     ],
   })
   const sites = new Table({
@@ -206,9 +208,13 @@ export function summaryTable(summary: RunSummary): string {
       ms(l.p99),
       ms(l.p999),
       ms(l.max),
+      // commands by the path that committed them (the engines' fast-path / slow-path events)
+      c.fastPath === null || c.fastPath === undefined ? '-' : `${c.fastPath}/${c.slowPath}`,
       c.check.verdict,
       c.faults.length,
       errors,
+      // commands whose outcome the driver could not learn (every attempt timed out or broke)
+      c.errors.unknownOutcome,
     ])
     for (const [name, s] of Object.entries(c.sites)) {
       sites.push([
