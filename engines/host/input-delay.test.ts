@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { ReplicaConfigError, parseReplicaConfig } from './config.ts'
+import { parseReplicaConfig, ReplicaConfigError } from './config.ts'
 import { InputDelay } from './input-delay.ts'
 import { startReplica } from './replica.ts'
 import { clusterConfigs, kv, tempDir } from './testdata/cluster.ts'
@@ -57,9 +57,7 @@ test('the replica config takes processingDelayMs (absent: none) and refuses a ne
   assert.throws(
     () => parseReplicaConfig({ ...base, processingDelayMs: -1 }, 'r0.json'),
     (err: unknown) =>
-      err instanceof ReplicaConfigError &&
-      err.field === 'processingDelayMs' &&
-      /like 5/.test(err.fix),
+      err instanceof ReplicaConfigError && err.field === 'processingDelayMs' && /like 5/.test(err.fix),
   )
 })
 
