@@ -21,7 +21,7 @@ import {
 interface GateFlags {
   baseline?: string
   current?: string
-  threshold: string[]
+  threshold?: string[]
   thresholds?: string
   markdown?: string
   junit?: string
@@ -32,7 +32,7 @@ interface GateFlags {
 }
 
 function thresholdsOf(flags: GateFlags): Threshold[] {
-  const out = flags.threshold.map(parseThresholdFlag)
+  const out = (flags.threshold ?? []).map(parseThresholdFlag)
   if (flags.thresholds !== undefined) {
     let raw: unknown
     try {
@@ -64,8 +64,7 @@ export function register(program: Command): void {
     .option(
       '--threshold <expr>',
       "k6-style, repeatable: 'p(99)<250', 'latency{engine:epaxos,site:EU}: p(99)<250', 'p(99)<+10%', 'throughput>-10%', 'ops>-10%' (default: p(50)<+10%, p(99)<+10%, throughput>-10%, ops>-10%)",
-      (value: string, previous: string[]) => [...previous, value],
-      [] as string[],
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
     )
     .option(
       '--thresholds <file>',
