@@ -241,6 +241,11 @@ export function summaryTable(summary: RunSummary): string {
   }
   // a badly loaded machine can put every link off: the first few say enough, summary.json has them all
   const shown = warnings.slice(0, MAX_LINK_WARNINGS).map((w) => `WARNING ${w}\n`)
+  const delays = [...new Set(summary.cells.map((c) => c.processingDelayMs ?? 0))].filter((d) => d > 0)
+  if (delays.length > 0)
+    shown.unshift(
+      `WARNING the replicas held every command and message ${delays.join(', ')} ms (--processing-delay, for testing gates): these are not the engines' own figures\n`,
+    )
   if (warnings.length > MAX_LINK_WARNINGS)
     shown.push(
       `WARNING ... and ${warnings.length - MAX_LINK_WARNINGS} more links off tolerance (summary.json: cells[].network)\n`,
