@@ -137,3 +137,14 @@ test('experiment: the CLI exits 2 naming the file, the field and the fix', async
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test('experiment: processingDelay reaches every cell as processingDelayMs; absent or 0 leaves it out', () => {
+  const delayed = expandExperiment(parseExperiment({ ...base, processingDelay: '20ms' }, 'exp.yaml'))
+  assert.deepEqual(
+    delayed.cells.map((c) => c.options.processingDelayMs),
+    delayed.cells.map(() => 20),
+  )
+  const plain = expandExperiment(parseExperiment({ ...base, processingDelay: '0' }, 'exp.yaml'))
+  assert.equal(plain.cells[0]!.options.processingDelayMs, undefined)
+  assert.match(problem({ ...base, processingDelay: '20' }).fix, /like 5ms/)
+})

@@ -95,6 +95,9 @@ export const experimentSchema = z.strictObject({
   /** raw config per engine name, validated by that engine's parseConfig */
   engineConfig: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
   storage: z.enum(['file', 'memory']).default('file'),
+  /** the replicas hold every client command and peer message this long (engines/host/input-delay.ts):
+   * a known slowdown for testing regression gates */
+  processingDelay: durationOrZero.default('0'),
   /** calibration probes per link before each topology's cells */
   calibrationProbes: z.number().int().min(1).max(10_000).default(50),
   /** evaluate the claims (harness/claims/) at the end of the run */
@@ -121,6 +124,7 @@ const FIX_OF_FIELD: Readonly<Record<string, string>> = {
   seed: 'give an integer seed, like 1',
   engineConfig: 'give a map from engine name to its config fields, like {multipaxos: {batching: true}}',
   storage: "use 'file' or 'memory'",
+  processingDelay: 'write a duration like 5ms (or 0: no delay)',
   calibrationProbes: 'give a whole number of probes per link from 1 to 10000, like 50',
   claims: 'give true or false',
 }

@@ -7,6 +7,7 @@ import * as calibrate from './commands/calibrate.ts'
 import * as check from './commands/check.ts'
 import * as docker from './commands/docker.ts'
 import * as engines from './commands/engines.ts'
+import * as gate from './commands/gate.ts'
 import * as k6 from './commands/k6.ts'
 import * as probe from './commands/probe.ts'
 import * as report from './commands/report.ts'
@@ -34,6 +35,7 @@ const commands: Array<{ register(p: Command): void }> = [
   k6,
   report,
   serve,
+  gate,
   docker,
 ]
 for (const c of commands) c.register(program)

@@ -34,6 +34,19 @@ export type { TopologyListing } from './commands/topologies.ts'
 export { listTopologies } from './commands/topologies.ts'
 export type { FaultRecord, FaultSpec } from './faults.ts'
 export { currentLeader, waitForAgreedLeader } from './faults.ts'
+export { saveBaseline } from './gate/baseline.ts'
+export type { GateOptions, GateResult, GateRow, GateVerdict } from './gate/gate.ts'
+export { decide, runGate } from './gate/gate.ts'
+export type { MicroBenchmark, MicroResults } from './gate/micro.ts'
+export { gateJunit, gateMarkdown, gateTable } from './gate/output.ts'
+export { GateInputError } from './gate/results.ts'
+export type { Threshold } from './gate/thresholds.ts'
+export {
+  parseThreshold,
+  parseThresholdFlag,
+  parseThresholdsObject,
+  ThresholdError,
+} from './gate/thresholds.ts'
 export { k6ExportScript, k6WorkloadOf } from './k6-export.ts'
 export type { LocalClusterOptions } from './launchers/local.ts'
 export { startLocalCluster } from './launchers/local.ts'

@@ -81,6 +81,7 @@ export function expandExperiment(e: Experiment, resultsRoot?: string): MatrixPla
     throw new Error(`engines: '${twice}' appears twice; give the variants different labels`)
   const durationMs = parseDurationMs(e.duration)!
   const warmupMs = parseDurationMs(e.warmup, true)!
+  const processingDelayMs = parseDurationMs(e.processingDelay, true)!
   for (const v of variants) {
     if (e.placement.leaderSite !== undefined && !canPlaceLeader(v.engine, v.config))
       notes.push(
@@ -112,6 +113,7 @@ export function expandExperiment(e: Experiment, resultsRoot?: string): MatrixPla
             // every repetition its own workload and replica seeds: repetitions are samples, not copies
             seed: e.seed + repetition - 1,
             storage: e.storage,
+            ...(processingDelayMs > 0 ? { processingDelayMs } : {}),
             ...(resultsRoot !== undefined ? { resultsRoot } : {}),
           }
           cells.push({ id: cellId(v.label, topology, conflict, repetition), label: v.label, options })

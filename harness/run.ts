@@ -106,6 +106,9 @@ export const runOptionsSchema = z.strictObject({
   maxAttempts: z.number().int().min(1).max(10).default(3),
   maxOps: z.number().int().positive().default(2_000_000),
   storage: z.enum(['file', 'memory']).default('file'),
+  /** every replica holds each client command and peer message this long before its engine sees it
+   * (engines/host/input-delay.ts): a known slowdown, for testing regression gates; 0 = none */
+  processingDelayMs: z.number().nonnegative().max(60_000).default(0),
   faults: z.array(faultSchema).default([]),
   /** read every touched key once more after the load, into the checked history */
   readBack: z.boolean().default(true),
@@ -156,6 +159,7 @@ const FIX_OF_OPTION: Readonly<Record<string, string>> = {
   maxAttempts: 'give a whole number from 1 to 10, like 3',
   maxOps: 'give a positive whole number of commands',
   storage: "use 'file' or 'memory'",
+  processingDelayMs: 'give a duration from 0 to 60s, like 5ms (0: no delay)',
   faults: "give {atMs, kind: 'kill-leader'} or {atMs, kind: 'kill', replica: 'r<i>'}, atMs >= 0",
   readBack: 'give true or false',
   report: 'give true or false',
@@ -373,6 +377,7 @@ async function runCell(
       replicas: options.replicas,
       seed: options.seed,
       storage: options.storage,
+      ...(options.processingDelayMs > 0 ? { processingDelayMs: options.processingDelayMs } : {}),
       logDir: replicaDir,
       clock,
       ...(options.hostEntry !== undefined ? { hostEntry: options.hostEntry } : {}),
@@ -487,6 +492,7 @@ async function runCell(
       topology: topology?.plan.topology.name ?? 'lan',
       conflict: options.conflict,
       readRatio: options.readRatio,
+      ...(options.processingDelayMs > 0 ? { processingDelayMs: options.processingDelayMs } : {}),
       repetition,
       replicas: options.replicas,
       clientsPerSite: options.clientsPerSite ?? null,

@@ -29,6 +29,11 @@ export const replicaConfigSchema = z
     listen: z.strictObject({ peer: addressSchema, client: addressSchema }),
     storage: storageSchema,
     seed: z.number().int().nonnegative().default(1),
+    /**
+     * For testing regression gates: every client command and peer message reaches the engine this many
+     * ms after it arrived, in arrival order (engines/host/input-delay.ts). 0: no delay.
+     */
+    processingDelayMs: z.number().nonnegative().max(60_000).optional(),
   })
   .superRefine((config, ctx) => {
     const ids = config.nodes.map((n) => n.id)
@@ -81,6 +86,7 @@ function fixFor(field: string): string {
   if (field.startsWith('storage')) return 'use {"kind":"memory"} or {"kind":"file","dir":"/path"}'
   if (field === 'id') return 'set id to one of the nodes[].id values'
   if (field === 'nodes') return 'list every replica once, as {"id","peerAddress"}'
+  if (field === 'processingDelayMs') return 'give milliseconds from 0 to 60000, like 5 (0: no delay)'
   return 'see engines/host/README.md, "Process contract"'
 }
 

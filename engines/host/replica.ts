@@ -23,6 +23,7 @@ import { parseAddress, peerIds, type ReplicaConfig, ReplicaConfigError } from '.
 import { FileStorage } from './file-storage.ts'
 import { decodeValue, encodeFrame, FRAME_HEADER_BYTES } from './frame.ts'
 import { type ClientAnswer, createClientApi } from './http-api.ts'
+import { InputDelay } from './input-delay.ts'
 import { type MetricsSnapshot, ReplicaMetrics } from './metrics.ts'
 import { type Output, OutputGate } from './output-gate.ts'
 import { type DurableStorage, MemoryStorage } from './storage.ts'
@@ -145,6 +146,8 @@ export async function startReplica(
   // replicas of one run draw different but reproducible streams
   const random = new Rng(config.seed, `replica/${config.id}`)
   const timers = new Map<string, NodeJS.Timeout>()
+  // the processing-delay knob: client commands and messages reach the engine this much later (input-delay.ts)
+  const inputs = new InputDelay(config.processingDelayMs ?? 0)
   const waiters = new Map<string, Set<(answer: ClientAnswer) => void>>()
   let engine: Engine<EngineMessage> | null = null
   let closing: Promise<void> | null = null
@@ -199,7 +202,7 @@ export async function startReplica(
       metrics.countSelfSent(output.type)
       setImmediate(() => {
         metrics.countReceived(copy.type, 0)
-        runHandler((e) => e.onMessage(config.id, copy))
+        inputs.push(() => runHandler((e) => e.onMessage(config.id, copy)))
       })
       return
     }
@@ -217,7 +220,7 @@ export async function startReplica(
     limits: { ...DEFAULT_TRANSPORT_LIMITS, ...options.transportLimits },
     metrics,
     log,
-    onMessage: (from, msg) => runHandler((e) => e.onMessage(from, msg)),
+    onMessage: (from, msg) => inputs.push(() => runHandler((e) => e.onMessage(from, msg))),
   })
 
   const nodes = config.nodes.map((n) => n.id)
@@ -309,7 +312,7 @@ export async function startReplica(
           current?.delete(waiter)
           if (current?.size === 0) waiters.delete(key)
         })
-        runHandler((e) => e.onRequest(cmd))
+        inputs.push(() => runHandler((e) => e.onRequest(cmd)))
       },
       health,
       metrics: () => metrics.snapshot(),
@@ -339,6 +342,7 @@ export async function startReplica(
     closing = (async () => {
       for (const timer of timers.values()) clearTimeout(timer)
       timers.clear()
+      inputs.close()
       const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()))
       for (const [key, set] of waiters) {
         waiters.delete(key)

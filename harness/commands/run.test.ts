@@ -53,6 +53,11 @@ test('run flags: --warmup 0s and --kill-leader-at 0s are valid (zero is allowed 
   invalid({ warmup: '-1s' }, /--warmup: '-1s' is not a duration[\s\S]*fix: .*\(or 0\)/)
   // an inline JSON array is not mistaken for a file path
   invalid({ config: '[1]' }, /--config: must be a JSON object/)
+  assert.equal(optionsFromFlags({ ...flags, processingDelay: '20ms' }).processingDelayMs, 20)
+  assert.throws(
+    () => optionsFromFlags({ ...flags, processingDelay: 'slow' }),
+    /--processing-delay: 'slow' is not a duration/,
+  )
 })
 
 test('run: invalid flags exit 2 and name the flag and the fix', () => {

@@ -49,6 +49,7 @@ const FLAG_OF_FIELD: Record<string, string> = {
   leaderSite: '--leader-site',
   calibrationProbes: '--calibration-probes',
   launcher: '--launcher',
+  processingDelayMs: '--processing-delay',
 }
 
 export interface RunFlags extends LoadFlags {
@@ -69,6 +70,7 @@ export interface RunFlags extends LoadFlags {
   killLeaderAt?: string
   storage: string
   launcher?: string
+  processingDelay?: string
   json?: boolean
 }
 
@@ -161,6 +163,8 @@ export function optionsFromFlags(flags: RunFlags): RunOptionsInput {
       'give a whole number, like 100',
     )
   if (flags.realtime === true) options.realtime = true
+  if (flags.processingDelay !== undefined)
+    options.processingDelayMs = duration('--processing-delay', flags.processingDelay, true)
   if (flags.results !== undefined) options.resultsRoot = flags.results
   if (flags.killLeaderAt !== undefined) {
     options.faults = [{ kind: 'kill-leader', atMs: duration('--kill-leader-at', flags.killLeaderAt, true) }]
@@ -243,6 +247,11 @@ export function summaryTable(summary: RunSummary): string {
   }
   // a badly loaded machine can put every link off: the first few say enough, summary.json has them all
   const shown = warnings.slice(0, MAX_LINK_WARNINGS).map((w) => `WARNING ${w}\n`)
+  const delays = [...new Set(summary.cells.map((c) => c.processingDelayMs ?? 0))].filter((d) => d > 0)
+  if (delays.length > 0)
+    shown.unshift(
+      `WARNING the replicas held every command and message ${delays.join(', ')} ms (--processing-delay, for testing gates): these are not the engines' own figures\n`,
+    )
   if (warnings.length > MAX_LINK_WARNINGS)
     shown.push(
       `WARNING ... and ${warnings.length - MAX_LINK_WARNINGS} more links off tolerance (summary.json: cells[].network)\n`,
@@ -287,6 +296,10 @@ export function addRunFlags(command: Command, engineRequired = true): Command {
     .option('--request-timeout <d>', 'client timeout per attempt before retrying elsewhere', '2s')
     .option('--kill-leader-at <d>', 'SIGKILL the leader this long after the load starts')
     .option('--storage <kind>', 'replica storage: file or memory', 'file')
+    .option(
+      '--processing-delay <d>',
+      'hold every client command and peer message this long before the engine sees it, like 5ms (for testing gates)',
+    )
     .option(
       '--launcher <kind>',
       'local (processes on 127.0.0.x) or compose (containers, docker/README.md)',

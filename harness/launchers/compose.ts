@@ -40,6 +40,8 @@ export interface ComposeClusterOptions {
   readonly replicas: number
   readonly seed: number
   readonly storage: 'file' | 'memory'
+  /** engines/host processingDelayMs (testing gates); absent or 0: none */
+  readonly processingDelayMs?: number
   /** where compose.yaml and the containers' logs go; default: a temp dir removed at stop */
   readonly logDir?: string
   readonly clock?: RunClock
@@ -363,6 +365,7 @@ export async function startComposeCluster(options: ComposeClusterOptions): Promi
         replicas: options.replicas,
         seed: options.seed,
         storage: options.storage,
+        ...(options.processingDelayMs ? { processingDelayMs: options.processingDelayMs } : {}),
         subnet,
         code: { kind: 'mount', image, repoRoot: REPO_ROOT, nodeModulesRealPath },
         shaper: options.shaper ?? 'none',

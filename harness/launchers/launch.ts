@@ -22,6 +22,7 @@ export function startCluster(kind: LauncherKind, options: LocalClusterOptions): 
     replicas: options.replicas,
     seed: options.seed,
     storage: options.storage,
+    ...(options.processingDelayMs ? { processingDelayMs: options.processingDelayMs } : {}),
     ...(options.logDir !== undefined ? { logDir: options.logDir } : {}),
     ...(options.clock !== undefined ? { clock: options.clock } : {}),
     ...(options.onExit !== undefined ? { onExit: options.onExit } : {}),

@@ -39,6 +39,8 @@ export interface LocalClusterOptions {
   readonly replicas: number
   readonly seed: number
   readonly storage: 'file' | 'memory'
+  /** each replica's processingDelayMs (engines/host/input-delay.ts), for testing gates; absent or 0: none */
+  readonly processingDelayMs?: number
   /** where `<id>.stderr.log`, `<id>.stdout.log` and `<id>.config.json` go; default: the temp dir */
   readonly logDir?: string
   /** the clock exit times are measured on; default: a clock started now */
@@ -342,6 +344,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<C
         listen: { peer: `${spec.host}:${spec.peerPort}`, client: `${spec.host}:${spec.clientPort}` },
         storage: options.storage === 'file' ? { kind: 'file', dir: dataDir } : { kind: 'memory' },
         seed: options.seed + i,
+        ...(options.processingDelayMs ? { processingDelayMs: options.processingDelayMs } : {}),
       }
       const configPath = join(logDir, `${spec.id}.config.json`)
       writeFileSync(configPath, JSON.stringify(config, null, 2) + '\n')

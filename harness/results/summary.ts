@@ -41,6 +41,8 @@ export interface CellSummary extends LoadSummary, NodeCostFields {
   readonly topology: string
   readonly conflict: number
   readonly readRatio: number
+  /** ONLY when the replicas ran with the host's processing-delay knob (testing gates): ms per input */
+  readonly processingDelayMs?: number
   readonly repetition: number
   readonly replicas: number
   /** closed loop; null in an open loop */

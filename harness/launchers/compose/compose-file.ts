@@ -44,6 +44,8 @@ export interface ComposeSpec {
   readonly replicas: number
   readonly seed: number
   readonly storage: 'file' | 'memory'
+  /** engines/host processingDelayMs (testing gates); absent or 0: none */
+  readonly processingDelayMs?: number
   /** an IPv4 /24 like 172.30.7.0/24 */
   readonly subnet: string
   readonly code: CodeSource
@@ -111,6 +113,7 @@ export function replicaConfig(spec: ComposeSpec, index: number, hostOf: (i: numb
     // inside the container's writable layer: it survives kill + restart (docker start), like local files
     storage: spec.storage === 'file' ? { kind: 'file', dir: `/tmp/cb-data/${id}` } : { kind: 'memory' },
     seed: spec.seed + index,
+    ...(spec.processingDelayMs ? { processingDelayMs: spec.processingDelayMs } : {}),
   }
 }
 
