@@ -16,6 +16,7 @@ import { ConfigError } from '../engines/core/engine.ts'
 import { engineNames, findEngine } from '../engines/registry.ts'
 import { type RunClock, startRunClock } from '../workloads/clock.ts'
 import type { Site } from '../workloads/executor.ts'
+import type { HttpKvApi } from '../workloads/http-kv-api.ts'
 import { summarizeLatency } from '../workloads/latency.ts'
 import { type LoadResult, runLoad } from '../workloads/load.ts'
 import { throughputTimeline, timelineToJsonl } from '../workloads/measure.ts'
@@ -30,6 +31,14 @@ import {
 import { type HistoryOp, historyToJsonl } from './check/history.ts'
 import { checkHistory } from './check/linearizability.ts'
 import { evaluateRunClaims } from './claims/index.ts'
+import { BUILTIN_EXTERNAL_ENGINES } from './external/etcd.ts'
+import { startExternalCluster } from './external/launcher.ts'
+import {
+  type ExternalEngine,
+  ExternalEngineError,
+  externalConfig,
+  parseExternalEngine,
+} from './external/schema.ts'
 import { exitFaults, runFaultSchedule, waitForAgreedLeader, withFirstCommit } from './faults.ts'
 import { onInterrupt } from './launchers/cleanup.ts'
 import { LAUNCHERS, startCluster } from './launchers/launch.ts'
@@ -119,6 +128,11 @@ export const runOptionsSchema = z.strictObject({
   hostEntry: z.string().optional(),
   /** local processes, or containers (docker/README.md) */
   launcher: z.enum(LAUNCHERS).default('local'),
+  /**
+   * An external engine's definition (harness/external/schema.ts), for `engine` names an experiment
+   * declares; a built-in one (etcd) is found by its name without it.
+   */
+  external: z.unknown().optional(),
 })
 
 export type RunOptionsInput = z.input<typeof runOptionsSchema>
@@ -164,6 +178,7 @@ const FIX_OF_OPTION: Readonly<Record<string, string>> = {
   resultsRoot: 'give a directory path',
   hostEntry: 'give a path relative to the repo root',
   launcher: "use 'local' or 'compose'",
+  external: 'give an external engine definition (harness/external/README.md)',
 }
 
 /** Validates and fills in defaults; throws RunOptionError naming the option and the fix. */
@@ -215,7 +230,28 @@ export function resolveRunOptions(input: RunOptionsInput): RunOptions {
         `use one of r0..r${o.replicas - 1}`,
       )
   }
-  if (o.hostEntry === undefined) {
+  const external = externalOf(o)
+  if (external !== null) {
+    if (o.launcher !== 'local')
+      throw new RunOptionError(
+        'launcher',
+        'an external engine runs on the local launcher only',
+        'use --launcher local',
+      )
+    if (o.leaderSite !== undefined)
+      throw new RunOptionError(
+        'leaderSite',
+        `${o.engine} is an external system: it elects its own leader`,
+        'drop --leader-site (the expectation follows the leader it elects)',
+      )
+    try {
+      externalConfig(external, o.engineConfig)
+    } catch (err: unknown) {
+      if (err instanceof ExternalEngineError)
+        throw new RunOptionError(`engineConfig.${err.field.replace(/^config\./, '')}`, err.problem, err.fix)
+      throw err
+    }
+  } else if (o.hostEntry === undefined) {
     const engine = findEngine(o.engine)
     if (engine === undefined) {
       throw new RunOptionError(
@@ -236,6 +272,26 @@ export function resolveRunOptions(input: RunOptionsInput): RunOptions {
     }
   }
   return o
+}
+
+/**
+ * The external engine a run drives: the definition given with the options, else a built-in one by the
+ * engine's name (etcd), else null (one of our engines).
+ */
+export function externalOf(o: {
+  readonly engine: string
+  readonly external?: unknown
+}): ExternalEngine | null {
+  if (o.external !== undefined) {
+    try {
+      return parseExternalEngine(o.external)
+    } catch (err: unknown) {
+      if (err instanceof ExternalEngineError)
+        throw new RunOptionError(`external.${err.field}`, err.problem, err.fix)
+      throw err
+    }
+  }
+  return BUILTIN_EXTERNAL_ENGINES[o.engine] ?? null
 }
 
 /** The topology plan of a run (harness/topology-run.ts), its errors as RunOptionErrors. */
@@ -366,26 +422,47 @@ async function runCell(
     await cluster?.stop()
     await network?.close()
   })
+  const external = externalOf(options)
   try {
-    cluster = await startCluster(options.launcher, {
-      engine: options.engine,
-      engineConfig: options.engineConfig,
-      replicas: options.replicas,
-      seed: options.seed,
-      storage: options.storage,
-      logDir: replicaDir,
-      clock,
-      ...(options.hostEntry !== undefined ? { hostEntry: options.hostEntry } : {}),
-      ...(network !== null ? { peerAddresses: network.peerAddresses } : {}),
-      onExit: (exit) => {
-        if (!exit.expected)
-          progress(
-            `${id}: replica ${exit.replica} exited unexpectedly (code ${exit.exitCode}, signal ${exit.signal})`,
-          )
-      },
-    })
+    cluster =
+      external !== null
+        ? await startExternalCluster({
+            engine: options.engine,
+            definition: external,
+            config: externalConfig(external, options.engineConfig),
+            replicas: options.replicas,
+            logDir: replicaDir,
+            clock,
+            ...(network !== null ? { network: network.externalPeers } : {}),
+            onExit: (exit) => {
+              if (!exit.expected)
+                progress(
+                  `${id}: member ${exit.replica} exited unexpectedly (code ${exit.exitCode}, signal ${exit.signal})`,
+                )
+            },
+          })
+        : await startCluster(options.launcher, {
+            engine: options.engine,
+            engineConfig: options.engineConfig,
+            replicas: options.replicas,
+            seed: options.seed,
+            storage: options.storage,
+            logDir: replicaDir,
+            clock,
+            ...(options.hostEntry !== undefined ? { hostEntry: options.hostEntry } : {}),
+            ...(network !== null ? { peerAddresses: network.peerAddresses } : {}),
+            onExit: (exit) => {
+              if (!exit.expected)
+                progress(
+                  `${id}: replica ${exit.replica} exited unexpectedly (code ${exit.exitCode}, signal ${exit.signal})`,
+                )
+            },
+          })
     // a leaderless engine (classic Paxos, EPaxos) never names one: do not wait readyTimeoutMs for it
-    const leaderless = findEngine(options.engine)?.leadership === 'leaderless'
+    const leaderless =
+      external !== null
+        ? external.leader === undefined
+        : findEngine(options.engine)?.leadership === 'leaderless'
     const leader = leaderless ? null : await waitForAgreedLeader(cluster, options.readyTimeoutMs)
     progress(
       `${id}: replicas ready${leader !== null ? `, leader ${leader}` : leaderless ? ' (leaderless engine)' : ', no agreed leader (starting anyway)'}`,
@@ -395,7 +472,14 @@ async function runCell(
       topology === null
         ? cluster.replicas.map((r) => ({ name: r.id, replica: r.id }))
         : withSiteTargets(driverSites(topology.plan), network?.replicasBySite())
-    const expected = topology === null ? null : expectedForCell(topology, options, leader)
+    const expected =
+      topology === null
+        ? null
+        : external !== null
+          ? external.model === undefined
+            ? null
+            : expectedForCell(topology, { engine: external.model, engineConfig: {} }, leader)
+          : expectedForCell(topology, options, leader)
     const targets = cluster.replicas.map((r) => ({ id: r.id, clientUrl: r.clientUrl }))
     let completed = 0
     const startUs = clock.nowUs()
@@ -410,19 +494,22 @@ async function runCell(
     if (realtime !== null) progress(`${id}: real-time priority: ${realtime.detail}`)
     let load: LoadResult
     try {
-      load = await runLoad(loadSpecOf(options, sites, targets), {
-        drivers: options.drivers,
-        clock,
-        signal: stopLoad.signal,
-        onCompleted: (n) => {
-          completed += n
+      load = await runLoad(
+        { ...loadSpecOf(options, sites, targets), api: external?.api },
+        {
+          drivers: options.drivers,
+          clock,
+          signal: stopLoad.signal,
+          onCompleted: (n) => {
+            completed += n
+          },
+          onStart: (loadStartUs) =>
+            meter?.schedule(
+              loadStartUs + options.warmupMs * 1000,
+              loadStartUs + (options.durationMs - options.cooldownMs) * 1000,
+            ),
         },
-        onStart: (loadStartUs) =>
-          meter?.schedule(
-            loadStartUs + options.warmupMs * 1000,
-            loadStartUs + (options.durationMs - options.cooldownMs) * 1000,
-          ),
-      })
+      )
     } finally {
       clearInterval(ticker)
       realtime?.restore()
@@ -433,7 +520,13 @@ async function runCell(
     const history = [...load.history]
     let readBack = { keys: 0, ok: 0 }
     if (options.readBack) {
-      const back = await readBackKeys(cluster, history, clock, options.requestTimeoutMs)
+      const back = await readBackKeys(
+        cluster,
+        history,
+        clock,
+        options.requestTimeoutMs,
+        external?.api ?? null,
+      )
       history.push(...back.ops)
       readBack = { keys: back.ops.length, ok: back.ops.filter((op) => op.outcome === 'ok').length }
       progress(
@@ -484,6 +577,7 @@ async function runCell(
       id,
       state: 'complete',
       engine: options.engine,
+      ...(external !== null ? { external: { model: external.model ?? null } } : {}),
       topology: topology?.plan.topology.name ?? 'lan',
       conflict: options.conflict,
       readRatio: options.readRatio,
@@ -548,10 +642,15 @@ async function readBackKeys(
   history: readonly HistoryOp[],
   clock: RunClock,
   timeoutMs: number,
+  api: HttpKvApi | null,
 ): Promise<{ ops: HistoryOp[]; gaveUp: boolean }> {
   const keys = [...new Set(history.map((op) => op.key))].sort()
   const live = cluster.replicas.filter((r) => r.running())
-  const clients = new ReplicaClients(live.map((r) => ({ id: r.id, clientUrl: r.clientUrl })))
+  const clients = new ReplicaClients(
+    live.map((r) => ({ id: r.id, clientUrl: r.clientUrl })),
+    null,
+    api,
+  )
   const out: HistoryOp[] = []
   let misses = 0
   try {

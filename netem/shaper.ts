@@ -47,6 +47,11 @@ export interface InboundSpec {
   readonly to: string
   readonly header: string
   readonly sources: Readonly<Record<string, string>>
+  /**
+   * host:port to listen on, chosen by the caller (a system that derives identities from its peers'
+   * addresses, as etcd's member ids, must know the address before the shaper starts); default: any
+   */
+  readonly listen?: string
 }
 
 export type PartitionMode = 'hold' | 'reset'

@@ -38,6 +38,11 @@ export interface CellSummary extends LoadSummary, NodeCostFields {
   readonly engine: string
   /** an experiment's engine variant (lan-throughput: multipaxos-batching); absent: the engine itself */
   readonly variant?: string
+  /**
+   * An external system (harness/external/), a reference row rather than one of our engines: `model`
+   * is the registered engine whose expectedLatencyMs its sites are held to (etcd: raft), or null.
+   */
+  readonly external?: { readonly model: string | null }
   readonly topology: string
   readonly conflict: number
   readonly readRatio: number

@@ -349,10 +349,10 @@ class InboundListener {
     client.resume()
   }
 
-  listen(host: string): Promise<void> {
+  listen(host: string, port: number): Promise<void> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject)
-      this.server.listen({ host, port: 0, exclusive: true }, () => {
+      this.server.listen({ host, port, exclusive: true }, () => {
         this.server.off('error', reject)
         this.server.on('error', (err) =>
           process.stderr.write(`relay: inbound listener ${this.address}: ${err.message}\n`),
@@ -476,7 +476,9 @@ export class Relay {
         sources.set(value, listener)
       }
       const inbound = new InboundListener(entry.header, sources, splitAddress(to.listenAddress))
-      await inbound.listen(this.options.listenHost)
+      const at =
+        entry.listen === undefined ? { host: this.options.listenHost, port: 0 } : splitAddress(entry.listen)
+      await inbound.listen(at.host, at.port)
       this.#inbound.push(inbound)
       out.push({ to: entry.to, address: inbound.address })
     }

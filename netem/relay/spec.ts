@@ -32,6 +32,10 @@ export const networkSpecSchema = z.strictObject({
         to: z.string(),
         header: z.string().regex(/^[A-Za-z0-9-]+$/),
         sources: z.record(z.string(), z.string()),
+        listen: z
+          .string()
+          .regex(/^[^:\s]+:\d{1,5}$/, 'must be host:port')
+          .optional(),
       }),
     )
     .max(1000)
