@@ -31,12 +31,15 @@ import {
 import { type HistoryOp, historyToJsonl } from './check/history.ts'
 import { checkHistory } from './check/linearizability.ts'
 import { evaluateRunClaims } from './claims/index.ts'
+import { referenceRows } from './claims/references.ts'
+import { CliError, EXIT } from './exit-codes.ts'
 import { BUILTIN_EXTERNAL_ENGINES } from './external/etcd.ts'
-import { startExternalCluster } from './external/launcher.ts'
+import { missingProgram, startExternalCluster } from './external/launcher.ts'
 import {
   type ExternalEngine,
   ExternalEngineError,
   externalConfig,
+  externalDataDir,
   parseExternalEngine,
 } from './external/schema.ts'
 import { exitFaults, runFaultSchedule, waitForAgreedLeader, withFirstCommit } from './faults.ts'
@@ -232,6 +235,8 @@ export function resolveRunOptions(input: RunOptionsInput): RunOptions {
   }
   const external = externalOf(o)
   if (external !== null) {
+    const missing = missingProgram(o.engine, external)
+    if (missing !== null) throw new CliError(missing, EXIT.missingEnvironment)
     if (o.launcher !== 'local')
       throw new RunOptionError(
         'launcher',
@@ -392,6 +397,8 @@ export async function runMatrix(
   }
   summary = { ...summary, status: 'complete', finishedAt: new Date().toISOString() }
   if (plan.claims) summary = { ...summary, claims: evaluateRunClaims(plan, summary.cells) }
+  const references = referenceRows(summary.cells)
+  if (references.length > 0) summary = { ...summary, references }
   writeJsonAtomic(join(dir, 'summary.json'), summary)
   // report.html and charts/; a failure is recorded in summary.reportError, never thrown over the results
   if (first.resolved.report) summary = await reportAfterRun(dir, summary, progress)
@@ -430,6 +437,7 @@ async function runCell(
             engine: options.engine,
             definition: external,
             config: externalConfig(external, options.engineConfig),
+            dataDir: externalDataDir(external, options.engineConfig, options.storage),
             replicas: options.replicas,
             logDir: replicaDir,
             clock,

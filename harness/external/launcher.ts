@@ -43,6 +43,8 @@ export interface ExternalClusterOptions {
   /** the resolved config (schema.ts externalConfig): `{config.<field>}` */
   readonly config: Readonly<Record<string, string | number | boolean>>
   readonly replicas: number
+  /** where the data dirs go; default the definition's */
+  readonly dataDir?: 'disk' | 'tmpfs'
   readonly logDir?: string
   readonly clock?: RunClock
   readonly onExit?: (exit: ReplicaExit) => void
@@ -346,7 +348,9 @@ export async function startExternalCluster(options: ExternalClusterOptions): Pro
   if (!Number.isInteger(n) || n < 1 || n > 50) throw new Error('replicas must be 1..50')
   const missing = missingProgram(options.engine, def)
   if (missing !== null) throw new ExternalMissingError(missing)
-  const tempDir = mkdtempSync(join(def.dataDir === 'tmpfs' ? '/dev/shm' : tmpdir(), 'consensus-bench-ext-'))
+  const tempDir = mkdtempSync(
+    join((options.dataDir ?? def.dataDir) === 'tmpfs' ? '/dev/shm' : tmpdir(), 'consensus-bench-ext-'),
+  )
   trackDir(tempDir)
   const logDir = options.logDir ?? tempDir
   mkdirSync(logDir, { recursive: true })

@@ -158,15 +158,39 @@ export function externalConfig(
 ): Record<string, string | number | boolean> {
   const out: Record<string, string | number | boolean> = { ...e.config }
   for (const [k, v] of Object.entries(engineConfig)) {
+    if (k === 'dataDir') {
+      if (v !== 'disk' && v !== 'tmpfs')
+        throw new ExternalEngineError(
+          'config.dataDir',
+          `'${String(v)}' is not a place`,
+          "use 'disk' or 'tmpfs'",
+        )
+      continue
+    }
     if (!(k in e.config))
       throw new ExternalEngineError(
         `config.${k}`,
         `not a config field of this external engine`,
-        `use one of: ${Object.keys(e.config).join(', ') || '(none)'}`,
+        `use one of: ${[...Object.keys(e.config), 'dataDir'].join(', ')}`,
       )
     if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean')
       throw new ExternalEngineError(`config.${k}`, 'not a string, number or boolean', 'give a plain value')
     out[k] = v
   }
   return out
+}
+
+/**
+ * Where the members' data dirs go: engineConfig `dataDir` (disk or tmpfs) when given, else tmpfs for a
+ * run with `storage: memory` (our engines then skip fsync; tmpfs makes an external system's fsync free),
+ * else the definition's.
+ */
+export function externalDataDir(
+  e: ExternalEngine,
+  engineConfig: Readonly<Record<string, unknown>>,
+  storage: 'file' | 'memory',
+): 'disk' | 'tmpfs' {
+  const given = engineConfig.dataDir
+  if (given === 'disk' || given === 'tmpfs') return given
+  return storage === 'memory' ? 'tmpfs' : e.dataDir
 }

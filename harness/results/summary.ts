@@ -5,6 +5,7 @@
 import type { DriverErrors } from '../../workloads/executor.ts'
 import type { LatencySummaryUs } from '../../workloads/latency.ts'
 import type { LoadSummary } from '../../workloads/run-options.ts'
+import type { ReferenceRow } from '../claims/references.ts'
 import type { ClaimResult } from '../claims/types.ts'
 import type { FaultRecord } from '../faults.ts'
 import type { NodeCostFields } from '../node-cost.ts'
@@ -89,6 +90,8 @@ export interface RunSummary {
   readonly cells: readonly CellSummary[]
   /** experiments: the claims verdicts at the end of the run (harness/claims/) */
   readonly claims?: readonly ClaimResult[]
+  /** experiments with an external system (etcd): its reference rows (harness/claims/references.ts) */
+  readonly references?: readonly ReferenceRow[]
   /** present only when building report.html failed at the end of the run (dashboards/report.ts) */
   readonly reportError?: string
 }
