@@ -107,6 +107,8 @@ export const experimentSchema = z.strictObject({
   /** raw config per engine name, validated by that engine's parseConfig */
   engineConfig: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
   storage: z.enum(['file', 'memory']).default('file'),
+  /** replicas (or members) and the driver under SCHED_FIFO during each cell's load (harness/realtime.ts) */
+  realtime: z.boolean().default(false),
   /** calibration probes per link before each topology's cells */
   calibrationProbes: z.number().int().min(1).max(10_000).default(50),
   /** evaluate the claims (harness/claims/) at the end of the run */
@@ -137,6 +139,7 @@ const FIX_OF_FIELD: Readonly<Record<string, string>> = {
   storage: "use 'file' or 'memory'",
   calibrationProbes: 'give a whole number of probes per link from 1 to 10000, like 50',
   claims: 'give true or false',
+  realtime: 'give true or false',
 }
 
 function fieldPath(path: readonly PropertyKey[]): string {

@@ -133,6 +133,7 @@ export function expandExperiment(e: Experiment, resultsRoot?: string): MatrixPla
             // every repetition its own workload and replica seeds: repetitions are samples, not copies
             seed: e.seed + repetition - 1,
             storage: e.storage,
+            ...(e.realtime ? { realtime: true } : {}),
             ...(v.external?.declared === true ? { external: v.external.definition } : {}),
             ...(resultsRoot !== undefined ? { resultsRoot } : {}),
           }

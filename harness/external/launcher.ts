@@ -31,7 +31,7 @@ import type { InboundSpec } from '../../netem/shaper.ts'
 import { type RunClock, startRunClock } from '../../workloads/clock.ts'
 import { atPath } from '../../workloads/http-kv-api.ts'
 import { trackDir, trackPid, untrackDir, untrackPid } from '../launchers/cleanup.ts'
-import { type LaunchedAddresses, REPO_ROOT, replicaHost } from '../launchers/local.ts'
+import { type LaunchedAddresses, REPO_ROOT, replicaHost, signalChild, stopChild } from '../launchers/local.ts'
 import { freePorts } from '../launchers/ports.ts'
 import type { Cluster, ReplicaExit, ReplicaHandle, ReplicaHealth } from '../launchers/types.ts'
 import type { ExternalEngine } from './schema.ts'
@@ -219,26 +219,15 @@ class ExternalMember implements ReplicaHandle {
   }
 
   async kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    const child = this.#child
-    if (child === null) return
-    if (signal === 'SIGSTOP' || signal === 'SIGCONT') {
-      child.kill(signal)
-      return
-    }
-    this.#expectExit = true
-    child.kill(signal)
-    await this.#exited
+    await signalChild(this.#child, signal, this.#exited, () => {
+      this.#expectExit = true
+    })
   }
 
   async stop(): Promise<void> {
-    const child = this.#child
-    if (child === null) return
-    this.#expectExit = true
-    child.kill('SIGCONT')
-    child.kill('SIGTERM')
-    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS)
-    await this.#exited
-    clearTimeout(timer)
+    await stopChild(this.#child, this.#exited, STOP_GRACE_MS, () => {
+      this.#expectExit = true
+    })
   }
 
   async restart(): Promise<void> {

@@ -260,24 +260,8 @@ class Listener {
     client.resume()
   }
 
-  listen(host: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject)
-      this.server.listen({ host, port: 0, exclusive: true }, () => {
-        this.server.off('error', reject)
-        // after listening, an accept can still fail (EMFILE): report it, keep serving the others
-        this.server.on('error', (err) =>
-          process.stderr.write(`relay: listener ${this.address}: ${err.message}\n`),
-        )
-        const a = this.server.address()
-        if (a === null || typeof a === 'string') {
-          reject(new Error(`relay: could not read the bound address on ${host}`))
-          return
-        }
-        this.address = `${host}:${a.port}`
-        resolve()
-      })
-    })
+  async listen(host: string): Promise<void> {
+    this.address = await listenOn(this.server, host, 0, 'listener')
   }
 
   resetAll(): void {
@@ -349,23 +333,8 @@ class InboundListener {
     client.resume()
   }
 
-  listen(host: string, port: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject)
-      this.server.listen({ host, port, exclusive: true }, () => {
-        this.server.off('error', reject)
-        this.server.on('error', (err) =>
-          process.stderr.write(`relay: inbound listener ${this.address}: ${err.message}\n`),
-        )
-        const a = this.server.address()
-        if (a === null || typeof a === 'string') {
-          reject(new Error(`relay: could not read the bound address on ${host}`))
-          return
-        }
-        this.address = `${host}:${a.port}`
-        resolve()
-      })
-    })
+  async listen(host: string, port: number): Promise<void> {
+    this.address = await listenOn(this.server, host, port, 'inbound listener')
   }
 
   close(): Promise<void> {
@@ -383,6 +352,25 @@ export function headerValue(head: string, name: string): string | undefined {
     if (colon > 0 && line.slice(0, colon).trim().toLowerCase() === wanted) return line.slice(colon + 1).trim()
   }
   return undefined
+}
+
+/** Listens on host:port (0: any), resolving with the bound host:port. */
+function listenOn(server: Server, host: string, port: number, what: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen({ host, port, exclusive: true }, () => {
+      server.off('error', reject)
+      const a = server.address()
+      if (a === null || typeof a === 'string') {
+        reject(new Error(`relay: could not read the bound address on ${host}`))
+        return
+      }
+      const address = `${host}:${a.port}`
+      // after listening, an accept can still fail (EMFILE): report it, keep serving the others
+      server.on('error', (err) => process.stderr.write(`relay: ${what} ${address}: ${err.message}\n`))
+      resolve(address)
+    })
+  })
 }
 
 function splitAddress(address: string): { host: string; port: number } {
