@@ -70,7 +70,13 @@ function variantsOf(e: Experiment): EngineVariant[] {
 }
 
 /** Whether the engine takes an `initialLeader` (so --leader-site can place its leader). */
-function canPlaceLeader(engine: string, config: Record<string, unknown>): boolean {
+function canPlaceLeader(
+  engine: string,
+  config: Record<string, unknown>,
+  external: EngineVariant['external'],
+): boolean {
+  if (external !== null)
+    return external.definition.moveLeader !== undefined && external.definition.leader !== undefined
   const module = findEngine(engine)
   if (module === undefined || module.leadership === 'leaderless') return false
   try {
@@ -103,9 +109,9 @@ export function expandExperiment(e: Experiment, resultsRoot?: string): MatrixPla
   const durationMs = parseDurationMs(e.duration)!
   const warmupMs = parseDurationMs(e.warmup, true)!
   for (const v of variants) {
-    if (e.placement.leaderSite !== undefined && !canPlaceLeader(v.engine, v.config))
+    if (e.placement.leaderSite !== undefined && !canPlaceLeader(v.engine, v.config, v.external))
       notes.push(
-        `${v.label}: leaderSite ${e.placement.leaderSite} not applied (${v.external !== null ? 'an external system: it elects its own leader, and its expectation follows that leader' : findEngine(v.engine)?.leadership === 'leaderless' ? 'a leaderless engine' : 'no initialLeader config field: it elects its own leader'})`,
+        `${v.label}: leaderSite ${e.placement.leaderSite} not applied (${v.external !== null ? 'an external system with no moveLeader: it elects its own leader, and its expectation follows that leader' : findEngine(v.engine)?.leadership === 'leaderless' ? 'a leaderless engine' : 'no initialLeader config field: it elects its own leader'})`,
       )
   }
   for (let repetition = 1; repetition <= e.repetitions; repetition++) {
@@ -113,7 +119,8 @@ export function expandExperiment(e: Experiment, resultsRoot?: string): MatrixPla
       for (const conflict of e.workload.conflict) {
         for (const v of variants) {
           const w = e.workload
-          const placeLeader = e.placement.leaderSite !== undefined && canPlaceLeader(v.engine, v.config)
+          const placeLeader =
+            e.placement.leaderSite !== undefined && canPlaceLeader(v.engine, v.config, v.external)
           const options: RunOptionsInput = {
             engine: v.engine,
             engineConfig: v.config,

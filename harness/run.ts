@@ -34,7 +34,7 @@ import { evaluateRunClaims } from './claims/index.ts'
 import { referenceRows } from './claims/references.ts'
 import { CliError, EXIT } from './exit-codes.ts'
 import { BUILTIN_EXTERNAL_ENGINES } from './external/etcd.ts'
-import { missingProgram, startExternalCluster } from './external/launcher.ts'
+import { type ExternalCluster, missingProgram, startExternalCluster } from './external/launcher.ts'
 import {
   type ExternalEngine,
   ExternalEngineError,
@@ -243,10 +243,10 @@ export function resolveRunOptions(input: RunOptionsInput): RunOptions {
         'an external engine runs on the local launcher only',
         'use --launcher local',
       )
-    if (o.leaderSite !== undefined)
+    if (o.leaderSite !== undefined && (external.moveLeader === undefined || external.leader === undefined))
       throw new RunOptionError(
         'leaderSite',
-        `${o.engine} is an external system: it elects its own leader`,
+        `${o.engine} is an external system with no leader and moveLeader requests: it elects its own leader`,
         'drop --leader-site (the expectation follows the leader it elects)',
       )
     try {
@@ -309,6 +309,7 @@ function planFromOptions(o: RunOptions, replicas: number | undefined): TopologyP
       engine: o.hostEntry === undefined ? findEngine(o.engine) : undefined,
       engineName: o.engine,
       engineConfig: o.engineConfig,
+      leaderByConfig: externalOf(o) === null,
     })
   } catch (err: unknown) {
     if (err instanceof TopologyPlanError) throw new RunOptionError(err.field, err.problem, err.fix)
@@ -471,7 +472,13 @@ async function runCell(
       external !== null
         ? external.leader === undefined
         : findEngine(options.engine)?.leadership === 'leaderless'
-    const leader = leaderless ? null : await waitForAgreedLeader(cluster, options.readyTimeoutMs)
+    let leader = leaderless ? null : await waitForAgreedLeader(cluster, options.readyTimeoutMs)
+    // an external system elects its own leader: move it to --leader-site's member (etcd: transfer-leadership)
+    const placed = topology?.plan.placement.leader ?? null
+    if (external !== null && placed !== null && leader !== placed && 'moveLeader' in cluster) {
+      progress(`${id}: leader ${leader}, moving it to ${placed}`)
+      leader = await (cluster as ExternalCluster).moveLeader(placed, options.readyTimeoutMs)
+    }
     progress(
       `${id}: replicas ready${leader !== null ? `, leader ${leader}` : leaderless ? ' (leaderless engine)' : ', no agreed leader (starting anyway)'}`,
     )

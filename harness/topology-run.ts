@@ -64,6 +64,8 @@ export interface TopologyPlanInput {
   readonly engine: AnyEngine
   readonly engineName: string
   readonly engineConfig: Readonly<Record<string, unknown>>
+  /** false: the leader is placed after start (an external system's moveLeader), not through initialLeader */
+  readonly leaderByConfig?: boolean
 }
 
 export function planTopologyRun(input: TopologyPlanInput): TopologyPlan {
@@ -85,7 +87,9 @@ export function planTopologyRun(input: TopologyPlanInput): TopologyPlan {
     throw err
   }
   const engineConfig =
-    placement.leader === null ? input.engineConfig : withInitialLeader(input, placement.leader)
+    placement.leader === null || input.leaderByConfig === false
+      ? input.engineConfig
+      : withInitialLeader(input, placement.leader)
   return { topology, placement, engineConfig }
 }
 

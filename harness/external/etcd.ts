@@ -43,6 +43,12 @@ export const etcd: ExternalEngine = parseExternalEngine({
     self: 'header.member_id',
     leader: 'leader',
   },
+  // etcd 3.4's MoveLeader on the gateway (what `etcdctl move-leader` calls), at the current leader
+  moveLeader: {
+    method: 'POST',
+    path: '/v3/maintenance/transfer-leadership',
+    json: { targetID: '{targetId}' },
+  },
   model: 'raft',
   api: {
     put: { method: 'POST', path: '/v3/kv/put', json: { key: '{keyBase64}', value: '{valueBase64}' } },

@@ -10,12 +10,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { loadExperiment, parseExperiment } from '../../experiments/schema.ts'
+import { waitForAgreedLeader } from '../faults.ts'
 import { tracked } from '../launchers/cleanup.ts'
 import { REPO_ROOT } from '../launchers/local.ts'
 import { expandExperiment } from '../matrix.ts'
 import { runBenchmark, runMatrix } from '../run.ts'
 import { etcd } from './etcd.ts'
-import { etcdMemberId, missingProgram } from './launcher.ts'
+import { etcdMemberId, missingProgram, startExternalCluster } from './launcher.ts'
 import { ExternalEngineError, externalConfig, externalDataDir, parseExternalEngine } from './schema.ts'
 
 const root = mkdtempSync(join(tmpdir(), 'cb-external-test-'))
@@ -178,4 +179,24 @@ test('etcd: three members on loopback, driven over the v3 gateway, linearizable'
   assert.ok(c.opsCompleted > 20, `only ${c.opsCompleted} commands`)
   assert.equal(c.errors.unknownOutcome, 0)
   assert.ok(c.readBack.ok > 0 && c.readBack.ok === c.readBack.keys)
+})
+
+test('etcd: moveLeader hands leadership to the member asked for', {
+  skip: etcdMissing ?? false,
+}, async () => {
+  const cluster = await startExternalCluster({
+    engine: 'etcd',
+    definition: etcd,
+    config: etcd.config,
+    replicas: 3,
+  })
+  try {
+    const first = await waitForAgreedLeader(cluster, 10_000)
+    assert.notEqual(first, null)
+    const target = cluster.replicas.find((r) => r.id !== first)!.id
+    assert.equal(await cluster.moveLeader(target, 10_000), target)
+    assert.equal((await cluster.replica(first!).health())?.leader, target)
+  } finally {
+    await cluster.stop()
+  }
 })

@@ -331,7 +331,16 @@ function stringAt(json: unknown, path: string): string | null {
   return typeof v === 'string' || typeof v === 'number' ? String(v) : null
 }
 
-export async function startExternalCluster(options: ExternalClusterOptions): Promise<Cluster> {
+/** A cluster of external members; it can move its leadership when the definition says how. */
+export interface ExternalCluster extends Cluster {
+  /**
+   * Moves leadership to `to` (definition `moveLeader`, sent to the current leader) and waits until every
+   * running member names it; resolves with the leader they agree on then (`to`, or another on timeout).
+   */
+  moveLeader(to: NodeId, timeoutMs: number): Promise<NodeId | null>
+}
+
+export async function startExternalCluster(options: ExternalClusterOptions): Promise<ExternalCluster> {
   const def = options.definition
   const n = options.replicas
   if (!Number.isInteger(n) || n < 1 || n > 50) throw new Error('replicas must be 1..50')
@@ -392,7 +401,41 @@ export async function startExternalCluster(options: ExternalClusterOptions): Pro
       })()
       return stopped
     },
+    moveLeader: (to, timeoutMs) => moveLeader(state, members, to, timeoutMs),
   }
+}
+
+async function moveLeader(
+  state: ExternalClusterState,
+  members: readonly ExternalMember[],
+  to: NodeId,
+  timeoutMs: number,
+): Promise<NodeId | null> {
+  const request = state.definition.moveLeader
+  if (request === undefined) throw new Error(`${state.engine}: the definition has no moveLeader request`)
+  const deadline = Date.now() + timeoutMs
+  let agreed: NodeId | null = null
+  let sent = false
+  while (Date.now() < deadline) {
+    const running = members.filter((m) => m.running())
+    const healths = await Promise.all(running.map((m) => m.health(500)))
+    const named = new Set(healths.map((h) => h?.leader ?? null))
+    agreed = named.size === 1 ? ([...named][0] ?? null) : null
+    if (agreed === to) return to
+    const target = [...state.selfIds].find(([, id]) => id === to)?.[0]
+    const leader = running.find((m) => m.id === agreed)
+    if (!sent && target !== undefined && leader !== undefined) {
+      const json = JSON.parse(JSON.stringify(request.json ?? {}).replaceAll('{targetId}', target)) as unknown
+      const answer = await state.request(leader.clientUrl, { ...request, json }, 5000)
+      if (answer === null || !request.ok.includes(answer.status))
+        throw new Error(
+          `${state.engine}: ${request.method} ${request.path} at ${leader.id} answered ${answer?.status ?? 'nothing'}: ${JSON.stringify(answer?.json ?? null)}`,
+        )
+      sent = true
+    }
+    await sleep(100)
+  }
+  return agreed
 }
 
 interface BaseMember {

@@ -92,6 +92,11 @@ export const externalEngineSchema = z.strictObject({
     .extend({ self: z.string().min(1), leader: z.string().min(1) })
     .strict()
     .optional(),
+  /**
+   * How to move leadership (optional; needs `leader`): sent to the current leader, `{targetId}` in its
+   * json is the target's `self` value. With it, `leaderSite` places the leader after start.
+   */
+  moveLeader: probeSchema.optional(),
   /** a registered engine whose expectedLatencyMs models this system on a topology (etcd: raft) */
   model: z.string().min(1).optional(),
   startTimeoutMs: z.number().int().positive().max(600_000).default(30_000),
