@@ -20,6 +20,8 @@ export interface ReferenceRow {
   readonly throughputOpsPerSec: number
   readonly p50Ms: number
   readonly p99Ms: number
+  /** medians by op (means over cells; 0 for an op the workload did not issue): etcd's reads cost more */
+  readonly p50MsByOp: { readonly get: number; readonly put: number }
   /** cells whose history was linearizable, of all */
   readonly linearizable: { readonly yes: number; readonly of: number }
   /** the mean over cells and sites of median / expectedLatencyMs (null without a topology or model) */
@@ -71,6 +73,10 @@ export function referenceRows(cells: readonly CellSummary[]): ReferenceRow[] {
       throughputOpsPerSec: Math.round(throughput * 10) / 10,
       p50Ms: round3(mean(group.map((c) => c.latencyUs.p50 / 1000))),
       p99Ms: round3(p99Ms),
+      p50MsByOp: {
+        get: round3(mean(group.map((c) => c.latencyUsByOp.get.p50 / 1000))),
+        put: round3(mean(group.map((c) => c.latencyUsByOp.put.p50 / 1000))),
+      },
       linearizable: { yes: group.filter((c) => c.check.verdict === 'linearizable').length, of: group.length },
       p50OverExpected: ratios.length === 0 ? null : round3(mean(ratios)),
       vsModel:
@@ -96,6 +102,7 @@ export function referencesTable(rows: readonly ReferenceRow[]): string {
       'conflict',
       'ops/s',
       'p50 ms',
+      'p50 get/put ms',
       'p99 ms',
       'linearizable',
       'p50/expected',
@@ -110,6 +117,7 @@ export function referencesTable(rows: readonly ReferenceRow[]): string {
       r.conflict,
       r.throughputOpsPerSec,
       r.p50Ms,
+      `${r.p50MsByOp.get}/${r.p50MsByOp.put}`,
       r.p99Ms,
       `${r.linearizable.yes}/${r.linearizable.of}`,
       r.p50OverExpected ?? '-',
