@@ -8,6 +8,8 @@ import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { engineNames } from '../engines/registry.ts'
 import { parseDurationMs } from '../harness/commands/run.ts'
+import { BUILTIN_EXTERNAL_ENGINES } from '../harness/external/etcd.ts'
+import { ExternalEngineError, externalEngineSchema, parseExternalEngine } from '../harness/external/schema.ts'
 import { builtinTopologyNames } from '../netem/topology.ts'
 
 /** A problem in an experiment file: the CLI prints `<file>: <field>: <problem>  fix: <fix>` and exits 2. */
@@ -54,6 +56,11 @@ export const experimentSchema = z.strictObject({
   description: z.string().default(''),
   /** 'all': every engine registered when the run starts; or a list (an unregistered name is an error) */
   engines: z.union([z.literal('all'), z.array(engineEntrySchema).min(1)]),
+  /**
+   * External systems run beside the engines as reference rows (harness/external/README.md): built-in
+   * (etcd) or declared in externalEngines. Skipped, with a note, where the system is not installed.
+   */
+  references: z.array(z.string().min(1)).default([]),
   /** a built-in topology (`consensus-bench topologies`) or a YAML path; `topologies` runs several */
   topology: z.string().min(1).optional(),
   topologies: z.array(z.string().min(1)).min(1).optional(),
@@ -92,12 +99,19 @@ export const experimentSchema = z.strictObject({
   warmup: durationOrZero.default('1s'),
   repetitions: z.number().int().min(1).max(100).default(1),
   seed: z.number().int().default(1),
+  /**
+   * External systems this experiment declares (harness/external/README.md), by the name `engines` uses;
+   * etcd is built in and needs no declaration.
+   */
+  externalEngines: z.record(z.string().regex(/^[a-z0-9-]+$/), externalEngineSchema).default({}),
   /** raw config per engine name, validated by that engine's parseConfig */
   engineConfig: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
   storage: z.enum(['file', 'memory']).default('file'),
   /** the replicas hold every client command and peer message this long (engines/host/input-delay.ts):
    * a known slowdown for testing regression gates */
   processingDelay: durationOrZero.default('0'),
+  /** replicas (or members) and the driver under SCHED_FIFO during each cell's load (harness/realtime.ts) */
+  realtime: z.boolean().default(false),
   /** calibration probes per link before each topology's cells */
   calibrationProbes: z.number().int().min(1).max(10_000).default(50),
   /** evaluate the claims (harness/claims/) at the end of the run */
@@ -112,6 +126,7 @@ const FIX_OF_FIELD: Readonly<Record<string, string>> = {
   name: 'use lower case letters, digits and dashes, like my-experiment',
   description: 'give a string',
   engines: "write 'all' or a list of engine names (see `consensus-bench engines`)",
+  references: 'give a list of external systems, like [etcd] (harness/external/README.md)',
   topology: 'give a built-in topology (see `consensus-bench topologies`) or a YAML file path',
   topologies: 'give a list of topologies, like [epaxos-3, epaxos-5]',
   placement: 'give {leaderSite: <site>, replicas: <n>}',
@@ -123,10 +138,12 @@ const FIX_OF_FIELD: Readonly<Record<string, string>> = {
   repetitions: 'give a whole number from 1 to 100',
   seed: 'give an integer seed, like 1',
   engineConfig: 'give a map from engine name to its config fields, like {multipaxos: {batching: true}}',
+  externalEngines: 'give a map from a name to an external engine definition (harness/external/README.md)',
   storage: "use 'file' or 'memory'",
   processingDelay: 'write a duration like 5ms (or 0: no delay)',
   calibrationProbes: 'give a whole number of probes per link from 1 to 10000, like 50',
   claims: 'give true or false',
+  realtime: 'give true or false',
 }
 
 function fieldPath(path: readonly PropertyKey[]): string {
@@ -142,6 +159,13 @@ export function parseExperiment(raw: unknown, file: string): Experiment {
     if (issue.code === 'unrecognized_keys') {
       const where = issue.path.length === 0 ? '(top level)' : fieldPath(issue.path)
       const keys = issue.keys.join(', ')
+      if (top === 'externalEngines')
+        throw new ExperimentError(
+          file,
+          `${where}.${keys}`,
+          `unknown key${issue.keys.length > 1 ? 's' : ''} ${keys}`,
+          'remove it (a typo?); the fields of a definition are in harness/external/README.md',
+        )
       const allowed =
         issue.path.length === 0
           ? Object.keys(experimentSchema.shape)
@@ -165,7 +189,27 @@ export function parseExperiment(raw: unknown, file: string): Experiment {
     )
   }
   const e = parsed.data
-  const registered = engineNames()
+  for (const [name, raw] of Object.entries(e.externalEngines)) {
+    if (engineNames().includes(name) || name in BUILTIN_EXTERNAL_ENGINES)
+      throw new ExperimentError(
+        file,
+        `externalEngines.${name}`,
+        `'${name}' is already an engine`,
+        'give the declared system a name of its own',
+      )
+    try {
+      parseExternalEngine(raw)
+    } catch (err: unknown) {
+      if (err instanceof ExternalEngineError)
+        throw new ExperimentError(file, `externalEngines.${name}.${err.field}`, err.problem, err.fix)
+      throw err
+    }
+  }
+  const registered = [
+    ...engineNames(),
+    ...Object.keys(BUILTIN_EXTERNAL_ENGINES),
+    ...Object.keys(e.externalEngines),
+  ]
   if (e.engines !== 'all') {
     e.engines.forEach((entry, i) => {
       const name = typeof entry === 'string' ? entry : entry.engine
@@ -178,6 +222,15 @@ export function parseExperiment(raw: unknown, file: string): Experiment {
         )
     })
   }
+  e.references.forEach((name, i) => {
+    if (!(name in BUILTIN_EXTERNAL_ENGINES) && !(name in e.externalEngines))
+      throw new ExperimentError(
+        file,
+        `references.${i}`,
+        `'${name}' is not an external system`,
+        `use a built-in one (${Object.keys(BUILTIN_EXTERNAL_ENGINES).join(', ')}) or one declared in externalEngines`,
+      )
+  })
   for (const name of Object.keys(e.engineConfig))
     if (!registered.includes(name))
       throw new ExperimentError(

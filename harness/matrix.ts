@@ -7,6 +7,9 @@ import { ConfigError } from '../engines/core/engine.ts'
 import { engineNames, findEngine } from '../engines/registry.ts'
 import { type Experiment, topologiesOf, UNSHAPED } from '../experiments/schema.ts'
 import { parseDurationMs } from './commands/run.ts'
+import { BUILTIN_EXTERNAL_ENGINES } from './external/etcd.ts'
+import { missingProgram } from './external/launcher.ts'
+import type { ExternalEngine } from './external/schema.ts'
 import type { RunOptionsInput } from './run.ts'
 
 export interface CellPlan {
@@ -41,20 +44,39 @@ interface EngineVariant {
   readonly engine: string
   readonly label: string
   readonly config: Record<string, unknown>
+  /** an external system (harness/external/): its definition, and whether the experiment declared it */
+  readonly external: { readonly definition: ExternalEngine; readonly declared: boolean } | null
+}
+
+function externalVariant(e: Experiment, engine: string): EngineVariant['external'] {
+  const declared = e.externalEngines[engine]
+  if (declared !== undefined) return { definition: declared, declared: true }
+  const builtin = BUILTIN_EXTERNAL_ENGINES[engine]
+  return builtin === undefined ? null : { definition: builtin, declared: false }
 }
 
 function variantsOf(e: Experiment): EngineVariant[] {
-  const entries = e.engines === 'all' ? engineNames() : e.engines
+  const engines = e.engines === 'all' ? engineNames() : e.engines
+  // references (external systems) after the engines; one listed among the engines too runs once
+  const named = new Set(engines.map((x) => (typeof x === 'string' ? x : x.engine)))
+  const entries = [...engines, ...e.references.filter((r) => !named.has(r))]
   return entries.map((entry) => {
     const engine = typeof entry === 'string' ? entry : entry.engine
     const base = e.engineConfig[engine] ?? {}
-    if (typeof entry === 'string') return { engine, label: engine, config: { ...base } }
-    return { engine, label: entry.label ?? engine, config: { ...base, ...entry.config } }
+    const external = externalVariant(e, engine)
+    if (typeof entry === 'string') return { engine, label: engine, config: { ...base }, external }
+    return { engine, label: entry.label ?? engine, config: { ...base, ...entry.config }, external }
   })
 }
 
 /** Whether the engine takes an `initialLeader` (so --leader-site can place its leader). */
-function canPlaceLeader(engine: string, config: Record<string, unknown>): boolean {
+function canPlaceLeader(
+  engine: string,
+  config: Record<string, unknown>,
+  external: EngineVariant['external'],
+): boolean {
+  if (external !== null)
+    return external.definition.moveLeader !== undefined && external.definition.leader !== undefined
   const module = findEngine(engine)
   if (module === undefined || module.leadership === 'leaderless') return false
   try {
@@ -74,7 +96,12 @@ function canPlaceLeader(engine: string, config: Record<string, unknown>): boolea
 export function expandExperiment(e: Experiment, resultsRoot?: string): MatrixPlan {
   const notes: string[] = []
   const cells: CellPlan[] = []
-  const variants = variantsOf(e)
+  const variants = variantsOf(e).filter((v) => {
+    // an external system that is not installed here: its cells are skipped, said as a note, not a failure
+    const missing = v.external === null ? null : missingProgram(v.label, v.external.definition)
+    if (missing !== null) notes.push(`skipped: ${missing}`)
+    return missing === null
+  })
   const labels = variants.map((v) => v.label)
   const twice = labels.find((l, i) => labels.indexOf(l) !== i)
   if (twice !== undefined)
@@ -83,9 +110,9 @@ export function expandExperiment(e: Experiment, resultsRoot?: string): MatrixPla
   const warmupMs = parseDurationMs(e.warmup, true)!
   const processingDelayMs = parseDurationMs(e.processingDelay, true)!
   for (const v of variants) {
-    if (e.placement.leaderSite !== undefined && !canPlaceLeader(v.engine, v.config))
+    if (e.placement.leaderSite !== undefined && !canPlaceLeader(v.engine, v.config, v.external))
       notes.push(
-        `${v.label}: leaderSite ${e.placement.leaderSite} not applied (${findEngine(v.engine)?.leadership === 'leaderless' ? 'a leaderless engine' : 'no initialLeader config field: it elects its own leader'})`,
+        `${v.label}: leaderSite ${e.placement.leaderSite} not applied (${v.external !== null ? 'an external system with no moveLeader: it elects its own leader, and its expectation follows that leader' : findEngine(v.engine)?.leadership === 'leaderless' ? 'a leaderless engine' : 'no initialLeader config field: it elects its own leader'})`,
       )
   }
   for (let repetition = 1; repetition <= e.repetitions; repetition++) {
@@ -93,7 +120,8 @@ export function expandExperiment(e: Experiment, resultsRoot?: string): MatrixPla
       for (const conflict of e.workload.conflict) {
         for (const v of variants) {
           const w = e.workload
-          const placeLeader = e.placement.leaderSite !== undefined && canPlaceLeader(v.engine, v.config)
+          const placeLeader =
+            e.placement.leaderSite !== undefined && canPlaceLeader(v.engine, v.config, v.external)
           const options: RunOptionsInput = {
             engine: v.engine,
             engineConfig: v.config,
@@ -114,6 +142,8 @@ export function expandExperiment(e: Experiment, resultsRoot?: string): MatrixPla
             seed: e.seed + repetition - 1,
             storage: e.storage,
             ...(processingDelayMs > 0 ? { processingDelayMs } : {}),
+            ...(e.realtime ? { realtime: true } : {}),
+            ...(v.external?.declared === true ? { external: v.external.definition } : {}),
             ...(resultsRoot !== undefined ? { resultsRoot } : {}),
           }
           cells.push({ id: cellId(v.label, topology, conflict, repetition), label: v.label, options })

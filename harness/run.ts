@@ -16,6 +16,7 @@ import { ConfigError } from '../engines/core/engine.ts'
 import { engineNames, findEngine } from '../engines/registry.ts'
 import { type RunClock, startRunClock } from '../workloads/clock.ts'
 import type { Site } from '../workloads/executor.ts'
+import type { HttpKvApi } from '../workloads/http-kv-api.ts'
 import { summarizeLatency } from '../workloads/latency.ts'
 import { type LoadResult, runLoad } from '../workloads/load.ts'
 import { throughputTimeline, timelineToJsonl } from '../workloads/measure.ts'
@@ -30,6 +31,17 @@ import {
 import { type HistoryOp, historyToJsonl } from './check/history.ts'
 import { checkHistory } from './check/linearizability.ts'
 import { evaluateRunClaims } from './claims/index.ts'
+import { referenceRows } from './claims/references.ts'
+import { CliError, EXIT } from './exit-codes.ts'
+import { BUILTIN_EXTERNAL_ENGINES } from './external/etcd.ts'
+import { type ExternalCluster, missingProgram, startExternalCluster } from './external/launcher.ts'
+import {
+  type ExternalEngine,
+  ExternalEngineError,
+  externalConfig,
+  externalDataDir,
+  parseExternalEngine,
+} from './external/schema.ts'
 import { exitFaults, runFaultSchedule, waitForAgreedLeader, withFirstCommit } from './faults.ts'
 import { onInterrupt } from './launchers/cleanup.ts'
 import { LAUNCHERS, startCluster } from './launchers/launch.ts'
@@ -122,6 +134,11 @@ export const runOptionsSchema = z.strictObject({
   hostEntry: z.string().optional(),
   /** local processes, or containers (docker/README.md) */
   launcher: z.enum(LAUNCHERS).default('local'),
+  /**
+   * An external engine's definition (harness/external/schema.ts), for `engine` names an experiment
+   * declares; a built-in one (etcd) is found by its name without it.
+   */
+  external: z.unknown().optional(),
 })
 
 export type RunOptionsInput = z.input<typeof runOptionsSchema>
@@ -168,6 +185,7 @@ const FIX_OF_OPTION: Readonly<Record<string, string>> = {
   resultsRoot: 'give a directory path',
   hostEntry: 'give a path relative to the repo root',
   launcher: "use 'local' or 'compose'",
+  external: 'give an external engine definition (harness/external/README.md)',
 }
 
 /** Validates and fills in defaults; throws RunOptionError naming the option and the fix. */
@@ -219,7 +237,30 @@ export function resolveRunOptions(input: RunOptionsInput): RunOptions {
         `use one of r0..r${o.replicas - 1}`,
       )
   }
-  if (o.hostEntry === undefined) {
+  const external = externalOf(o)
+  if (external !== null) {
+    const missing = missingProgram(o.engine, external)
+    if (missing !== null) throw new CliError(missing, EXIT.missingEnvironment)
+    if (o.launcher !== 'local')
+      throw new RunOptionError(
+        'launcher',
+        'an external engine runs on the local launcher only',
+        'use --launcher local',
+      )
+    if (o.leaderSite !== undefined && (external.moveLeader === undefined || external.leader === undefined))
+      throw new RunOptionError(
+        'leaderSite',
+        `${o.engine} is an external system with no leader and moveLeader requests: it elects its own leader`,
+        'drop --leader-site (the expectation follows the leader it elects)',
+      )
+    try {
+      externalConfig(external, o.engineConfig)
+    } catch (err: unknown) {
+      if (err instanceof ExternalEngineError)
+        throw new RunOptionError(`engineConfig.${err.field.replace(/^config\./, '')}`, err.problem, err.fix)
+      throw err
+    }
+  } else if (o.hostEntry === undefined) {
     const engine = findEngine(o.engine)
     if (engine === undefined) {
       throw new RunOptionError(
@@ -242,6 +283,26 @@ export function resolveRunOptions(input: RunOptionsInput): RunOptions {
   return o
 }
 
+/**
+ * The external engine a run drives: the definition given with the options, else a built-in one by the
+ * engine's name (etcd), else null (one of our engines).
+ */
+export function externalOf(o: {
+  readonly engine: string
+  readonly external?: unknown
+}): ExternalEngine | null {
+  if (o.external !== undefined) {
+    try {
+      return parseExternalEngine(o.external)
+    } catch (err: unknown) {
+      if (err instanceof ExternalEngineError)
+        throw new RunOptionError(`external.${err.field}`, err.problem, err.fix)
+      throw err
+    }
+  }
+  return BUILTIN_EXTERNAL_ENGINES[o.engine] ?? null
+}
+
 /** The topology plan of a run (harness/topology-run.ts), its errors as RunOptionErrors. */
 function planFromOptions(o: RunOptions, replicas: number | undefined): TopologyPlan {
   try {
@@ -252,6 +313,7 @@ function planFromOptions(o: RunOptions, replicas: number | undefined): TopologyP
       engine: o.hostEntry === undefined ? findEngine(o.engine) : undefined,
       engineName: o.engine,
       engineConfig: o.engineConfig,
+      leaderByConfig: externalOf(o) === null,
     })
   } catch (err: unknown) {
     if (err instanceof TopologyPlanError) throw new RunOptionError(err.field, err.problem, err.fix)
@@ -340,6 +402,8 @@ export async function runMatrix(
   }
   summary = { ...summary, status: 'complete', finishedAt: new Date().toISOString() }
   if (plan.claims) summary = { ...summary, claims: evaluateRunClaims(plan, summary.cells) }
+  const references = referenceRows(summary.cells)
+  if (references.length > 0) summary = { ...summary, references }
   writeJsonAtomic(join(dir, 'summary.json'), summary)
   // report.html and charts/; a failure is recorded in summary.reportError, never thrown over the results
   if (first.resolved.report) summary = await reportAfterRun(dir, summary, progress)
@@ -370,28 +434,56 @@ async function runCell(
     await cluster?.stop()
     await network?.close()
   })
+  const external = externalOf(options)
   try {
-    cluster = await startCluster(options.launcher, {
-      engine: options.engine,
-      engineConfig: options.engineConfig,
-      replicas: options.replicas,
-      seed: options.seed,
-      storage: options.storage,
-      ...(options.processingDelayMs > 0 ? { processingDelayMs: options.processingDelayMs } : {}),
-      logDir: replicaDir,
-      clock,
-      ...(options.hostEntry !== undefined ? { hostEntry: options.hostEntry } : {}),
-      ...(network !== null ? { peerAddresses: network.peerAddresses } : {}),
-      onExit: (exit) => {
-        if (!exit.expected)
-          progress(
-            `${id}: replica ${exit.replica} exited unexpectedly (code ${exit.exitCode}, signal ${exit.signal})`,
-          )
-      },
-    })
+    cluster =
+      external !== null
+        ? await startExternalCluster({
+            engine: options.engine,
+            definition: external,
+            config: externalConfig(external, options.engineConfig),
+            dataDir: externalDataDir(external, options.engineConfig, options.storage),
+            replicas: options.replicas,
+            logDir: replicaDir,
+            clock,
+            ...(network !== null ? { network: network.externalPeers } : {}),
+            onExit: (exit) => {
+              if (!exit.expected)
+                progress(
+                  `${id}: member ${exit.replica} exited unexpectedly (code ${exit.exitCode}, signal ${exit.signal})`,
+                )
+            },
+          })
+        : await startCluster(options.launcher, {
+            engine: options.engine,
+            engineConfig: options.engineConfig,
+            replicas: options.replicas,
+            seed: options.seed,
+            storage: options.storage,
+            ...(options.processingDelayMs > 0 ? { processingDelayMs: options.processingDelayMs } : {}),
+            logDir: replicaDir,
+            clock,
+            ...(options.hostEntry !== undefined ? { hostEntry: options.hostEntry } : {}),
+            ...(network !== null ? { peerAddresses: network.peerAddresses } : {}),
+            onExit: (exit) => {
+              if (!exit.expected)
+                progress(
+                  `${id}: replica ${exit.replica} exited unexpectedly (code ${exit.exitCode}, signal ${exit.signal})`,
+                )
+            },
+          })
     // a leaderless engine (classic Paxos, EPaxos) never names one: do not wait readyTimeoutMs for it
-    const leaderless = findEngine(options.engine)?.leadership === 'leaderless'
-    const leader = leaderless ? null : await waitForAgreedLeader(cluster, options.readyTimeoutMs)
+    const leaderless =
+      external !== null
+        ? external.leader === undefined
+        : findEngine(options.engine)?.leadership === 'leaderless'
+    let leader = leaderless ? null : await waitForAgreedLeader(cluster, options.readyTimeoutMs)
+    // an external system elects its own leader: move it to --leader-site's member (etcd: transfer-leadership)
+    const placed = topology?.plan.placement.leader ?? null
+    if (external !== null && placed !== null && leader !== placed && 'moveLeader' in cluster) {
+      progress(`${id}: leader ${leader}, moving it to ${placed}`)
+      leader = await (cluster as ExternalCluster).moveLeader(placed, options.readyTimeoutMs)
+    }
     progress(
       `${id}: replicas ready${leader !== null ? `, leader ${leader}` : leaderless ? ' (leaderless engine)' : ', no agreed leader (starting anyway)'}`,
     )
@@ -400,7 +492,14 @@ async function runCell(
       topology === null
         ? cluster.replicas.map((r) => ({ name: r.id, replica: r.id }))
         : withSiteTargets(driverSites(topology.plan), network?.replicasBySite())
-    const expected = topology === null ? null : expectedForCell(topology, options, leader)
+    const expected =
+      topology === null
+        ? null
+        : external !== null
+          ? external.model === undefined
+            ? null
+            : expectedForCell(topology, { engine: external.model, engineConfig: {} }, leader)
+          : expectedForCell(topology, options, leader)
     const targets = cluster.replicas.map((r) => ({ id: r.id, clientUrl: r.clientUrl }))
     let completed = 0
     const startUs = clock.nowUs()
@@ -415,19 +514,22 @@ async function runCell(
     if (realtime !== null) progress(`${id}: real-time priority: ${realtime.detail}`)
     let load: LoadResult
     try {
-      load = await runLoad(loadSpecOf(options, sites, targets), {
-        drivers: options.drivers,
-        clock,
-        signal: stopLoad.signal,
-        onCompleted: (n) => {
-          completed += n
+      load = await runLoad(
+        { ...loadSpecOf(options, sites, targets), api: external?.api },
+        {
+          drivers: options.drivers,
+          clock,
+          signal: stopLoad.signal,
+          onCompleted: (n) => {
+            completed += n
+          },
+          onStart: (loadStartUs) =>
+            meter?.schedule(
+              loadStartUs + options.warmupMs * 1000,
+              loadStartUs + (options.durationMs - options.cooldownMs) * 1000,
+            ),
         },
-        onStart: (loadStartUs) =>
-          meter?.schedule(
-            loadStartUs + options.warmupMs * 1000,
-            loadStartUs + (options.durationMs - options.cooldownMs) * 1000,
-          ),
-      })
+      )
     } finally {
       clearInterval(ticker)
       realtime?.restore()
@@ -438,7 +540,13 @@ async function runCell(
     const history = [...load.history]
     let readBack = { keys: 0, ok: 0 }
     if (options.readBack) {
-      const back = await readBackKeys(cluster, history, clock, options.requestTimeoutMs)
+      const back = await readBackKeys(
+        cluster,
+        history,
+        clock,
+        options.requestTimeoutMs,
+        external?.api ?? null,
+      )
       history.push(...back.ops)
       readBack = { keys: back.ops.length, ok: back.ops.filter((op) => op.outcome === 'ok').length }
       progress(
@@ -489,6 +597,7 @@ async function runCell(
       id,
       state: 'complete',
       engine: options.engine,
+      ...(external !== null ? { external: { model: external.model ?? null } } : {}),
       topology: topology?.plan.topology.name ?? 'lan',
       conflict: options.conflict,
       readRatio: options.readRatio,
@@ -554,10 +663,15 @@ async function readBackKeys(
   history: readonly HistoryOp[],
   clock: RunClock,
   timeoutMs: number,
+  api: HttpKvApi | null,
 ): Promise<{ ops: HistoryOp[]; gaveUp: boolean }> {
   const keys = [...new Set(history.map((op) => op.key))].sort()
   const live = cluster.replicas.filter((r) => r.running())
-  const clients = new ReplicaClients(live.map((r) => ({ id: r.id, clientUrl: r.clientUrl })))
+  const clients = new ReplicaClients(
+    live.map((r) => ({ id: r.id, clientUrl: r.clientUrl })),
+    null,
+    api,
+  )
   const out: HistoryOp[] = []
   let misses = 0
   try {

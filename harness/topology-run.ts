@@ -30,7 +30,7 @@ import {
   placeOnTopology,
 } from '../netem/placement.ts'
 import { withRealtime } from '../netem/priority.ts'
-import type { ShapedNetwork, Shaper } from '../netem/shaper.ts'
+import type { InboundSpec, ShapedNetwork, Shaper } from '../netem/shaper.ts'
 import { loadTopology, type Topology, TopologyError } from '../netem/topology.ts'
 import type { Site } from '../workloads/executor.ts'
 import type { LaunchedAddresses } from './launchers/local.ts'
@@ -64,6 +64,8 @@ export interface TopologyPlanInput {
   readonly engine: AnyEngine
   readonly engineName: string
   readonly engineConfig: Readonly<Record<string, unknown>>
+  /** false: the leader is placed after start (an external system's moveLeader), not through initialLeader */
+  readonly leaderByConfig?: boolean
 }
 
 export function planTopologyRun(input: TopologyPlanInput): TopologyPlan {
@@ -85,7 +87,9 @@ export function planTopologyRun(input: TopologyPlanInput): TopologyPlan {
     throw err
   }
   const engineConfig =
-    placement.leader === null ? input.engineConfig : withInitialLeader(input, placement.leader)
+    placement.leader === null || input.leaderByConfig === false
+      ? input.engineConfig
+      : withInitialLeader(input, placement.leader)
   return { topology, placement, engineConfig }
 }
 
@@ -180,12 +184,21 @@ export class CellNetwork {
   /** The launcher's `peerAddresses` hook; a retried launch (new ports) replaces the previous network. */
   readonly peerAddresses = async (
     replicas: readonly LaunchedAddresses[],
-  ): Promise<(self: NodeId, peer: NodeId) => string> => {
+  ): Promise<(self: NodeId, peer: NodeId) => string> => (await this.externalPeers(replicas, [])).route
+
+  /**
+   * The same for an external system (harness/external/): with `inbound`, each member's shared peer
+   * address (NetworkSpec `inbound`) is served too, when anything is shaped; `shared` says whether it is.
+   */
+  readonly externalPeers = async (
+    replicas: readonly LaunchedAddresses[],
+    inbound: readonly InboundSpec[],
+  ): Promise<{ route: (self: NodeId, peer: NodeId) => string; shared: boolean }> => {
     if (this.#closed) throw new Error('the cell network was closed (interrupted)')
     await this.#network?.close()
     this.#network = null
     const addresses = new Map(replicas.map((r) => [r.id, { host: r.host, peer: r.peer, client: r.client }]))
-    const spec = networkSpec(this.plan.placement, addresses)
+    const spec = { ...networkSpec(this.plan.placement, addresses), inbound }
     const shaped = new Set(spec.links.map((l) => `${l.from}>${l.to}`))
     const direct = new Map(spec.endpoints.map((e) => [e.id, e.listenAddress]))
     const network = shaped.size === 0 ? null : await this.shaper.apply(spec)
@@ -199,7 +212,7 @@ export class CellNetwork {
       return address
     }
     this.#route = route
-    return route
+    return { route, shared: network !== null && inbound.length > 0 }
   }
 
   /** Per client group: the URL of each replica's client API as that group reaches it (through the shaper). */

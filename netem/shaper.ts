@@ -35,6 +35,23 @@ export interface NetworkSpec {
   readonly endpoints: readonly Endpoint[]
   /** the shape of each direction that is shaped; a pair not listed is unshaped (direct) */
   readonly links: readonly { readonly from: string; readonly to: string; readonly shape: LinkShape }[]
+  /**
+   * Shared inbound addresses (relay only): one address for every peer of `to`, the source of each
+   * connection told by the value of `header` in its first HTTP request (`sources`: value -> endpoint id).
+   * For systems whose peers must all dial a member at one address (etcd's peer URL, `X-Server-From`).
+   */
+  readonly inbound?: readonly InboundSpec[]
+}
+
+export interface InboundSpec {
+  readonly to: string
+  readonly header: string
+  readonly sources: Readonly<Record<string, string>>
+  /**
+   * host:port to listen on, chosen by the caller (a system that derives identities from its peers'
+   * addresses, as etcd's member ids, must know the address before the shaper starts); default: any
+   */
+  readonly listen?: string
 }
 
 export type PartitionMode = 'hold' | 'reset'
@@ -42,6 +59,8 @@ export type PartitionMode = 'hold' | 'reset'
 export interface ShapedNetwork {
   /** the address `from` must dial to reach `to`'s listenAddress through the shaper */
   addressFor(from: string, to: string): string
+  /** the shared inbound address of `to` (NetworkSpec `inbound`); shapers without it leave it out */
+  inboundAddressFor?(to: string): string
   /** change one direction of a link while the run goes (faults, tests) */
   setLink(from: string, to: string, shape: LinkShape): Promise<void>
   /** block one direction: 'hold' keeps bytes queued until heal, 'reset' drops connections and refuses */

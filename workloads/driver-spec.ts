@@ -5,6 +5,7 @@
 import type { HistoryOp } from '../harness/check/history.ts'
 import type { ArrivalKind } from './arrivals.ts'
 import type { DriverErrors, ReplicaTarget, Site } from './executor.ts'
+import type { HttpKvApi } from './http-kv-api.ts'
 import type { WorkloadSpec } from './ops.ts'
 
 export type LoadShape =
@@ -39,6 +40,8 @@ export interface LoadSpec {
   readonly maxAttempts: number
   /** the history limit over all drivers: clients stop issuing once it is reached (the run notes it) */
   readonly maxOps: number
+  /** an external system's HTTP API (http-kv-api.ts); absent: our replicas' /kv API */
+  readonly api?: HttpKvApi | undefined
 }
 
 export interface DriverSpec extends LoadSpec {

@@ -44,6 +44,7 @@ export async function runDriver(spec: DriverSpec, hooks: DriverHooks = {}): Prom
     maxAttempts: spec.maxAttempts,
     clock,
     connectionsPerReplica: spec.shape.kind === 'open' ? OPEN_LOOP_CONNECTIONS_PER_REPLICA : null,
+    api: spec.api,
   })
   const records: DriverOp[] = []
   const ctx = { spec, executor, clock, records, signal: hooks.signal, onComplete: hooks.onComplete }

@@ -12,6 +12,7 @@
 import type { NodeId } from '../engines/core/command.ts'
 import type { HistoryOp } from '../harness/check/history.ts'
 import type { RunClock } from './clock.ts'
+import type { HttpKvApi } from './http-kv-api.ts'
 import { type AttemptResult, type KvRequest, ReplicaClients } from './replica-client.ts'
 
 /** A replica and the URL a client dials to reach its client API. */
@@ -72,6 +73,8 @@ export interface ExecutorOptions {
   readonly clock: RunClock
   /** sockets per replica at most (null: one per concurrent request); see ReplicaClients */
   readonly connectionsPerReplica: number | null
+  /** an external system's HTTP API; absent: our replicas' /kv API */
+  readonly api?: HttpKvApi | undefined
 }
 
 /** How long a client waits before retrying after a definite refusal (an election may be under way). */
@@ -91,7 +94,7 @@ export class CommandExecutor {
   constructor(options: ExecutorOptions) {
     this.#options = options
     this.#replicaIds = options.replicas.map((r) => r.id)
-    const shared = new ReplicaClients(options.replicas, options.connectionsPerReplica)
+    const shared = new ReplicaClients(options.replicas, options.connectionsPerReplica, options.api ?? null)
     this.#all.push(shared)
     for (const site of options.sites) {
       if (!this.#replicaIds.includes(site.replica))
@@ -105,7 +108,7 @@ export class CommandExecutor {
         throw new Error(
           `site ${site.name}: targets must name every replica once (${this.#replicaIds.join(', ')})`,
         )
-      const own = new ReplicaClients(site.targets, options.connectionsPerReplica)
+      const own = new ReplicaClients(site.targets, options.connectionsPerReplica, options.api ?? null)
       this.#all.push(own)
       this.#clientsBySite.set(site.name, own)
     }

@@ -14,6 +14,7 @@
 import { EventEmitter } from 'node:events'
 import { Pool } from 'undici'
 import type { NodeId } from '../engines/core/command.ts'
+import { answerOf, type HttpKvApi, requestFor } from './http-kv-api.ts'
 
 export type AttemptResult =
   | { readonly kind: 'ok'; readonly value: string | null }
@@ -42,6 +43,8 @@ export class ReplicaClients {
   constructor(
     replicas: ReadonlyArray<{ readonly id: NodeId; readonly clientUrl: string }>,
     connectionsPerReplica: number | null = null,
+    /** an external system's API mapping (http-kv-api.ts); null: our replicas' /kv API */
+    private readonly api: HttpKvApi | null = null,
   ) {
     for (const r of replicas) {
       if (this.#pools.has(r.id)) throw new Error(`duplicate replica id ${r.id}`)
@@ -72,6 +75,16 @@ export class ReplicaClients {
       abort.emit('abort')
     }, timeoutMs)
     try {
+      if (this.api !== null) {
+        const call = requestFor(this.api, request.op, {
+          key: request.key,
+          value: request.value ?? '',
+          client: request.client,
+          seq: request.seq,
+        })
+        const response = await pool.request({ signal: abort, ...call })
+        return answerOf(this.api, request.op, response.statusCode, await response.body.text())
+      }
       const response = await pool.request({
         signal: abort,
         path: `/kv/${encodeURIComponent(request.key)}`,

@@ -106,7 +106,8 @@ export function evaluateRunClaims(
   )
   const seed = plan.cells[0]?.options.seed ?? 1
   return evaluateClaims({
-    cells: cells.map(claimCellOf),
+    // external systems (etcd) are reference rows (references.ts), not engines the claims judge
+    cells: cells.filter((c) => c.external === undefined).map(claimCellOf),
     engines,
     topologies,
     proxies: registeredProxies(),

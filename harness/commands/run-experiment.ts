@@ -4,6 +4,7 @@
  */
 import { ExperimentError, loadExperiment } from '../../experiments/schema.ts'
 import { claimsTable } from '../claims/index.ts'
+import { referencesTable } from '../claims/references.ts'
 import { invalidInput } from '../exit-codes.ts'
 import { expandExperiment, type MatrixPlan } from '../matrix.ts'
 import { ResumeError, readPlan } from '../matrix-run.ts'
@@ -52,9 +53,13 @@ export async function runMatrixCommand(req: MatrixRunRequest, argv: readonly str
 /** What the end of a matrix run prints after the cells table: the claims, and where the report is. */
 export function matrixEpilogue(summary: RunSummary, dir: string): string {
   const claims = summary.claims === undefined ? '' : `\nclaims:\n${claimsTable(summary.claims)}`
+  const references =
+    summary.references === undefined
+      ? ''
+      : `\nreferences (external systems, not judged by the claims; harness/external/README.md):\n${referencesTable(summary.references)}`
   const report =
     summary.reportError === undefined
       ? `report: ${dir}/report.html\n`
       : `report failed: ${summary.reportError}\n`
-  return `${claims}${report}`
+  return `${claims}${references}${report}`
 }

@@ -218,27 +218,16 @@ class LocalReplica implements ReplicaHandle {
   }
 
   async kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    const child = this.#child
-    if (child === null) return
-    if (signal === 'SIGSTOP' || signal === 'SIGCONT') {
-      child.kill(signal)
-      return
-    }
-    this.#expectExit = true
-    child.kill(signal)
-    await this.#exited
+    await signalChild(this.#child, signal, this.#exited, () => {
+      this.#expectExit = true
+    })
   }
 
   /** SIGTERM, then SIGKILL after a grace period. */
   async stop(): Promise<void> {
-    const child = this.#child
-    if (child === null) return
-    this.#expectExit = true
-    child.kill('SIGCONT') // a stopped process cannot act on SIGTERM
-    child.kill('SIGTERM')
-    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS)
-    await this.#exited
-    clearTimeout(timer)
+    await stopChild(this.#child, this.#exited, STOP_GRACE_MS, () => {
+      this.#expectExit = true
+    })
   }
 
   async restart(): Promise<void> {
@@ -381,6 +370,42 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<C
       return stopped
     },
   }
+}
+
+/**
+ * Sends `signal` to a replica's process and resolves once it has exited (`exited`); SIGSTOP and SIGCONT
+ * resolve at once. `expect` marks the exit as asked for, before the signal goes.
+ */
+export async function signalChild(
+  child: ChildProcess | null,
+  signal: NodeJS.Signals,
+  exited: Promise<void>,
+  expect: () => void,
+): Promise<void> {
+  if (child === null) return
+  if (signal === 'SIGSTOP' || signal === 'SIGCONT') {
+    child.kill(signal)
+    return
+  }
+  expect()
+  child.kill(signal)
+  await exited
+}
+
+/** SIGCONT (a stopped process cannot act on SIGTERM) and SIGTERM, then SIGKILL after `graceMs`. */
+export async function stopChild(
+  child: ChildProcess | null,
+  exited: Promise<void>,
+  graceMs: number,
+  expect: () => void,
+): Promise<void> {
+  if (child === null) return
+  expect()
+  child.kill('SIGCONT')
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+  await exited
+  clearTimeout(timer)
 }
 
 function removeDir(dir: string): void {

@@ -5,6 +5,7 @@
 import type { DriverErrors } from '../../workloads/executor.ts'
 import type { LatencySummaryUs } from '../../workloads/latency.ts'
 import type { LoadSummary } from '../../workloads/run-options.ts'
+import type { ReferenceRow } from '../claims/references.ts'
 import type { ClaimResult } from '../claims/types.ts'
 import type { FaultRecord } from '../faults.ts'
 import type { NodeCostFields } from '../node-cost.ts'
@@ -38,6 +39,11 @@ export interface CellSummary extends LoadSummary, NodeCostFields {
   readonly engine: string
   /** an experiment's engine variant (lan-throughput: multipaxos-batching); absent: the engine itself */
   readonly variant?: string
+  /**
+   * An external system (harness/external/), a reference row rather than one of our engines: `model`
+   * is the registered engine whose expectedLatencyMs its sites are held to (etcd: raft), or null.
+   */
+  readonly external?: { readonly model: string | null }
   readonly topology: string
   readonly conflict: number
   readonly readRatio: number
@@ -86,6 +92,8 @@ export interface RunSummary {
   readonly cells: readonly CellSummary[]
   /** experiments: the claims verdicts at the end of the run (harness/claims/) */
   readonly claims?: readonly ClaimResult[]
+  /** experiments with an external system (etcd): its reference rows (harness/claims/references.ts) */
+  readonly references?: readonly ReferenceRow[]
   /** present only when building report.html failed at the end of the run (dashboards/report.ts) */
   readonly reportError?: string
 }

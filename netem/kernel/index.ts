@@ -77,6 +77,10 @@ export function createKernelShaper(options: KernelShaperOptions = {}): Shaper {
   return {
     kind: 'kernel',
     async apply(spec: NetworkSpec): Promise<ShapedNetwork> {
+      if ((spec.inbound ?? []).length > 0)
+        throw new Error(
+          'kernel shaper: shared inbound addresses (an external system such as etcd) need the relay shaper',
+        )
       if (!isRoot()) {
         throw missing(
           'needs root (CAP_NET_ADMIN) for tc and iptables',

@@ -15,6 +15,7 @@ import { makeRealtime, type RealtimeResult } from './realtime.ts'
 import {
   parseLinkShape,
   parseNetworkSpec,
+  type RelayInboundAddress,
   type RelayLinkAddress,
   type RelayStart,
   type RelayStats,
@@ -47,6 +48,7 @@ export interface RelayShaperOptions {
 export interface RelayNetwork extends ShapedNetwork {
   readonly pid: number
   readonly links: readonly RelayLinkAddress[]
+  inboundAddressFor(to: string): string
   stats(): Promise<RelayStats>
   /** resolves when the process has exited (after close(), or on its own) */
   readonly exited: Promise<void>
@@ -63,6 +65,7 @@ class RelayProcess implements RelayNetwork {
   realtime: RealtimeResult | null = null
   readonly #child: ChildProcess
   readonly #addresses: Map<string, string>
+  readonly #inbound: Map<string, string>
   readonly #endpoints: readonly string[]
   readonly #pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>()
   #nextId = 1
@@ -75,7 +78,9 @@ class RelayProcess implements RelayNetwork {
     endpoints: readonly string[],
     exited: Promise<void>,
     private readonly stderrTail: () => string,
+    inbound: readonly RelayInboundAddress[] = [],
   ) {
+    this.#inbound = new Map(inbound.map((i) => [i.to, i.address]))
     this.#child = child
     this.pid = child.pid!
     this.links = links
@@ -103,6 +108,13 @@ class RelayProcess implements RelayNetwork {
       if (!this.#endpoints.includes(id))
         throw new Error(`relay: unknown endpoint "${id}"; known: ${this.#endpoints.join(', ')}`)
     throw new Error(`relay: no route ${from} -> ${to}: "${to}" has no listenAddress in the NetworkSpec`)
+  }
+
+  inboundAddressFor(to: string): string {
+    const address = this.#inbound.get(to)
+    if (address === undefined)
+      throw new Error(`relay: no shared inbound address for "${to}" in the NetworkSpec`)
+    return address
   }
 
   async #request(body: Record<string, unknown>): Promise<Reply> {
@@ -210,7 +222,12 @@ async function startRelay(
   const ready = new Promise<RelayProcess>((resolveReady, rejectReady) => {
     const lines = createInterface({ input: child.stdout! })
     lines.on('line', (line) => {
-      let message: { event?: string; id?: number; links?: RelayLinkAddress[] }
+      let message: {
+        event?: string
+        id?: number
+        links?: RelayLinkAddress[]
+        inbound?: RelayInboundAddress[]
+      }
       try {
         message = JSON.parse(line)
       } catch {
@@ -224,6 +241,7 @@ async function startRelay(
           start.spec.endpoints.map((e) => e.id),
           exited,
           () => stderr,
+          message.inbound ?? [],
         )
         resolveReady(network)
       }

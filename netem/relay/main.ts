@@ -77,7 +77,8 @@ async function start(line: string): Promise<void> {
     wake: start.wake,
   })
   const links = await relay.start()
-  const ready: RelayReady = { event: 'ready', pid: process.pid, links }
+  const inbound = await relay.startInbound()
+  const ready: RelayReady = { event: 'ready', pid: process.pid, links, inbound }
   send(ready)
 }
 

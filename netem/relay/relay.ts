@@ -14,7 +14,7 @@ import { newLatencyHistogram } from '../../workloads/latency.ts'
 import type { LinkShape, NetworkSpec, PartitionMode } from '../shaper.ts'
 import { sampleJitterMs, sampleLossDelayMs } from './jitter.ts'
 import { EARLY_MS, type Schedulable, Scheduler, type WakeKind } from './scheduler.ts'
-import { type RelayLinkAddress, type RelayStats, UNSHAPED } from './spec.ts'
+import { type RelayInboundAddress, type RelayLinkAddress, type RelayStats, UNSHAPED } from './spec.ts'
 
 /** a pipe with this many bytes queued (or unwritten at its destination) stops reading its source */
 const QUEUE_BYTES_HIGH = 1024 * 1024
@@ -229,6 +229,14 @@ class Listener {
   }
 
   #accept(client: Socket): void {
+    this.adopt(client, null)
+  }
+
+  /**
+   * Relays a connection accepted here or on a shared inbound listener (which has already read `head`,
+   * the bytes it identified the source by): they go first, in order, before anything else the client sends.
+   */
+  adopt(client: Socket, head: Buffer | null): void {
     if (this.refusing) {
       client.on('error', () => {})
       try {
@@ -248,32 +256,121 @@ class Listener {
     const connection = new Connection(this, client, upstream, this.relay)
     this.connections.add(connection)
     this.relay.countConnection()
+    if (head !== null && head.length > 0) connection.forward.push(head)
     client.resume()
   }
 
-  listen(host: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject)
-      this.server.listen({ host, port: 0, exclusive: true }, () => {
-        this.server.off('error', reject)
-        // after listening, an accept can still fail (EMFILE): report it, keep serving the others
-        this.server.on('error', (err) =>
-          process.stderr.write(`relay: listener ${this.address}: ${err.message}\n`),
-        )
-        const a = this.server.address()
-        if (a === null || typeof a === 'string') {
-          reject(new Error(`relay: could not read the bound address on ${host}`))
-          return
-        }
-        this.address = `${host}:${a.port}`
-        resolve()
-      })
-    })
+  async listen(host: string): Promise<void> {
+    this.address = await listenOn(this.server, host, 0, 'listener')
   }
 
   resetAll(): void {
     for (const c of [...this.connections]) c.close(true)
   }
+}
+
+/** At most this many bytes are read from a shared inbound connection to find its source header. */
+const INBOUND_HEAD_MAX_BYTES = 16 * 1024
+
+/**
+ * A shared inbound listener (NetworkSpec `inbound`): one address for every peer of `to`, for systems
+ * whose members must all dial a peer at the same address (etcd: a member's peer URL is one cluster-wide
+ * fact). The source of a connection is read from its first HTTP request's header (etcd's
+ * `X-Server-From`), and the connection is then relayed exactly as if it had been accepted on the
+ * (source, to) listener. A connection whose source is not found (no such header, an unknown value, or
+ * not HTTP) is forwarded unshaped: etcd's version and probing requests carry no source header.
+ */
+class InboundListener {
+  readonly server: Server
+  readonly #direct = new Set<Socket>()
+  address = ''
+
+  constructor(
+    private readonly header: string,
+    private readonly sources: ReadonlyMap<string, Listener>,
+    private readonly target: { host: string; port: number },
+  ) {
+    this.server = createServer({ allowHalfOpen: true, noDelay: true }, (client) => this.#accept(client))
+  }
+
+  #accept(client: Socket): void {
+    let head = Buffer.alloc(0)
+    const onData = (data: Buffer) => {
+      head = Buffer.concat([head, data])
+      const end = head.indexOf('\r\n\r\n')
+      if (end < 0 && head.length < INBOUND_HEAD_MAX_BYTES) return
+      client.off('data', onData)
+      client.off('end', onEnd)
+      client.pause()
+      const source = end < 0 ? undefined : headerValue(head.subarray(0, end).toString('latin1'), this.header)
+      const listener = source === undefined ? undefined : this.sources.get(source)
+      if (listener !== undefined) listener.adopt(client, head)
+      else this.#forwardDirect(client, head)
+    }
+    const onEnd = () => client.destroy()
+    client.on('data', onData)
+    client.on('end', onEnd)
+    client.on('error', () => client.destroy())
+  }
+
+  #forwardDirect(client: Socket, head: Buffer): void {
+    const upstream = connect({ host: this.target.host, port: this.target.port, noDelay: true })
+    this.#direct.add(client)
+    this.#direct.add(upstream)
+    const closeBoth = () => {
+      client.destroy()
+      upstream.destroy()
+      this.#direct.delete(client)
+      this.#direct.delete(upstream)
+    }
+    upstream.on('error', closeBoth)
+    client.on('error', closeBoth)
+    client.on('close', closeBoth)
+    upstream.on('close', closeBoth)
+    upstream.write(head)
+    client.pipe(upstream)
+    upstream.pipe(client)
+    client.resume()
+  }
+
+  async listen(host: string, port: number): Promise<void> {
+    this.address = await listenOn(this.server, host, port, 'inbound listener')
+  }
+
+  close(): Promise<void> {
+    for (const s of this.#direct) s.destroy()
+    this.#direct.clear()
+    return new Promise((resolve) => this.server.close(() => resolve()))
+  }
+}
+
+/** The value of an HTTP request header (case-insensitive name) in a request head, or undefined. */
+export function headerValue(head: string, name: string): string | undefined {
+  const wanted = name.toLowerCase()
+  for (const line of head.split('\r\n').slice(1)) {
+    const colon = line.indexOf(':')
+    if (colon > 0 && line.slice(0, colon).trim().toLowerCase() === wanted) return line.slice(colon + 1).trim()
+  }
+  return undefined
+}
+
+/** Listens on host:port (0: any), resolving with the bound host:port. */
+function listenOn(server: Server, host: string, port: number, what: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen({ host, port, exclusive: true }, () => {
+      server.off('error', reject)
+      const a = server.address()
+      if (a === null || typeof a === 'string') {
+        reject(new Error(`relay: could not read the bound address on ${host}`))
+        return
+      }
+      const address = `${host}:${a.port}`
+      // after listening, an accept can still fail (EMFILE): report it, keep serving the others
+      server.on('error', (err) => process.stderr.write(`relay: ${what} ${address}: ${err.message}\n`))
+      resolve(address)
+    })
+  })
 }
 
 function splitAddress(address: string): { host: string; port: number } {
@@ -292,6 +389,7 @@ export class Relay {
   readonly scheduler: Scheduler
   readonly #directions = new Map<string, Direction>()
   readonly #listeners = new Map<string, Listener>()
+  readonly #inbound: InboundListener[] = []
   readonly #rng: Rng
   #bytesDelivered = 0
   #chunksDelivered = 0
@@ -348,6 +446,29 @@ export class Relay {
         this.#listeners.set(`${from.id}>${to.id}`, listener)
         out.push({ from: from.id, to: to.id, address: listener.address })
       }
+    }
+    return out
+  }
+
+  /** Listen once per shared inbound entry of the spec; returns where every source dials each `to`. */
+  async startInbound(): Promise<RelayInboundAddress[]> {
+    const out: RelayInboundAddress[] = []
+    for (const entry of this.spec.inbound ?? []) {
+      const to = this.spec.endpoints.find((e) => e.id === entry.to)
+      if (to?.listenAddress == null)
+        throw new Error(`inbound ${entry.to}: no such endpoint with a listenAddress`)
+      const sources = new Map<string, Listener>()
+      for (const [value, from] of Object.entries(entry.sources)) {
+        const listener = this.#listeners.get(`${from}>${entry.to}`)
+        if (listener === undefined) throw new Error(`inbound ${entry.to}: unknown source endpoint "${from}"`)
+        sources.set(value, listener)
+      }
+      const inbound = new InboundListener(entry.header, sources, splitAddress(to.listenAddress))
+      const at =
+        entry.listen === undefined ? { host: this.options.listenHost, port: 0 } : splitAddress(entry.listen)
+      await inbound.listen(at.host, at.port)
+      this.#inbound.push(inbound)
+      out.push({ to: entry.to, address: inbound.address })
     }
     return out
   }
@@ -413,6 +534,7 @@ export class Relay {
       closing.push(new Promise((resolve) => l.server.close(() => resolve())))
     }
     this.#listeners.clear()
+    for (const inbound of this.#inbound.splice(0)) closing.push(inbound.close())
     await Promise.all(closing)
   }
 }

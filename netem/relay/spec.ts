@@ -26,6 +26,20 @@ const endpointSchema = z.strictObject({
 export const networkSpecSchema = z.strictObject({
   endpoints: z.array(endpointSchema).max(1000),
   links: z.array(z.strictObject({ from: z.string(), to: z.string(), shape: linkShapeSchema })).max(1_000_000),
+  inbound: z
+    .array(
+      z.strictObject({
+        to: z.string(),
+        header: z.string().regex(/^[A-Za-z0-9-]+$/),
+        sources: z.record(z.string(), z.string()),
+        listen: z
+          .string()
+          .regex(/^[^:\s]+:\d{1,5}$/, 'must be host:port')
+          .optional(),
+      }),
+    )
+    .max(1000)
+    .optional(),
 })
 
 /** The spec, checked for shape and for references (every link names known endpoints, no self-links). */
@@ -55,7 +69,15 @@ export function parseNetworkSpec(input: unknown, where: string): NetworkSpec {
       throw new Error(`${where}: links.${i}: the link ${link.from} -> ${link.to} is listed twice`)
     seen.add(key)
   }
-  return spec
+  for (const [i, entry] of (spec.inbound ?? []).entries()) {
+    const to = spec.endpoints.find((e) => e.id === entry.to)
+    if (to === undefined || to.listenAddress === null)
+      throw new Error(`${where}: inbound.${i}.to: "${entry.to}" is not an endpoint with a listenAddress`)
+    for (const from of Object.values(entry.sources))
+      if (!ids.has(from) || from === entry.to)
+        throw new Error(`${where}: inbound.${i}.sources: "${from}" is not another endpoint`)
+  }
+  return spec as NetworkSpec
 }
 
 export function parseLinkShape(input: unknown, where: string): LinkShape {
@@ -84,10 +106,17 @@ export interface RelayLinkAddress {
   readonly address: string
 }
 
+/** A shared inbound address (NetworkSpec `inbound`): every source dials `to` here. */
+export interface RelayInboundAddress {
+  readonly to: string
+  readonly address: string
+}
+
 export interface RelayReady {
   readonly event: 'ready'
   readonly pid: number
   readonly links: readonly RelayLinkAddress[]
+  readonly inbound: readonly RelayInboundAddress[]
 }
 
 /** The relay's own accounting, for benchmarks: CPU from process.cpuUsage(), bytes it delivered. */
