@@ -219,19 +219,23 @@ for (const [i, r] of runs.entries()) {
   const m = ratio(ios.msgsPerOp, mp.msgsPerOp)
   const c = ratio(ios.cpuUsPerOp, mp.cpuUsPerOp)
   const a = ratio(ios.cpuUsPerOpAboveIdle, mp.cpuUsPerOpAboveIdle)
-  if (m !== null) ratios.msgs.push(m)
-  if (c !== null) ratios.cpu.push(c)
-  if (a !== null) ratios.aboveIdle.push(a)
+  const sameLoad = ios.sustained && mp.sustained
+  // a rep where one engine fell behind the rate compares two different loads: left out of the median
+  if (sameLoad) {
+    if (m !== null) ratios.msgs.push(m)
+    if (c !== null) ratios.cpu.push(c)
+    if (a !== null) ratios.aboveIdle.push(a)
+  }
   ratioLines.push(
     `rep ${i + 1}: ios master / multipaxos leader: msgs/op ${fmt(m)}, cpu us/op ${fmt(c)}, ` +
-      `cpu us/op above idle ${fmt(a)}`,
+      `cpu us/op above idle ${fmt(a)}${sameLoad ? '' : ' (not at the same load: left out of the median)'}`,
   )
 }
 out.push('', summaryTable.toString(), ...ratioLines)
 if (runs.length > 1) {
   const med = (xs: number[]): string => (xs.length === 0 ? '-' : median(xs).toFixed(2))
   out.push(
-    `median over ${ratios.msgs.length} reps with ratios: msgs/op ${med(ratios.msgs)}, cpu us/op ${med(ratios.cpu)}, ` +
+    `median over the ${ratios.msgs.length} reps where both sustained the rate: msgs/op ${med(ratios.msgs)}, cpu us/op ${med(ratios.cpu)}, ` +
       `cpu us/op above idle ${med(ratios.aboveIdle)}`,
   )
 }
