@@ -5,6 +5,7 @@ import type { ReplicaHandle } from './launchers/types.ts'
 import {
   bottleneck,
   committedBetween,
+  idleCpu,
   NodeCostMeter,
   nodeCost,
   nodeCostFields,
@@ -79,6 +80,8 @@ test('per-op figures are deltas over the window divided by the committed command
     msgsReceivedPerOp: 1.5,
     bytesPerOp: 90, // (2400 + 1200) / 40
     cpuUsPerOp: 500,
+    idleCpuUsPerSec: null,
+    cpuUsPerOpAboveIdle: null,
     fsyncsPerOp: 0.5,
     requests: 7,
   })
@@ -88,6 +91,47 @@ test('per-op figures are deltas over the window divided by the committed command
   assert.equal(cost.bottleneckBy, 'cpu')
   assert.equal(cost.fastPath, null, 'no fast/slow path events: null, not 0')
   assert.deepEqual([cost.windowStartUs, cost.windowEndUs, cost.ops], [1_000_000, 3_000_000, 40])
+  assert.equal(cost.idleWindowMs, null)
+})
+
+test('idle CPU: a rate per replica from two idle scrapes; CPU per op above it subtracts that rate over the window', () => {
+  // 500 ms idle: r0 used 4000 us (8000 us/s), r1 1000 us (2000 us/s), r2 restarted (no figure)
+  const idle = idleCpu(
+    round(0, { r0: { uptimeMs: 3000, cpuUs: 10_000 }, r1: { uptimeMs: 3000, cpuUs: 0 }, r2: {} }),
+    round(500_000, {
+      r0: { uptimeMs: 3500, cpuUs: 14_000 },
+      r1: { uptimeMs: 3500, cpuUs: 1000 },
+      r2: { uptimeMs: 100 },
+    }),
+  )
+  assert.equal(idle.windowMs, 500)
+  assert.deepEqual(
+    [...idle.usPerSec],
+    [
+      ['r0', 8000],
+      ['r1', 2000],
+      ['r2', null],
+    ],
+  )
+  // a 2 s window, 100 commands: r0 used 66 000 us, 16 000 of them idle; r1 used 3000, below its idle 4000
+  const cost = nodeCost(
+    round(1_000_000, { r0: { cpuUs: 20_000 }, r1: { cpuUs: 1000 }, r2: { uptimeMs: 5000 } }),
+    round(3_000_000, {
+      r0: { uptimeMs: 12_000, cpuUs: 86_000 },
+      r1: { uptimeMs: 12_000, cpuUs: 4000 },
+      r2: { uptimeMs: 7000, cpuUs: 900 },
+    }),
+    100,
+    idle,
+  )
+  assert.equal(cost.idleWindowMs, 500)
+  assert.deepEqual(
+    [cost.nodes.r0!.cpuUsPerOp, cost.nodes.r0!.idleCpuUsPerSec, cost.nodes.r0!.cpuUsPerOpAboveIdle],
+    [660, 8000, 500],
+  )
+  assert.equal(cost.nodes.r1!.cpuUsPerOp, 30)
+  assert.equal(cost.nodes.r1!.cpuUsPerOpAboveIdle, 0, 'noise below the idle rate is 0, never negative')
+  assert.deepEqual([cost.nodes.r2!.cpuUsPerOp, cost.nodes.r2!.cpuUsPerOpAboveIdle], [9, null])
 })
 
 test('a replica that restarted, stopped answering, or has no usable /metrics is missing, not zero', () => {
@@ -122,6 +166,8 @@ test('the bottleneck is the most CPU per op, or the most messages per op when CP
     msgsReceivedPerOp: 0,
     bytesPerOp: 0,
     cpuUsPerOp,
+    idleCpuUsPerSec: null,
+    cpuUsPerOpAboveIdle: null,
     fsyncsPerOp: 0,
     requests: 0,
   })
@@ -223,6 +269,17 @@ test('the meter scrapes at the window edges, and at once when the load ends befo
   const cutCost = await cut.finish([])
   assert.ok(performance.now() - t < 1000, 'finish does not wait for a window end the load never reached')
   assert.ok(cutCost !== null && cutCost.ops === 0)
+
+  // idle measured first: the figures carry the CPU above it (each fake scrape adds 10 us and 1 s uptime)
+  const idleFirst = new NodeCostMeter(early, nowUs)
+  const idle = await idleFirst.measureIdle(20)
+  assert.ok(idle.windowMs >= 15, `${idle.windowMs} ms`)
+  assert.ok(idle.usPerSec.get('r0')! > 0)
+  idleFirst.schedule(nowUs(), nowUs() + 60_000_000)
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  const withIdle = await idleFirst.finish([])
+  assert.ok(withIdle !== null && withIdle.idleWindowMs === idle.windowMs)
+  assert.ok(withIdle.nodes.r0!.idleCpuUsPerSec === idle.usPerSec.get('r0'))
 
   const never = new NodeCostMeter(early, nowUs)
   never.schedule(nowUs() + 60_000_000, nowUs() + 120_000_000)

@@ -10,6 +10,10 @@
  *
  * Messages are network messages: sent plus received, minus messages a replica sends to itself (the
  * host counts those in `messages.self`; they never touch a socket).
+ *
+ * CPU per op is raw process CPU in the window divided by ops: it includes what a replica burns with no
+ * load at all (heartbeats, timers, the runtime). When the run measured each replica's idle CPU before
+ * the load (`idleBaselineMs`), `cpuUsPerOpAboveIdle` also gives the CPU per op beyond that baseline.
  */
 import type { NodeId } from '../engines/core/command.ts'
 import type { HistoryOp } from './check/history.ts'
@@ -25,6 +29,10 @@ export interface NodeCost {
   readonly bytesPerOp: number
   /** process CPU time (user + system) per op, microseconds */
   readonly cpuUsPerOp: number
+  /** CPU this replica used with no load, microseconds per second; null when not measured */
+  readonly idleCpuUsPerSec: number | null
+  /** (CPU in the window - idle CPU over the window's length) per op, at least 0; null when idle was not measured */
+  readonly cpuUsPerOpAboveIdle: number | null
   readonly fsyncsPerOp: number
   /** client commands this replica received over HTTP in the window (where the clients sent them) */
   readonly requests: number
@@ -39,6 +47,8 @@ export interface NodeCostResult {
   readonly nodes: Readonly<Record<NodeId, NodeCost>>
   /** replicas without two comparable scrapes (down, restarted, or no /metrics): not in `nodes` */
   readonly missing: readonly NodeId[]
+  /** how long idle CPU was measured before the load; null when it was not */
+  readonly idleWindowMs: number | null
   readonly bottleneckNode: NodeId | null
   /** what decided the bottleneck: CPU per op, or messages per op when CPU does not separate the top two;
    * null (and no bottleneckNode) when no command committed or a replica is missing */
@@ -140,8 +150,42 @@ export function committedBetween(history: readonly HistoryOp[], startUs: number,
 
 const round2 = (x: number): number => Math.round(x * 100) / 100
 
-/** The per-node cost from two scrape rounds and the number of commands committed between them. */
-export function nodeCost(start: ScrapeRound, end: ScrapeRound, ops: number): NodeCostResult {
+/** Two scrapes of one replica that span the window: both taken, and no restart in between (a restart
+ * resets every counter: its uptime would not cover the window). */
+function spans(a: Scrape | null, b: Scrape | null, windowMs: number): [Scrape, Scrape] | null {
+  return a === null || b === null || b.uptimeMs < a.uptimeMs + windowMs * 0.5 ? null : [a, b]
+}
+
+/** Each replica's CPU with no load running, over a window of `windowMs`. */
+export interface IdleCpu {
+  readonly windowMs: number
+  /** microseconds of CPU per second; null for a replica without two comparable scrapes */
+  readonly usPerSec: ReadonlyMap<NodeId, number | null>
+}
+
+/** The CPU rate of each replica between two scrape rounds taken with no load running. */
+export function idleCpu(start: ScrapeRound, end: ScrapeRound): IdleCpu {
+  if (!(end.atUs > start.atUs)) throw new Error(`idle cpu: window end ${end.atUs} is not after ${start.atUs}`)
+  const windowMs = (end.atUs - start.atUs) / 1000
+  const usPerSec = new Map<NodeId, number | null>()
+  for (const [id, a] of start.replicas) {
+    const pair = spans(a, end.replicas.get(id) ?? null, windowMs)
+    const cpuUs = pair === null ? null : pair[1].cpuUs.total - pair[0].cpuUs.total
+    usPerSec.set(id, cpuUs === null ? null : Math.round((cpuUs / windowMs) * 1000))
+  }
+  return { windowMs: Math.round(windowMs), usPerSec }
+}
+
+/**
+ * The per-node cost from two scrape rounds and the number of commands committed between them; with
+ * `idle` (idleCpu of the same replicas before the load), also the CPU per op above that baseline.
+ */
+export function nodeCost(
+  start: ScrapeRound,
+  end: ScrapeRound,
+  ops: number,
+  idle: IdleCpu | null = null,
+): NodeCostResult {
   if (!(end.atUs > start.atUs))
     throw new Error(`node cost: window end ${end.atUs} is not after ${start.atUs}`)
   const nodes: Record<NodeId, NodeCost> = {}
@@ -149,24 +193,29 @@ export function nodeCost(start: ScrapeRound, end: ScrapeRound, ops: number): Nod
   let fast = 0
   let slow = 0
   const windowMs = (end.atUs - start.atUs) / 1000
-  for (const [id, a] of start.replicas) {
-    const b = end.replicas.get(id) ?? null
-    // a restart resets every counter: its uptime would not cover the window
-    if (a === null || b === null || b.uptimeMs < a.uptimeMs + windowMs * 0.5) {
+  for (const [id, first] of start.replicas) {
+    const pair = spans(first, end.replicas.get(id) ?? null, windowMs)
+    if (pair === null) {
       missing.push(id)
       continue
     }
+    const [a, b] = pair
     const ma = messageTotals(a)
     const mb = messageTotals(b)
     const sent = mb.sent - mb.self - (ma.sent - ma.self)
     const received = mb.received - mb.self - (ma.received - ma.self)
     const per = (x: number): number => (ops > 0 ? round2(x / ops) : 0)
+    const cpuUs = b.cpuUs.total - a.cpuUs.total
+    const idleUsPerSec = idle?.usPerSec.get(id) ?? null
     nodes[id] = {
       msgsPerOp: per(sent + received),
       msgsSentPerOp: per(sent),
       msgsReceivedPerOp: per(received),
       bytesPerOp: per(mb.bytes - ma.bytes),
-      cpuUsPerOp: per(b.cpuUs.total - a.cpuUs.total),
+      cpuUsPerOp: per(cpuUs),
+      idleCpuUsPerSec: idleUsPerSec,
+      cpuUsPerOpAboveIdle:
+        idleUsPerSec === null ? null : per(Math.max(0, cpuUs - (idleUsPerSec * windowMs) / 1000)),
       fsyncsPerOp: per(b.storage.fsyncs - a.storage.fsyncs),
       requests: b.requests.received - a.requests.received,
     }
@@ -181,6 +230,7 @@ export function nodeCost(start: ScrapeRound, end: ScrapeRound, ops: number): Nod
     windowEndUs: end.atUs,
     nodes,
     missing,
+    idleWindowMs: idle?.windowMs ?? null,
     bottleneckNode: node,
     bottleneckBy: by,
     fastPath: fast + slow > 0 ? fast : null,
@@ -216,6 +266,7 @@ export function bottleneck(nodes: Readonly<Record<NodeId, NodeCost>>): {
 export class NodeCostMeter {
   #start: Promise<ScrapeRound> | null = null
   #end: Promise<ScrapeRound> | null = null
+  #idle: IdleCpu | null = null
   readonly #timers: NodeJS.Timeout[] = []
 
   /** `scrapeTimeoutMs`: a replica that does not answer /metrics in time is missing from the figures */
@@ -224,6 +275,18 @@ export class NodeCostMeter {
     private readonly nowUs: () => number,
     private readonly scrapeTimeoutMs = 1000,
   ) {}
+
+  /**
+   * Measures each replica's idle CPU over `ms` (call it before the load starts); the cost then carries
+   * the CPU per op above it. A replica that does not answer both scrapes has no idle figure.
+   */
+  async measureIdle(ms: number): Promise<IdleCpu> {
+    const before = await scrapeReplicas(this.replicas, this.nowUs, this.scrapeTimeoutMs)
+    await new Promise((resolveWait) => setTimeout(resolveWait, ms))
+    const after = await scrapeReplicas(this.replicas, this.nowUs, this.scrapeTimeoutMs)
+    this.#idle = idleCpu(before, after)
+    return this.#idle
+  }
 
   /** sets the window (on the cell clock) once the load's start is known; later calls are ignored */
   schedule(windowStartUs: number, windowEndUs: number): void {
@@ -250,7 +313,7 @@ export class NodeCostMeter {
     if (this.#start === null || this.#end === null) return null
     const [start, end] = await Promise.all([this.#start, this.#end])
     if (!(end.atUs > start.atUs)) return null
-    return nodeCost(start, end, committedBetween(history, start.atUs, end.atUs))
+    return nodeCost(start, end, committedBetween(history, start.atUs, end.atUs), this.#idle)
   }
 
   /** stops the timers without scraping (an aborted cell) */
@@ -274,6 +337,8 @@ export interface NodeCostFields {
     readonly windowEndUs: number
     readonly bottleneckBy: 'cpu' | 'messages' | null
     readonly missing: readonly NodeId[]
+    /** the idle window before the load that `idleCpuUsPerSec` comes from; null when not measured */
+    readonly idleWindowMs: number | null
   } | null
 }
 
@@ -292,6 +357,7 @@ export function nodeCostFields(cost: NodeCostResult | null, leaderAtStart: NodeI
       windowEndUs: cost.windowEndUs,
       bottleneckBy: cost.bottleneckBy,
       missing: cost.missing,
+      idleWindowMs: cost.idleWindowMs,
     },
   }
 }

@@ -99,6 +99,7 @@ function assertDocumentedShape(summary: RunSummary): void {
     if (cell.nodeCost !== null) {
       assert.deepEqual(keys(cell.nodeCost), [
         'bottleneckBy',
+        'idleWindowMs',
         'leaderAtStart',
         'missing',
         'ops',
@@ -112,7 +113,9 @@ function assertDocumentedShape(summary: RunSummary): void {
         [
           'bytesPerOp',
           'cpuUsPerOp',
+          'cpuUsPerOpAboveIdle',
           'fsyncsPerOp',
+          'idleCpuUsPerSec',
           'msgsPerOp',
           'msgsReceivedPerOp',
           'msgsSentPerOp',

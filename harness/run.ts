@@ -113,6 +113,11 @@ export const runOptionsSchema = z.strictObject({
   durationMs: z.number().int().positive().default(10_000),
   warmupMs: z.number().int().nonnegative().default(1000),
   cooldownMs: z.number().int().nonnegative().default(0),
+  /**
+   * before the load, measure each replica's CPU with no load for this long (0: not measured); the
+   * per-node cost then also gives the CPU per op above that idle baseline (harness/node-cost.ts)
+   */
+  idleBaselineMs: z.number().int().nonnegative().max(60_000).default(0),
   seed: z.number().int().default(1),
   requestTimeoutMs: z.number().int().positive().default(2000),
   maxAttempts: z.number().int().min(1).max(10).default(3),
@@ -171,6 +176,7 @@ const FIX_OF_OPTION: Readonly<Record<string, string>> = {
   durationMs: 'give a positive whole number of milliseconds, like 10000 (10s)',
   warmupMs: 'give a whole number of milliseconds >= 0, like 1000 (1s)',
   cooldownMs: 'give a whole number of milliseconds >= 0, like 0',
+  idleBaselineMs: 'give a whole number of milliseconds from 0 to 60000, like 2000 (2s); 0 skips it',
   seed: 'give an integer seed, like 1',
   requestTimeoutMs: 'give a positive whole number of milliseconds, like 2000 (2s)',
   maxAttempts: 'give a whole number from 1 to 10, like 3',
@@ -501,14 +507,20 @@ async function runCell(
             : expectedForCell(topology, { engine: external.model, engineConfig: {} }, leader)
           : expectedForCell(topology, options, leader)
     const targets = cluster.replicas.map((r) => ({ id: r.id, clientUrl: r.clientUrl }))
+    // /metrics at the measured window's edges (harness/node-cost.ts)
+    // a replica that cannot answer /metrics within a client's timeout is left out, not waited for
+    meter = new NodeCostMeter(cluster.replicas, () => clock.nowUs(), Math.min(1000, options.requestTimeoutMs))
+    if (options.idleBaselineMs > 0) {
+      const idle = await meter.measureIdle(options.idleBaselineMs)
+      const rates = [...idle.usPerSec].map(([r, us]) => `${r} ${us === null ? '?' : (us / 1000).toFixed(1)}`)
+      progress(`${id}: idle CPU over ${idle.windowMs} ms, ms per s: ${rates.join(', ')}`)
+      throwIfInterrupted(stopLoad.signal, id)
+    }
     let completed = 0
     const startUs = clock.nowUs()
     const ticker = setInterval(() => {
       progress(`${id}: ${Math.round((clock.nowUs() - startUs) / 1e6)} s, ${completed} commands`)
     }, 1000)
-    // /metrics at the measured window's edges (harness/node-cost.ts)
-    // a replica that cannot answer /metrics within a client's timeout is left out, not waited for
-    meter = new NodeCostMeter(cluster.replicas, () => clock.nowUs(), Math.min(1000, options.requestTimeoutMs))
     const faultsDone = runFaultSchedule(options.faults, cluster, clock, startUs, stopLoad.signal)
     const realtime = options.realtime ? realtimeCell(cluster) : null
     if (realtime !== null) progress(`${id}: real-time priority: ${realtime.detail}`)

@@ -24,7 +24,10 @@ export const iosConfigSchema = z
     coordinatorTimeoutMs: positiveMs,
     /** a coordinator that missed coordinatorTimeoutMs (or is slow) gets no new slots for this long */
     suspectMs: positiveMs,
-    /** a coordinator whose mean commit latency exceeds slowFactor x the best coordinator's is skipped */
+    /**
+     * a coordinator whose mean commit latency exceeds slowFactor x the typical (median) coordinator's is
+     * skipped; a slot's deadline is slowFactor x the mean commit latency (at least coordinatorTimeoutMs)
+     */
     slowFactor: z.number().min(1).max(1000),
     /** a command forwarded to the master and not executed within this long is forwarded again */
     forwardRetryMs: positiveMs,

@@ -1,9 +1,15 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { Delegation, rotation } from './delegation.ts'
+import { adaptiveDeadlineMs, Delegation, LatencyMean, MAX_BACKOFF_DOUBLINGS, rotation } from './delegation.ts'
 
 const NODES = ['r0', 'r1', 'r2', 'r3', 'r4']
-const cfg = { delegation: 'rotate' as const, rotateAmong: 0, suspectMs: 100, slowFactor: 4 }
+const cfg = {
+  delegation: 'rotate' as const,
+  rotateAmong: 0,
+  coordinatorTimeoutMs: 400,
+  suspectMs: 100,
+  slowFactor: 4,
+}
 
 describe('ios delegation', () => {
   it('rotates over the nodes after the master, wrapping around', () => {
@@ -43,5 +49,44 @@ describe('ios delegation', () => {
     assert.equal(d.pick('r2', 0), 'r2')
     assert.notEqual(d.pick('r1', 0), 'r1')
     assert.equal(d.usable('r1', 0), false)
+  })
+
+  it('a slot deadline follows the commit latency of the moment, never below coordinatorTimeoutMs, doubling per move', () => {
+    const d = new Delegation(cfg, NODES, 'r0')
+    assert.equal(d.deadlineMs(0), 400, 'no commit seen yet: the configured floor')
+    for (let i = 0; i < 20; i++) d.committed('r1', 20)
+    assert.equal(d.deadlineMs(0), 400, '4 x 20 ms is below the floor')
+    // a host slowed down as a whole: every coordinator commits in about 900 ms
+    for (let i = 0; i < 40; i++) d.committed(`r${1 + (i % 4)}`, 900)
+    assert.ok(Math.abs(d.deadlineMs(0) - 3600) < 1, `${d.deadlineMs(0)}: 4 x the mean of the moment`)
+    assert.ok(Math.abs(d.deadlineMs(1) - 7200) < 1, 'a slot moved once waits twice as long')
+    assert.equal(d.deadlineMs(99), d.deadlineMs(MAX_BACKOFF_DOUBLINGS), 'the doubling is bounded')
+  })
+
+  it('LatencyMean weighs recent samples; reset starts afresh; adaptiveDeadlineMs rejects nonsense', () => {
+    const m = new LatencyMean()
+    assert.equal(m.ms, 0)
+    m.add(100)
+    assert.equal(m.ms, 100)
+    m.add(200)
+    assert.equal(m.ms, 120)
+    assert.equal(m.samples, 2)
+    m.reset()
+    m.add(10)
+    assert.deepEqual([m.ms, m.samples], [10, 1])
+    assert.throws(() => m.add(-1), /latency/)
+    assert.equal(adaptiveDeadlineMs(300, 4, m, 2), 1200)
+    assert.throws(() => adaptiveDeadlineMs(300, 4, m, -1), /tries/)
+  })
+
+  it('slowness is judged against the median coordinator, not the best one', () => {
+    const d = new Delegation(cfg, NODES, 'r0')
+    const means = { r1: 20, r2: 90, r3: 100, r4: 500 }
+    for (let i = 0; i < 10; i++) for (const [node, ms] of Object.entries(means)) d.committed(node, ms)
+    // against the best (20 ms) r2, r3 and r4 would all be over 4x; against the median (90 ms) only r4 is
+    assert.deepEqual(
+      Object.keys(means).map((n) => d.usable(n, 0)),
+      [true, true, true, false],
+    )
   })
 })

@@ -5,14 +5,20 @@
  * - 'rotate': round-robin over the rotateAmong nodes after the master in node order (0: all others).
  * - 'reverse': the origin, the node that forwarded the commands, coordinates them (it already holds
  *   them and answers their client, so the coordinator's commit reaches the client one hop sooner).
- * A suspected coordinator (missed a deadline, or a mean commit latency above slowFactor x the best one)
+ * A suspected coordinator (missed a deadline, or a mean commit latency above slowFactor x the typical one)
  * gets no new slots for suspectMs; when every candidate is suspected the master coordinates itself.
+ *
+ * A slot's deadline adapts to how long commits take now: slowFactor x the mean commit latency over every
+ * coordinator, at least coordinatorTimeoutMs, doubled each time the slot has already been moved. With a
+ * fixed deadline a cluster slowed down as a whole (a CPU-starved host) moved every in-flight slot again and
+ * again, each move adding a phase 2, until it collapsed; a late slot must be late compared with the others.
  */
 import type { NodeId } from '../core/command.ts'
 
 export interface DelegationConfig {
   readonly delegation: 'rotate' | 'reverse'
   readonly rotateAmong: number
+  readonly coordinatorTimeoutMs: number
   readonly suspectMs: number
   readonly slowFactor: number
 }
@@ -21,10 +27,50 @@ export interface DelegationConfig {
 const LATENCY_EWMA_WEIGHT = 0.2
 /** samples before a coordinator's mean latency is trusted for the slowness test */
 const MIN_SAMPLES = 8
+/** a deadline doubles with each retry of the same thing, at most this many times */
+export const MAX_BACKOFF_DOUBLINGS = 3
+
+/** An exponentially weighted mean of latencies (ms); 0 before the first sample. */
+export class LatencyMean {
+  private mean = 0
+  private n = 0
+
+  add(latencyMs: number): void {
+    if (!(latencyMs >= 0)) throw new Error(`internal: latency ${latencyMs} ms`)
+    this.mean = this.n === 0 ? latencyMs : this.mean + LATENCY_EWMA_WEIGHT * (latencyMs - this.mean)
+    this.n++
+  }
+
+  /** forgets every sample: the next one starts the mean afresh */
+  reset(): void {
+    this.n = 0
+  }
+
+  get ms(): number {
+    return this.mean
+  }
+
+  get samples(): number {
+    return this.n
+  }
+}
+
+/**
+ * How long to wait before retrying something for the (tries + 1)-th time: `factor` x the mean latency
+ * of that thing, at least `floorMs`, doubled per earlier try (at most MAX_BACKOFF_DOUBLINGS times).
+ */
+export function adaptiveDeadlineMs(
+  floorMs: number,
+  factor: number,
+  mean: LatencyMean,
+  tries: number,
+): number {
+  if (!(tries >= 0)) throw new Error(`internal: ${tries} tries`)
+  return Math.max(floorMs, factor * mean.ms) * 2 ** Math.min(tries, MAX_BACKOFF_DOUBLINGS)
+}
 
 interface CoordinatorStats {
-  meanLatencyMs: number
-  samples: number
+  readonly latency: LatencyMean
   suspectUntilMs: number
 }
 
@@ -41,6 +87,8 @@ export class Delegation {
   private readonly rotation: readonly NodeId[]
   private next = 0
   private readonly stats = new Map<NodeId, CoordinatorStats>()
+  /** commit latency over every coordinator, the master included */
+  private readonly typical = new LatencyMean()
 
   constructor(
     private readonly cfg: DelegationConfig,
@@ -70,10 +118,13 @@ export class Delegation {
 
   /** A coordinator committed a slot `latencyMs` after the master assigned it. */
   committed(node: NodeId, latencyMs: number): void {
-    const s = this.statsOf(node)
-    s.meanLatencyMs =
-      s.samples === 0 ? latencyMs : s.meanLatencyMs + LATENCY_EWMA_WEIGHT * (latencyMs - s.meanLatencyMs)
-    s.samples++
+    this.typical.add(latencyMs)
+    this.statsOf(node).latency.add(latencyMs)
+  }
+
+  /** How long a slot already moved `moves` times may stay uncommitted before it moves again. */
+  deadlineMs(moves: number): number {
+    return adaptiveDeadlineMs(this.cfg.coordinatorTimeoutMs, this.cfg.slowFactor, this.typical, moves)
   }
 
   /** A coordinator missed its deadline: no new slots for suspectMs. Returns whether it was news. */
@@ -82,25 +133,29 @@ export class Delegation {
     const s = this.statsOf(node)
     const fresh = s.suspectUntilMs <= nowMs
     s.suspectUntilMs = nowMs + this.cfg.suspectMs
-    s.samples = 0 // judged afresh when it comes back
+    s.latency.reset() // judged afresh when it comes back
     return fresh
   }
 
   /**
-   * Whether `node` may coordinate now. A node found slow compared with the best coordinator is
-   * suspected here (for suspectMs, then judged afresh), so slowness never excludes a node for good.
+   * Whether `node` may coordinate now. A node found slow compared with the typical coordinator (the
+   * lower median of the unsuspected coordinators' means) is suspected here (for suspectMs, then judged
+   * afresh), so slowness never excludes a node for good. The median, not the best: on a loaded host one
+   * coordinator's mean is often far below the others' for a while, and comparing with it suspected
+   * every other coordinator in turn and piled the slots on that one.
    */
   usable(node: NodeId, nowMs: number): boolean {
     if (node === this.master) return true
     const s = this.stats.get(node)
     if (s === undefined) return true
     if (s.suspectUntilMs > nowMs) return false
-    if (s.samples < MIN_SAMPLES) return true
-    let best = Number.POSITIVE_INFINITY
+    if (s.latency.samples < MIN_SAMPLES) return true
+    const means: number[] = []
     for (const other of this.stats.values())
-      if (other.samples >= MIN_SAMPLES && other.suspectUntilMs <= nowMs)
-        best = Math.min(best, other.meanLatencyMs)
-    if (s.meanLatencyMs <= this.cfg.slowFactor * Math.max(best, 1)) return true
+      if (other.latency.samples >= MIN_SAMPLES && other.suspectUntilMs <= nowMs) means.push(other.latency.ms)
+    means.sort((a, b) => a - b)
+    const typical = means[Math.floor((means.length - 1) / 2)]!
+    if (s.latency.ms <= this.cfg.slowFactor * Math.max(typical, 1)) return true
     this.suspect(node, nowMs)
     return false
   }
@@ -108,7 +163,7 @@ export class Delegation {
   private statsOf(node: NodeId): CoordinatorStats {
     let s = this.stats.get(node)
     if (s === undefined) {
-      s = { meanLatencyMs: 0, samples: 0, suspectUntilMs: 0 }
+      s = { latency: new LatencyMean(), suspectUntilMs: 0 }
       this.stats.set(node, s)
     }
     return s

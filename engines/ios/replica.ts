@@ -18,7 +18,7 @@ import type { Engine, EngineContext, EngineRole, EngineStatus } from '../core/en
 import { VoteSet } from '../core/quorum.ts'
 import { PaxosLog } from '../multipaxos/log.ts'
 import { type IosConfig, type IosQuorums, resolveQuorums } from './config.ts'
-import { Delegation } from './delegation.ts'
+import { adaptiveDeadlineMs, Delegation, LatencyMean, MAX_BACKOFF_DOUBLINGS } from './delegation.ts'
 import {
   type AcceptedEntry,
   type AcceptedMsg,
@@ -55,6 +55,8 @@ const TIMER_CATCHUP = 'catchup'
 interface PendingCommand {
   readonly cmd: Command
   forwardedAtMs: number
+  /** forwarded again so far without being executed: each doubles the wait before the next */
+  retries: number
 }
 
 /** A command queued at the master, with the replica it arrived at (the reverse-delegation target). */
@@ -69,6 +71,8 @@ interface Assigned {
   readonly origin: NodeId
   coordinator: NodeId
   assignedAtMs: number
+  /** how often it was moved to another coordinator: each move doubles its next deadline */
+  moves: number
 }
 
 interface MasterState {
@@ -100,7 +104,10 @@ interface Coordination {
   readonly ballot: Ballot
   readonly value: SlotValue
   readonly votes: VoteSet
+  readonly startedAtMs: number
   sentAtMs: number
+  /** accepts sent again so far: each doubles the wait before the next */
+  retries: number
 }
 
 export class IosReplica implements Engine<IosMessage> {
@@ -112,6 +119,8 @@ export class IosReplica implements Engine<IosMessage> {
   private master: MasterState | null = null
   private recovery: RecoveryState | null = null
   private readonly coordinating = new Map<number, Coordination>()
+  /** how long this replica's phase 2 takes now (coordinate to chosen): accepts are resent after a multiple */
+  private readonly phase2Latency = new LatencyMean()
   /**
    * Slots a commit named before their accept arrived here (messages overtake each other): the accept at
    * that ballot, when it comes, carries the chosen value. Bounded by 2 x windowSize; beyond, catch-up.
@@ -141,6 +150,7 @@ export class IosReplica implements Engine<IosMessage> {
     this.master = null
     this.recovery = null
     this.coordinating.clear()
+    this.phase2Latency.reset()
     this.committedAhead.clear()
     this.targetView = this.view()
     this.knownCommitIndex = this.log.chosenPrefix
@@ -200,7 +210,7 @@ export class IosReplica implements Engine<IosMessage> {
     const known = this.pending.get(key)
     // Over the limit: dropped unanswered (the client retries); 'rejected' would promise it never executes.
     if (known === undefined && this.pending.size >= this.cfg.maxPendingCommands) return
-    if (known === undefined) this.pending.set(key, { cmd, forwardedAtMs: this.ctx.now() })
+    if (known === undefined) this.pending.set(key, { cmd, forwardedAtMs: this.ctx.now(), retries: 0 })
     else known.forwardedAtMs = this.ctx.now()
     this.submit([cmd])
     this.armForwardRetry()
@@ -235,8 +245,11 @@ export class IosReplica implements Engine<IosMessage> {
     const now = this.ctx.now()
     const stale: Command[] = []
     for (const p of this.pending.values()) {
-      if (now - p.forwardedAtMs < this.cfg.forwardRetryMs) continue
+      // doubling: a command delayed behind a slow slot is not given a second slot every forwardRetryMs
+      if (now - p.forwardedAtMs < this.cfg.forwardRetryMs * 2 ** Math.min(p.retries, MAX_BACKOFF_DOUBLINGS))
+        continue
       p.forwardedAtMs = now
+      p.retries++
       stale.push(p.cmd)
     }
     this.submit(stale)
@@ -468,7 +481,7 @@ export class IosReplica implements Engine<IosMessage> {
       if (this.log.chosen(slot) !== undefined) continue
       const value = rec.votes.get(slot)?.value ?? NOOP
       const coordinator = m.delegation.pick(this.ctx.self, now)
-      m.assigned.set(slot, { value, origin: this.ctx.self, coordinator, assignedAtMs: now })
+      m.assigned.set(slot, { value, origin: this.ctx.self, coordinator, assignedAtMs: now, moves: 0 })
       const list = batches.get(coordinator) ?? []
       list.push({ slot, value })
       batches.set(coordinator, list)
@@ -529,7 +542,7 @@ export class IosReplica implements Engine<IosMessage> {
       const slot = m.nextSlot++
       const now = this.ctx.now()
       const coordinator = m.delegation.pick(origin, now)
-      m.assigned.set(slot, { value, origin, coordinator, assignedAtMs: now })
+      m.assigned.set(slot, { value, origin, coordinator, assignedAtMs: now, moves: 0 })
       this.delegate(m, coordinator, [{ slot, value }])
     }
   }
@@ -553,16 +566,20 @@ export class IosReplica implements Engine<IosMessage> {
     m.delegation.committed(a.coordinator, this.ctx.now() - a.assignedAtMs)
   }
 
-  /** Moves slots that missed their deadline away from their coordinator (same value, same view). */
+  /**
+   * Moves slots that missed their deadline away from their coordinator (same value, same view). The
+   * deadline follows the commit latency of the moment and doubles per move (Delegation.deadlineMs).
+   */
   private redelegateLate(m: MasterState): void {
     const now = this.ctx.now()
     const moves = new Map<NodeId, ChosenEntry[]>()
     for (const [slot, a] of m.assigned) {
-      if (now - a.assignedAtMs < this.cfg.coordinatorTimeoutMs) continue
+      if (now - a.assignedAtMs < m.delegation.deadlineMs(a.moves)) continue
       if (m.delegation.suspect(a.coordinator, now))
         this.ctx.emit({ type: 'recovery', detail: `delegation moved away from ${a.coordinator}` })
       a.coordinator = m.delegation.pickOther(a.coordinator, a.origin, now)
       a.assignedAtMs = now
+      a.moves++
       const list = moves.get(a.coordinator) ?? []
       list.push({ slot, value: a.value })
       moves.set(a.coordinator, list)
@@ -615,11 +632,14 @@ export class IosReplica implements Engine<IosMessage> {
       if (sameSlotValue(chosen, value)) this.broadcastCommit(ballot, [slot])
       return
     }
+    const now = this.ctx.now()
     const c: Coordination = {
       ballot,
       value,
       votes: new VoteSet(this.quorums.commitVotes),
-      sentAtMs: this.ctx.now(),
+      startedAtMs: now,
+      sentAtMs: now,
+      retries: 0,
     }
     this.coordinating.set(slot, c)
     if (!this.acceptLocally(slot, ballot, value)) return
@@ -650,6 +670,7 @@ export class IosReplica implements Engine<IosMessage> {
     if (c === undefined || !ballotEquals(c.ballot, ballot) || !c.votes.add(from)) return
     // q2 acceptors voted at the view's ballot: chosen. Tell every learner, the master among them.
     this.coordinating.delete(slot)
+    this.phase2Latency.add(this.ctx.now() - c.startedAtMs)
     this.learnChosen(slot, c.value)
     this.executeReady()
     this.broadcastCommit(ballot, [slot])
@@ -840,13 +861,25 @@ export class IosReplica implements Engine<IosMessage> {
 
   // ---------------------------------------------------------------- retransmission
 
-  /** Lost messages: prepares, coordinators' accepts, the master's late delegations, catch-up. */
+  /**
+   * Lost messages: prepares, coordinators' accepts, the master's late delegations, catch-up. An accept
+   * is resent once its slot has waited slowFactor x this replica's phase-2 latency of the moment (at
+   * least retransmitMs), doubled per resend: on a host slowed down as a whole, fixed 300 ms resends of
+   * every slot in flight added load faster than it could be served.
+   */
   private onRetransmitTimeout(): void {
     this.ctx.setTimer(TIMER_RETRANSMIT, this.cfg.retransmitMs)
     const now = this.ctx.now()
     for (const [slot, c] of this.coordinating) {
-      if (now - c.sentAtMs < this.cfg.retransmitMs) continue
+      const waitMs = adaptiveDeadlineMs(
+        this.cfg.retransmitMs,
+        this.cfg.slowFactor,
+        this.phase2Latency,
+        c.retries,
+      )
+      if (now - c.sentAtMs < waitMs) continue
       c.sentAtMs = now
+      c.retries++
       const msg: AcceptMsg = {
         type: 'accept',
         ballot: c.ballot,

@@ -2,7 +2,11 @@
 import Table from 'cli-table3'
 import type { CellSummary } from '../results/summary.ts'
 
-/** One row per replica and cell, the bottleneck marked; '' when no cell has per-node figures. */
+/**
+ * One row per replica and cell, the bottleneck marked; '' when no cell has per-node figures. 'cpu us/op'
+ * is raw process CPU per command; 'above idle' subtracts the replica's idle CPU rate over the window
+ * ('-' when the run did not measure it: --idle-baseline).
+ */
 export function nodeCostTable(cells: readonly CellSummary[]): string {
   const table = new Table({
     style: { head: [], border: [] },
@@ -14,6 +18,7 @@ export function nodeCostTable(cells: readonly CellSummary[]): string {
       'recv/op',
       'bytes/op',
       'cpu us/op',
+      'above idle',
       'fsyncs/op',
       'requests',
       '',
@@ -31,6 +36,7 @@ export function nodeCostTable(cells: readonly CellSummary[]): string {
         n.msgsReceivedPerOp,
         Math.round(n.bytesPerOp),
         Math.round(n.cpuUsPerOp),
+        n.cpuUsPerOpAboveIdle === null ? '-' : Math.round(n.cpuUsPerOpAboveIdle),
         n.fsyncsPerOp,
         n.requests,
         mark,
@@ -42,8 +48,17 @@ export function nodeCostTable(cells: readonly CellSummary[]): string {
       const paths =
         c.fastPath === null ? 'no fast/slow path events' : `fast path ${c.fastPath}, slow path ${c.slowPath}`
       const missing = cost.missing.length > 0 ? `; no figures for ${cost.missing.join(', ')}` : ''
+      const idle =
+        cost.idleWindowMs === null
+          ? ''
+          : `; idle CPU (ms per s, over ${cost.idleWindowMs} ms before the load): ${Object.entries(c.nodes)
+              .map(
+                ([id, n]) =>
+                  `${id} ${n.idleCpuUsPerSec === null ? '?' : (n.idleCpuUsPerSec / 1000).toFixed(1)}`,
+              )
+              .join(', ')}`
       notes.push(
-        `${c.id}: per op = per each of ${cost.ops} commands committed in the window; ${paths}${missing}`,
+        `${c.id}: per op = per each of ${cost.ops} commands committed in the window; ${paths}${missing}${idle}`,
       )
     }
   }

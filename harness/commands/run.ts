@@ -40,6 +40,7 @@ const FLAG_OF_FIELD: Record<string, string> = {
   conflict: '--conflict',
   durationMs: '--duration',
   warmupMs: '--warmup',
+  idleBaselineMs: '--idle-baseline',
   readRatio: '--read-ratio',
   seed: '--seed',
   faults: '--kill-leader-at',
@@ -62,6 +63,7 @@ export interface RunFlags extends LoadFlags {
   conflict: string
   duration: string
   warmup: string
+  idleBaseline?: string
   readRatio: string
   config?: string
   seed: string
@@ -152,6 +154,8 @@ export function optionsFromFlags(flags: RunFlags): RunOptionsInput {
   if (flags.storage !== 'memory' && flags.storage !== 'file') {
     throw invalidInput('run', '--storage', `'${flags.storage}' is not a storage kind`, 'use file or memory')
   }
+  if (flags.idleBaseline !== undefined)
+    options.idleBaselineMs = duration('--idle-baseline', flags.idleBaseline, true)
   if (flags.replicas !== undefined)
     options.replicas = number('--replicas', flags.replicas, 'give a whole number of replicas, like 3')
   if (flags.topology !== undefined) options.topology = flags.topology
@@ -289,6 +293,10 @@ export function addRunFlags(command: Command, engineRequired = true): Command {
     .option('--conflict <c>', 'probability a command targets the shared hot key', '0.1')
     .option('--duration <d>', 'load duration, like 10s', '10s')
     .option('--warmup <d>', 'trimmed from latency and throughput (still checked)', '1s')
+    .option(
+      '--idle-baseline <d>',
+      "before the load, measure each replica's idle CPU this long; the cost table adds CPU per op above it",
+    )
     .option('--read-ratio <r>', 'fraction of commands that are gets', '0.5')
     .option('--config <json>', 'engine config: inline JSON object or a JSON file path')
     .option('--seed <n>', 'seed for the workload and the replicas', '1')
