@@ -78,8 +78,41 @@ test('experiment: an unknown topology and a bad duration are rejected', () => {
   assert.equal(problem({ ...base, duration: '2s', warmup: '2s' }).field, 'warmup')
 })
 
-test('experiment: faults must stay an empty list for now', () => {
-  assert.equal(problem({ ...base, faults: [{ kind: 'kill-leader', atMs: 1 }] }).field, 'faults')
+test('experiment: faults take durations, become run options per cell, and name the bad field', () => {
+  const e = parseExperiment(
+    {
+      ...base,
+      faults: [
+        { kind: 'kill', at: '3s', replica: 'r1', restartAfter: '2s' },
+        { kind: 'partition', at: '2s', sides: [['r0'], ['r1', 'r2']], oneWay: true, healAfter: '500ms' },
+      ],
+    },
+    'exp.yaml',
+  )
+  const cell = expandExperiment(e).cells[0]!
+  assert.deepEqual(cell.options.faults, [
+    { kind: 'kill', atMs: 3000, replica: 'r1', restartAfterMs: 2000 },
+    {
+      kind: 'partition',
+      atMs: 2000,
+      sides: [['r0'], ['r1', 'r2']],
+      oneWay: true,
+      mode: 'hold',
+      healAfterMs: 500,
+    },
+  ])
+  const ms = problem({ ...base, faults: [{ kind: 'kill-leader', atMs: 1 }] })
+  assert.equal(ms.field, 'faults.0.atMs')
+  assert.match(ms.problem, /write at: <duration>/)
+  assert.equal(
+    problem({ ...base, faults: [{ kind: 'kill', at: 'soon', replica: 'r1' }] }).field,
+    'faults.0.at',
+  )
+  assert.equal(
+    problem({ ...base, faults: [{ kind: 'pause', at: '1s', replica: 'r1' }] }).field,
+    'faults.0.for',
+  )
+  assert.equal(problem({ ...base, faults: [{ kind: 'melt', at: '1s' }] }).field, 'faults.0.kind')
 })
 
 test('experiment: the matrix is repetitions x topologies x conflicts x engines, seeds per repetition', () => {

@@ -8,6 +8,7 @@ import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { engineNames } from '../engines/registry.ts'
 import { parseDurationMs } from '../harness/commands/run.ts'
+import { faultSpecSchema } from '../harness/fault-spec.ts'
 import { builtinTopologyNames } from '../netem/topology.ts'
 
 /** A problem in an experiment file: the CLI prints `<file>: <field>: <problem>  fix: <fix>` and exits 2. */
@@ -48,6 +49,39 @@ const engineEntrySchema = z.union([
   }),
 ])
 
+/** Experiment-file keys that hold durations, and the run-option key each becomes. */
+const DURATION_KEYS: Readonly<Record<string, string>> = {
+  at: 'atMs',
+  restartAfter: 'restartAfterMs',
+  healAfter: 'healAfterMs',
+  for: 'forMs',
+  delay: 'delayMs',
+  from: 'fromMs',
+  to: 'toMs',
+}
+
+/**
+ * An experiment file's fault (`{kind: kill, at: 3s, replica: r1, restartAfter: 2s}`) as run options
+ * (`{kind: 'kill', atMs: 3000, replica: 'r1', restartAfterMs: 2000}`); a bad duration is an issue at its key.
+ */
+export function faultFromExperiment(raw: unknown): { value: unknown } | { key: string; problem: string } {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    return { key: '', problem: 'not a map like {kind: kill, at: 3s, replica: r1}' }
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(raw)) {
+    const msKey = DURATION_KEYS[k]
+    if (msKey === undefined) {
+      if (k.endsWith('Ms')) return { key: k, problem: `write ${k.slice(0, -2)}: <duration> (like 2s)` }
+      out[k] = v
+      continue
+    }
+    const parsed = typeof v === 'string' ? parseDurationMs(v, true) : null
+    if (parsed === null) return { key: k, problem: `not a duration like 3s or 500ms` }
+    out[msKey] = parsed
+  }
+  return { value: out }
+}
+
 export const experimentSchema = z.strictObject({
   /** names the results directory: lower case, digits and dashes */
   name: z.string().regex(/^[a-z0-9-]+$/),
@@ -86,8 +120,33 @@ export const experimentSchema = z.strictObject({
       valueSizeBytes: 0,
       privateKeysPerClient: 16,
     }),
-  /** fault schedules in experiments come later: the list must stay empty for now */
-  faults: z.tuple([]).default([]),
+  /**
+   * the fault schedule of every cell (harness/fault-spec.ts), times as durations:
+   * `{kind: kill, at: 3s, replica: r1, restartAfter: 2s}`, `{kind: kill-leader, at: 3s}`,
+   * `{kind: partition, at: 2s, sides: [[r0], [r1, r2]], oneWay: false, healAfter: 2s}`,
+   * `{kind: slow, at: 2s, replica: r2, delay: 50ms, for: 2s}`, `{kind: pause, at: 2s, replica: r2, for: 1s}`,
+   * `{kind: random, count: 3, from: 2s, to: 8s, kinds: [kill, pause], for: 1s}`
+   */
+  faults: z
+    .array(z.unknown())
+    .default([])
+    .transform((list, ctx) =>
+      list.map((raw, i) => {
+        const converted = faultFromExperiment(raw)
+        if ('problem' in converted) {
+          ctx.addIssue({ code: 'custom', message: converted.problem, path: [i, converted.key] })
+          return z.NEVER
+        }
+        const parsed = faultSpecSchema.safeParse(converted.value)
+        if (!parsed.success) {
+          const issue = parsed.error.issues[0]!
+          const path = issue.path.map((k) => (typeof k === 'string' ? k.replace(/Ms$/, '') : k))
+          ctx.addIssue({ code: 'custom', message: issue.message, path: [i, ...path] })
+          return z.NEVER
+        }
+        return parsed.data
+      }),
+    ),
   duration: duration.default('10s'),
   warmup: durationOrZero.default('1s'),
   repetitions: z.number().int().min(1).max(100).default(1),
@@ -114,7 +173,8 @@ const FIX_OF_FIELD: Readonly<Record<string, string>> = {
   placement: 'give {leaderSite: <site>, replicas: <n>}',
   workload:
     'give {clientsPerSite or rateOpsPerSec, conflict: [0, 0.02], readRatio, keyDistribution, valueSizeBytes}',
-  faults: 'leave faults out (or []): fault schedules in experiment files are not supported yet',
+  faults:
+    'give faults like {kind: kill, at: 3s, replica: r1, restartAfter: 2s}; kinds: kill, kill-leader, partition, slow, pause, random (experiments/README.md)',
   duration: 'write a duration like 10s, 500ms or 2m',
   warmup: 'write a duration like 1s, 500ms (or 0)',
   repetitions: 'give a whole number from 1 to 100',

@@ -112,6 +112,7 @@ export function expandExperiment(e: Experiment, resultsRoot?: string): MatrixPla
             // every repetition its own workload and replica seeds: repetitions are samples, not copies
             seed: e.seed + repetition - 1,
             storage: e.storage,
+            ...(e.faults.length > 0 ? { faults: e.faults } : {}),
             ...(resultsRoot !== undefined ? { resultsRoot } : {}),
           }
           cells.push({ id: cellId(v.label, topology, conflict, repetition), label: v.label, options })

@@ -42,7 +42,7 @@ const FLAG_OF_FIELD: Record<string, string> = {
   warmupMs: '--warmup',
   readRatio: '--read-ratio',
   seed: '--seed',
-  faults: '--kill-leader-at',
+  faults: '--faults',
   requestTimeoutMs: '--request-timeout',
   resultsRoot: '--results',
   topology: '--topology',
@@ -67,6 +67,7 @@ export interface RunFlags extends LoadFlags {
   results?: string
   requestTimeout: string
   killLeaderAt?: string
+  faults?: string
   storage: string
   launcher?: string
   json?: boolean
@@ -162,8 +163,27 @@ export function optionsFromFlags(flags: RunFlags): RunOptionsInput {
     )
   if (flags.realtime === true) options.realtime = true
   if (flags.results !== undefined) options.resultsRoot = flags.results
+  if (flags.faults !== undefined) {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(flags.faults)
+    } catch (err: unknown) {
+      throw invalidInput(
+        'run',
+        '--faults',
+        `not valid JSON (${(err as Error).message})`,
+        `give a JSON list like '[{"kind":"kill","atMs":3000,"replica":"r1","restartAfterMs":2000}]'`,
+      )
+    }
+    if (!Array.isArray(parsed))
+      throw invalidInput('run', '--faults', 'not a JSON list', 'give a list of faults: [{...}, {...}]')
+    options.faults = parsed as RunOptionsInput['faults']
+  }
   if (flags.killLeaderAt !== undefined) {
-    options.faults = [{ kind: 'kill-leader', atMs: duration('--kill-leader-at', flags.killLeaderAt, true) }]
+    options.faults = [
+      ...(options.faults ?? []),
+      { kind: 'kill-leader', atMs: duration('--kill-leader-at', flags.killLeaderAt, true) },
+    ]
   }
   return options
 }
@@ -280,6 +300,10 @@ export function addRunFlags(command: Command, engineRequired = true): Command {
     .option('--results <dir>', 'parent directory for the new results directory (default: results/)')
     .option('--request-timeout <d>', 'client timeout per attempt before retrying elsewhere', '2s')
     .option('--kill-leader-at <d>', 'SIGKILL the leader this long after the load starts')
+    .option(
+      '--faults <json>',
+      'a fault schedule as a JSON list (kill, kill-leader, partition, slow, pause, random; harness/README.md)',
+    )
     .option('--storage <kind>', 'replica storage: file or memory', 'file')
     .option(
       '--launcher <kind>',
