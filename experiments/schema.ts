@@ -8,6 +8,7 @@ import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { engineNames } from '../engines/registry.ts'
 import { parseDurationMs } from '../harness/commands/run.ts'
+import { ELECTION_KNOBS, parseRange } from '../harness/election.ts'
 import { faultSpecSchema } from '../harness/fault-spec.ts'
 import { builtinTopologyNames } from '../netem/topology.ts'
 
@@ -158,6 +159,25 @@ export const experimentSchema = z.strictObject({
   calibrationProbes: z.number().int().min(1).max(10_000).default(50),
   /** evaluate the claims (harness/claims/) at the end of the run */
   claims: z.boolean().default(true),
+  /**
+   * an election experiment (harness/election.ts) instead of a benchmark matrix: leader crashes, time to
+   * a new leader, per engine and election-timeout range, in the simulator and with real processes
+   */
+  election: z
+    .strictObject({
+      /** election timeout ranges `<min>-<max>` in ms; the heartbeat of each is min / 2 */
+      ranges: z.array(z.string()).min(1),
+      /** one-way delay = broadcastMs / 2 on every link (sim), RTT = broadcastMs through the shaper (real) */
+      broadcastMs: z.number().positive().max(1000).default(15),
+      simTrials: z.number().int().min(1).max(100_000).default(1000),
+      /** trials per (engine, real range) with real processes; 0: simulator only */
+      realTrials: z.number().int().min(0).max(1000).default(20),
+      /** the ranges also run with real processes (a subset of ranges) */
+      realRanges: z.array(z.string()).default([]),
+      /** how long a leader leads before the crash window */
+      settle: durationOrZero.default('300ms'),
+    })
+    .optional(),
 })
 
 export type ExperimentInput = z.input<typeof experimentSchema>
@@ -183,6 +203,8 @@ const FIX_OF_FIELD: Readonly<Record<string, string>> = {
   storage: "use 'file' or 'memory'",
   calibrationProbes: 'give a whole number of probes per link from 1 to 10000, like 50',
   claims: 'give true or false',
+  election:
+    "give {ranges: ['150-300', ...], broadcastMs: 15, simTrials: 1000, realTrials: 20, realRanges: ['150-300']} (harness/README.md, Election experiments)",
 }
 
 function fieldPath(path: readonly PropertyKey[]): string {
@@ -261,9 +283,45 @@ export function parseExperiment(raw: unknown, file: string): Experiment {
       'both a rate (open loop) and clients per site (closed loop)',
       'give one of clientsPerSite and rateOpsPerSec',
     )
+  if (e.election !== undefined) checkElection(e, file)
   if (parseDurationMs(e.warmup, true)! >= parseDurationMs(e.duration)!)
     throw new ExperimentError(file, 'warmup', 'not shorter than the duration', 'shorten the warm-up')
   return e
+}
+
+function checkElection(e: Experiment, file: string): void {
+  const election = e.election!
+  const ranges = new Set<string>()
+  election.ranges.forEach((r, i) => {
+    if (parseRange(r) === null)
+      throw new ExperimentError(
+        file,
+        `election.ranges.${i}`,
+        `'${r}' is not a range`,
+        "write '<min>-<max>' in ms with min <= max, like '150-300'",
+      )
+    ranges.add(r)
+  })
+  election.realRanges.forEach((r, i) => {
+    if (!ranges.has(r))
+      throw new ExperimentError(
+        file,
+        `election.realRanges.${i}`,
+        `'${r}' is not one of the ranges`,
+        `use one of: ${[...ranges].join(', ')}`,
+      )
+  })
+  const engines = e.engines === 'all' ? Object.keys(ELECTION_KNOBS) : e.engines
+  engines.forEach((entry, i) => {
+    const name = typeof entry === 'string' ? entry : entry.engine
+    if (ELECTION_KNOBS[name] === undefined)
+      throw new ExperimentError(
+        file,
+        `engines.${i}`,
+        `engine '${name}' has no election timeouts`,
+        `an election experiment takes: ${Object.keys(ELECTION_KNOBS).join(', ')}`,
+      )
+  })
 }
 
 /** Reads and validates an experiment YAML file. */

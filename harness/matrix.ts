@@ -72,6 +72,9 @@ function canPlaceLeader(engine: string, config: Record<string, unknown>): boolea
  * run has whole repetitions of the matrix rather than every repetition of its first engines.
  */
 export function expandExperiment(e: Experiment, resultsRoot?: string): MatrixPlan {
+  // an election experiment (harness/election.ts) has trials, not cells
+  if (e.election !== undefined)
+    return { name: e.name, cells: [], claims: false, notes: ['an election experiment'] }
   const notes: string[] = []
   const cells: CellPlan[] = []
   const variants = variantsOf(e)
