@@ -189,17 +189,27 @@ export function simulateElections(plan: ElectionPlan, progress: (line: string) =
 const POLL_MS = 3
 const NEW_LEADER_WAIT_MS = 20_000
 
-/** The survivors' /health until one says it leads; ms from `t0` (performance.now()), or null. */
-async function waitForNewLeader(cluster: Cluster, old: NodeId, t0: number): Promise<number | null> {
-  while (performance.now() - t0 < NEW_LEADER_WAIT_MS) {
+/**
+ * The survivors' /health until one says it leads; the figure is from the kill (`killedAtMs`, wall clock)
+ * to that replica's own record of its election (`lastElectedAtMs`), so the polling adds nothing to it.
+ */
+async function waitForNewLeader(cluster: Cluster, old: NodeId, killedAtMs: number): Promise<number | null> {
+  while (wallMs() - killedAtMs < NEW_LEADER_WAIT_MS) {
     const survivors = cluster.replicas.filter((r) => r.id !== old && r.running())
     const healths = await Promise.all(survivors.map((r) => r.health(200)))
-    const at = performance.now()
-    if (healths.some((h) => h?.role === 'leader' && h.id !== old)) return at - t0
+    const polledAtMs = wallMs()
+    const leader = healths.find((h) => h?.role === 'leader' && h.id !== old)
+    if (leader !== undefined) {
+      const at = leader?.lastElectedAtMs
+      return (typeof at === 'number' && at >= killedAtMs ? at : polledAtMs) - killedAtMs
+    }
     await sleep(POLL_MS)
   }
   return null
 }
+
+/** ms since the epoch, sub-millisecond: comparable across processes on one host */
+const wallMs = () => performance.timeOrigin + performance.now()
 
 /** Real-process trials of one engine and range on a fresh shaped cluster. */
 async function realTrials(
@@ -250,9 +260,9 @@ async function realTrials(
         break
       }
       await sleep(plan.settleMs + rng.next() * (range.minMs / 2))
-      const t0 = performance.now()
+      const killedAtMs = wallMs()
       await cluster.replica(leader).kill('SIGKILL')
-      const ms = await waitForNewLeader(cluster, leader, t0)
+      const ms = await waitForNewLeader(cluster, leader, killedAtMs)
       values.push(ms)
       await cluster.replica(leader).restart()
     }
