@@ -176,6 +176,8 @@ export const experimentSchema = z.strictObject({
       realRanges: z.array(z.string()).default([]),
       /** how long a leader leads before the crash window */
       settle: durationOrZero.default('300ms'),
+      /** real trials: replicas under SCHED_FIFO, so a loaded host's scheduling delay is not measured */
+      realtime: z.boolean().default(false),
     })
     .optional(),
 })

@@ -22,6 +22,7 @@ import { Rng } from '../engines/core/runtime/rng.ts'
 import { findEngine } from '../engines/registry.ts'
 import { electionTrials } from '../engines/sim/election.ts'
 import type { Experiment } from '../experiments/schema.ts'
+import { raiseToRealtime } from '../netem/priority.ts'
 import { startRunClock } from '../workloads/clock.ts'
 import { parseDurationMs } from './commands/run.ts'
 import { waitForAgreedLeader } from './faults.ts'
@@ -67,6 +68,8 @@ export interface ElectionPlan {
   readonly simTrials: number
   readonly realTrials: number
   readonly settleMs: number
+  /** replicas under SCHED_FIFO (harness/realtime.ts): on a loaded host, scheduling delay is not the protocol's */
+  readonly realtime: boolean
   readonly seed: number
   /** a topology (YAML path or built-in) whose links all have an RTT of broadcastMs */
   readonly topology: string
@@ -91,6 +94,7 @@ export function electionPlanOf(e: Experiment, resultsRoot: string): ElectionPlan
     simTrials: election.simTrials,
     realTrials: election.realTrials,
     settleMs: parseDurationMs(election.settle, true)!,
+    realtime: election.realtime,
     seed: e.seed,
     topology: e.topology ?? 'experiments/topologies/fig16-5.yaml',
     resultsRoot,
@@ -252,6 +256,12 @@ async function realTrials(
       clock: startRunClock(),
       peerAddresses: network.peerAddresses,
     })
+    const raise = (id: NodeId) => {
+      const pid = cluster?.replica(id).pid() ?? null
+      return pid === null ? `${id}: not running` : `${id}: ${raiseToRealtime(pid).detail}`
+    }
+    if (plan.realtime)
+      progress(`real ${engine} ${rangeLabel(range)}: ${cluster.replicas.map((r) => raise(r.id)).join('; ')}`)
     for (let t = 0; t < plan.realTrials; t++) {
       const leader = await waitForAgreedLeader(cluster, NEW_LEADER_WAIT_MS)
       if (leader === null) {
@@ -265,6 +275,7 @@ async function realTrials(
       const ms = await waitForNewLeader(cluster, leader, killedAtMs)
       values.push(ms)
       await cluster.replica(leader).restart()
+      if (plan.realtime) raise(leader)
     }
   } catch (err: unknown) {
     problem = (err as Error).message
