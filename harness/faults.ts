@@ -191,7 +191,16 @@ async function injectKill(
   const restart = (async () => {
     if (!(await lasting(spec.restartAfterMs, env))) return null
     const startUs = clock.nowUs()
-    await cluster.replica(target).restart()
+    try {
+      await cluster.replica(target).restart()
+    } catch (err: unknown) {
+      // killed again while it started, or it could not start: the run goes on without it
+      events.push({
+        atUs: startUs,
+        what: `restart ${target} failed: ${(err as Error).message.split('\n')[0]}`,
+      })
+      return null
+    }
     events.push({ atUs: startUs, what: `restart ${target}` })
     return startUs
   })()
@@ -341,9 +350,14 @@ export function runFaultSchedule(
     if (stop?.aborted === true) return null
     if (ended.signal.aborted) return notInjected(spec, clock.nowUs(), 'the load ended before its time')
     progress(`fault: ${describeFault(spec)}`)
-    return spec.kind === 'kill' || spec.kind === 'kill-leader'
-      ? injectKill(spec, env)
-      : injectOther(spec, env)
+    try {
+      return await (spec.kind === 'kill' || spec.kind === 'kill-leader'
+        ? injectKill(spec, env)
+        : injectOther(spec, env))
+    } catch (err: unknown) {
+      // a fault that fails is recorded; it never takes the run down
+      return notInjected(spec, clock.nowUs(), (err as Error).message)
+    }
   })
   return {
     done: Promise.all(tasks).then((records) =>
