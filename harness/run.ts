@@ -32,7 +32,13 @@ import { type HistoryOp, historyToJsonl } from './check/history.ts'
 import { checkHistory } from './check/linearizability.ts'
 import { evaluateRunClaims } from './claims/index.ts'
 import { type FaultSpec, faultSpecSchema, resolveFaultSchedule } from './fault-spec.ts'
-import { exitFaults, runFaultSchedule, waitForAgreedLeader, withFaultEvents } from './faults.ts'
+import {
+  exitFaults,
+  type RunningSchedule,
+  runFaultSchedule,
+  waitForAgreedLeader,
+  withFaultEvents,
+} from './faults.ts'
 import { onInterrupt } from './launchers/cleanup.ts'
 import { LAUNCHERS, startCluster } from './launchers/launch.ts'
 import { REPO_ROOT } from './launchers/local.ts'
@@ -392,15 +398,21 @@ async function runCell(
     // /metrics at the measured window's edges (harness/node-cost.ts)
     // a replica that cannot answer /metrics within a client's timeout is left out, not waited for
     meter = new NodeCostMeter(cluster.replicas, () => clock.nowUs(), Math.min(1000, options.requestTimeoutMs))
-    const schedule = runFaultSchedule(
-      options.faults,
-      cluster,
-      clock,
-      startUs,
-      stopLoad.signal,
-      network?.faultNetwork() ?? null,
-      (line) => progress(`${id}: ${line}`),
-    )
+    // fault times count from the load's start (the driver processes may take a while to start)
+    let schedule: RunningSchedule | null = null
+    const startFaults = (loadStartUs: number) => {
+      const live = cluster
+      if (live === null) return
+      schedule = runFaultSchedule(
+        options.faults,
+        live,
+        clock,
+        loadStartUs,
+        stopLoad.signal,
+        network?.faultNetwork() ?? null,
+        (line) => progress(`${id}: ${line}`),
+      )
+    }
     const realtime = options.realtime ? realtimeCell(cluster) : null
     if (realtime !== null) progress(`${id}: real-time priority: ${realtime.detail}`)
     let load: LoadResult
@@ -412,20 +424,22 @@ async function runCell(
         onCompleted: (n) => {
           completed += n
         },
-        onStart: (loadStartUs) =>
+        onStart: (loadStartUs) => {
+          startFaults(loadStartUs)
           meter?.schedule(
             loadStartUs + options.warmupMs * 1000,
             loadStartUs + (options.durationMs - options.cooldownMs) * 1000,
-          ),
+          )
+        },
       })
     } finally {
       clearInterval(ticker)
       realtime?.restore()
       // faults still on end now (restart, heal, resume): the read-back needs the cluster back
-      schedule.end()
+      ;(schedule as RunningSchedule | null)?.end()
     }
     const cost = await meter.finish(load.history)
-    const scheduled = await schedule.done
+    const scheduled = await ((schedule as RunningSchedule | null)?.done ?? [])
     throwIfInterrupted(stopLoad.signal, id)
     const history = [...load.history]
     let readBack = { keys: 0, ok: 0 }

