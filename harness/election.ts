@@ -192,6 +192,7 @@ export function simulateElections(plan: ElectionPlan, progress: (line: string) =
 
 const POLL_MS = 3
 const NEW_LEADER_WAIT_MS = 20_000
+const AGREED_LEADER_WAIT_MS = 60_000
 
 /**
  * The survivors' /health until one says it leads; the figure is from the kill (`killedAtMs`, wall clock)
@@ -263,7 +264,8 @@ async function realTrials(
     if (plan.realtime)
       progress(`real ${engine} ${rangeLabel(range)}: ${cluster.replicas.map((r) => raise(r.id)).join('; ')}`)
     for (let t = 0; t < plan.realTrials; t++) {
-      const leader = await waitForAgreedLeader(cluster, NEW_LEADER_WAIT_MS)
+      // the restarted replica must catch up first; on a loaded host that can take long
+      const leader = await waitForAgreedLeader(cluster, AGREED_LEADER_WAIT_MS)
       if (leader === null) {
         problem = `no agreed leader before trial ${t + 1}`
         progress(`real ${engine} ${rangeLabel(range)}: ${problem}; stopping`)
