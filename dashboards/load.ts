@@ -13,6 +13,7 @@ import type {
   CalibrationModel,
   CellModel,
   EnvModel,
+  FaultModel,
   LatencyUs,
   NodeCostModel,
   PercentilePoint,
@@ -210,6 +211,45 @@ function loadSites(x: unknown): SiteModel[] {
 
 type RawCell = Omit<CellModel, 'series'>
 
+/** summary.json `faults` (harness/faults.ts) with times in seconds of the load. */
+function loadFaults(x: unknown, loadStartUs: number): FaultModel[] {
+  if (!Array.isArray(x)) return []
+  const second = (us: number) => Math.round((us - loadStartUs) / 1000) / 1000
+  const out: FaultModel[] = []
+  for (const f of x) {
+    if (!isObj(f)) continue
+    const kind = str(f.kind)
+    const atUs = num(f.atUs)
+    if (kind === null || atUs === null) continue
+    const endUs = num(f.endUs)
+    const recovery: Record<string, number | null> = {}
+    if (isObj(f.recoveryMsBySite))
+      for (const [site, v] of Object.entries(f.recoveryMsBySite)) recovery[site] = num(v)
+    const events = Array.isArray(f.events)
+      ? f.events.flatMap((e) => {
+          const at = isObj(e) ? num(e.atUs) : null
+          const what = isObj(e) ? str(e.what) : null
+          return at === null || what === null ? [] : [{ second: second(at), what }]
+        })
+      : []
+    const description =
+      str(f.description) ?? (kind === 'replica-exit' ? `${str(f.replica) ?? '?'} exited by itself` : kind)
+    out.push({
+      kind,
+      description: str(f.error) !== null ? `${description} (not injected: ${str(f.error)})` : description,
+      atSecond: second(atUs),
+      endSecond: endUs === null ? null : second(endUs),
+      events:
+        events.length > 0 || str(f.error) !== null ? events : [{ second: second(atUs), what: description }],
+      recoveryMsBySite: recovery,
+      opsFailed: num(f.opsFailed),
+      opsUnknown: num(f.opsUnknown),
+      newLeaderAfterMs: num(f.newLeaderAfterMs),
+    })
+  }
+  return out.sort((a, b) => a.atSecond - b.atSecond)
+}
+
 function loadCell(runDir: string, runId: string, cell: Obj, index: number): RawCell {
   const problems: string[] = []
   const id = str(cell.id) ?? `cell-${index + 1}`
@@ -246,6 +286,7 @@ function loadCell(runDir: string, runId: string, cell: Obj, index: number): RawC
     bottleneckNode: str(cell.bottleneckNode),
     distribution,
     timeline: loadTimeline(runDir, cell, files, cellDir, problems),
+    faults: loadFaults(cell.faults, num(cell.loadStartUs) ?? 0),
     problems,
   }
 }

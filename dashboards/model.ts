@@ -43,6 +43,24 @@ export interface Timeline {
   readonly source: 'timeline' | 'history'
 }
 
+/** One fault of a cell (summary.json `faults`), times in seconds of the load. */
+export interface FaultModel {
+  /** kill, kill-leader, partition, slow, pause, replica-exit */
+  readonly kind: string
+  readonly description: string
+  readonly atSecond: number
+  /** when it ended (restart, heal, resume), or null: it lasted to the end */
+  readonly endSecond: number | null
+  /** every step (kill, restart, heal, ...) */
+  readonly events: ReadonlyArray<{ readonly second: number; readonly what: string }>
+  /** per client site: ms until it committed again (null: it never did) */
+  readonly recoveryMsBySite: Readonly<Record<string, number | null>>
+  readonly opsFailed: number | null
+  readonly opsUnknown: number | null
+  /** kill-leader: ms until a survivor named a new leader */
+  readonly newLeaderAfterMs: number | null
+}
+
 export interface CellModel {
   readonly runId: string
   readonly id: string
@@ -63,6 +81,7 @@ export interface CellModel {
   /** the cell's latency.hlog, every site and op merged (null: no readable log) */
   readonly distribution: readonly PercentilePoint[] | null
   readonly timeline: Timeline | null
+  readonly faults: readonly FaultModel[]
   /** engine label for charts: the engine, plus whatever else varies across the loaded cells (not conflict) */
   readonly series: string
   /** non-fatal problems met while loading this cell (a missing or unreadable file) */

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { promisify } from 'node:util'
 import { engineNames } from '../engines/registry.ts'
+import { electionPlanOf } from '../harness/election.ts'
 import { expandExperiment } from '../harness/matrix.ts'
 import { ExperimentError, loadExperiment, parseExperiment } from './schema.ts'
 import { experimentJsonSchemaText, SCHEMA_JSON_PATH } from './schema-json.ts'
@@ -27,7 +28,14 @@ test('experiment: every file in experiments/ validates and expands into cells', 
   const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'))
   assert.ok(files.length >= 4, files.join(', '))
   for (const f of files) {
-    const plan = expandExperiment(loadExperiment(join(dir, f)))
+    const e = loadExperiment(join(dir, f))
+    if (e.election !== undefined) {
+      // an election experiment has trials, not cells
+      const plan = electionPlanOf(e, '/tmp')
+      assert.ok(plan.ranges.length > 0 && plan.engines.length > 0, f)
+      continue
+    }
+    const plan = expandExperiment(e)
     assert.ok(plan.cells.length > 0, f)
     assert.equal(new Set(plan.cells.map((c) => c.id)).size, plan.cells.length, `${f}: cell ids are unique`)
   }
@@ -78,8 +86,41 @@ test('experiment: an unknown topology and a bad duration are rejected', () => {
   assert.equal(problem({ ...base, duration: '2s', warmup: '2s' }).field, 'warmup')
 })
 
-test('experiment: faults must stay an empty list for now', () => {
-  assert.equal(problem({ ...base, faults: [{ kind: 'kill-leader', atMs: 1 }] }).field, 'faults')
+test('experiment: faults take durations, become run options per cell, and name the bad field', () => {
+  const e = parseExperiment(
+    {
+      ...base,
+      faults: [
+        { kind: 'kill', at: '3s', replica: 'r1', restartAfter: '2s' },
+        { kind: 'partition', at: '2s', sides: [['r0'], ['r1', 'r2']], oneWay: true, healAfter: '500ms' },
+      ],
+    },
+    'exp.yaml',
+  )
+  const cell = expandExperiment(e).cells[0]!
+  assert.deepEqual(cell.options.faults, [
+    { kind: 'kill', atMs: 3000, replica: 'r1', restartAfterMs: 2000 },
+    {
+      kind: 'partition',
+      atMs: 2000,
+      sides: [['r0'], ['r1', 'r2']],
+      oneWay: true,
+      mode: 'hold',
+      healAfterMs: 500,
+    },
+  ])
+  const ms = problem({ ...base, faults: [{ kind: 'kill-leader', atMs: 1 }] })
+  assert.equal(ms.field, 'faults.0.atMs')
+  assert.match(ms.problem, /write at: <duration>/)
+  assert.equal(
+    problem({ ...base, faults: [{ kind: 'kill', at: 'soon', replica: 'r1' }] }).field,
+    'faults.0.at',
+  )
+  assert.equal(
+    problem({ ...base, faults: [{ kind: 'pause', at: '1s', replica: 'r1' }] }).field,
+    'faults.0.for',
+  )
+  assert.equal(problem({ ...base, faults: [{ kind: 'melt', at: '1s' }] }).field, 'faults.0.kind')
 })
 
 test('experiment: the matrix is repetitions x topologies x conflicts x engines, seeds per repetition', () => {
@@ -147,4 +188,26 @@ test('experiment: processingDelay reaches every cell as processingDelayMs; absen
   const plain = expandExperiment(parseExperiment({ ...base, processingDelay: '0' }, 'exp.yaml'))
   assert.equal(plain.cells[0]!.options.processingDelayMs, undefined)
   assert.match(problem({ ...base, processingDelay: '20' }).fix, /like 5ms/)
+})
+
+test('experiment: an election block names bad ranges, real ranges outside them, engines without timeouts', () => {
+  const election = { ranges: ['150-300', '12-24'], realRanges: ['150-300'] }
+  const e = parseExperiment({ ...base, engines: ['raft', 'vr'], election }, 'exp.yaml')
+  const plan = electionPlanOf(e, '/tmp')
+  assert.deepEqual(plan.ranges, [
+    { minMs: 150, maxMs: 300 },
+    { minMs: 12, maxMs: 24 },
+  ])
+  assert.deepEqual(
+    [plan.replicas, plan.simTrials, plan.realTrials, plan.broadcastMs, plan.settleMs],
+    [5, 1000, 20, 15, 300],
+  )
+  const bad = problem({ ...base, engines: ['raft'], election: { ranges: ['300-150'] } })
+  assert.equal(bad.field, 'election.ranges.0')
+  const outside = problem({ ...base, engines: ['raft'], election: { ...election, realRanges: ['50-100'] } })
+  assert.equal(outside.field, 'election.realRanges.0')
+  assert.match(outside.fix, /150-300, 12-24/)
+  const leaderless = problem({ ...base, engines: ['raft', 'epaxos'], election })
+  assert.equal(leaderless.field, 'engines.1')
+  assert.match(leaderless.fix, /raft, vr, multipaxos/)
 })

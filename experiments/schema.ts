@@ -8,8 +8,10 @@ import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { engineNames } from '../engines/registry.ts'
 import { parseDurationMs } from '../harness/commands/run.ts'
+import { ELECTION_KNOBS, parseRange } from '../harness/election.ts'
 import { BUILTIN_EXTERNAL_ENGINES } from '../harness/external/etcd.ts'
 import { ExternalEngineError, externalEngineSchema, parseExternalEngine } from '../harness/external/schema.ts'
+import { faultSpecSchema } from '../harness/fault-spec.ts'
 import { builtinTopologyNames } from '../netem/topology.ts'
 
 /** A problem in an experiment file: the CLI prints `<file>: <field>: <problem>  fix: <fix>` and exits 2. */
@@ -49,6 +51,39 @@ const engineEntrySchema = z.union([
     config: z.record(z.string(), z.unknown()).default({}),
   }),
 ])
+
+/** Experiment-file keys that hold durations, and the run-option key each becomes. */
+const DURATION_KEYS: Readonly<Record<string, string>> = {
+  at: 'atMs',
+  restartAfter: 'restartAfterMs',
+  healAfter: 'healAfterMs',
+  for: 'forMs',
+  delay: 'delayMs',
+  from: 'fromMs',
+  to: 'toMs',
+}
+
+/**
+ * An experiment file's fault (`{kind: kill, at: 3s, replica: r1, restartAfter: 2s}`) as run options
+ * (`{kind: 'kill', atMs: 3000, replica: 'r1', restartAfterMs: 2000}`); a bad duration is an issue at its key.
+ */
+export function faultFromExperiment(raw: unknown): { value: unknown } | { key: string; problem: string } {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    return { key: '', problem: 'not a map like {kind: kill, at: 3s, replica: r1}' }
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(raw)) {
+    const msKey = DURATION_KEYS[k]
+    if (msKey === undefined) {
+      if (k.endsWith('Ms')) return { key: k, problem: `write ${k.slice(0, -2)}: <duration> (like 2s)` }
+      out[k] = v
+      continue
+    }
+    const parsed = typeof v === 'string' ? parseDurationMs(v, true) : null
+    if (parsed === null) return { key: k, problem: `not a duration like 3s or 500ms` }
+    out[msKey] = parsed
+  }
+  return { value: out }
+}
 
 export const experimentSchema = z.strictObject({
   /** names the results directory: lower case, digits and dashes */
@@ -93,8 +128,33 @@ export const experimentSchema = z.strictObject({
       valueSizeBytes: 0,
       privateKeysPerClient: 16,
     }),
-  /** fault schedules in experiments come later: the list must stay empty for now */
-  faults: z.tuple([]).default([]),
+  /**
+   * the fault schedule of every cell (harness/fault-spec.ts), times as durations:
+   * `{kind: kill, at: 3s, replica: r1, restartAfter: 2s}`, `{kind: kill-leader, at: 3s}`,
+   * `{kind: partition, at: 2s, sides: [[r0], [r1, r2]], oneWay: false, healAfter: 2s}`,
+   * `{kind: slow, at: 2s, replica: r2, delay: 50ms, for: 2s}`, `{kind: pause, at: 2s, replica: r2, for: 1s}`,
+   * `{kind: random, count: 3, from: 2s, to: 8s, kinds: [kill, pause], for: 1s}`
+   */
+  faults: z
+    .array(z.unknown())
+    .default([])
+    .transform((list, ctx) =>
+      list.map((raw, i) => {
+        const converted = faultFromExperiment(raw)
+        if ('problem' in converted) {
+          ctx.addIssue({ code: 'custom', message: converted.problem, path: [i, converted.key] })
+          return z.NEVER
+        }
+        const parsed = faultSpecSchema.safeParse(converted.value)
+        if (!parsed.success) {
+          const issue = parsed.error.issues[0]!
+          const path = issue.path.map((k) => (typeof k === 'string' ? k.replace(/Ms$/, '') : k))
+          ctx.addIssue({ code: 'custom', message: issue.message, path: [i, ...path] })
+          return z.NEVER
+        }
+        return parsed.data
+      }),
+    ),
   duration: duration.default('10s'),
   warmup: durationOrZero.default('1s'),
   repetitions: z.number().int().min(1).max(100).default(1),
@@ -116,6 +176,27 @@ export const experimentSchema = z.strictObject({
   calibrationProbes: z.number().int().min(1).max(10_000).default(50),
   /** evaluate the claims (harness/claims/) at the end of the run */
   claims: z.boolean().default(true),
+  /**
+   * an election experiment (harness/election.ts) instead of a benchmark matrix: leader crashes, time to
+   * a new leader, per engine and election-timeout range, in the simulator and with real processes
+   */
+  election: z
+    .strictObject({
+      /** election timeout ranges `<min>-<max>` in ms; the heartbeat of each is min / 2 */
+      ranges: z.array(z.string()).min(1),
+      /** one-way delay = broadcastMs / 2 on every link (sim), RTT = broadcastMs through the shaper (real) */
+      broadcastMs: z.number().positive().max(1000).default(15),
+      simTrials: z.number().int().min(1).max(100_000).default(1000),
+      /** trials per (engine, real range) with real processes; 0: simulator only */
+      realTrials: z.number().int().min(0).max(1000).default(20),
+      /** the ranges also run with real processes (a subset of ranges) */
+      realRanges: z.array(z.string()).default([]),
+      /** how long a leader leads before the crash window */
+      settle: durationOrZero.default('300ms'),
+      /** real trials: replicas under SCHED_FIFO, so a loaded host's scheduling delay is not measured */
+      realtime: z.boolean().default(false),
+    })
+    .optional(),
 })
 
 export type ExperimentInput = z.input<typeof experimentSchema>
@@ -132,7 +213,8 @@ const FIX_OF_FIELD: Readonly<Record<string, string>> = {
   placement: 'give {leaderSite: <site>, replicas: <n>}',
   workload:
     'give {clientsPerSite or rateOpsPerSec, conflict: [0, 0.02], readRatio, keyDistribution, valueSizeBytes}',
-  faults: 'leave faults out (or []): fault schedules in experiment files are not supported yet',
+  faults:
+    'give faults like {kind: kill, at: 3s, replica: r1, restartAfter: 2s}; kinds: kill, kill-leader, partition, slow, pause, random (experiments/README.md)',
   duration: 'write a duration like 10s, 500ms or 2m',
   warmup: 'write a duration like 1s, 500ms (or 0)',
   repetitions: 'give a whole number from 1 to 100',
@@ -144,6 +226,8 @@ const FIX_OF_FIELD: Readonly<Record<string, string>> = {
   calibrationProbes: 'give a whole number of probes per link from 1 to 10000, like 50',
   claims: 'give true or false',
   realtime: 'give true or false',
+  election:
+    "give {ranges: ['150-300', ...], broadcastMs: 15, simTrials: 1000, realTrials: 20, realRanges: ['150-300']} (harness/README.md, Election experiments)",
 }
 
 function fieldPath(path: readonly PropertyKey[]): string {
@@ -258,9 +342,45 @@ export function parseExperiment(raw: unknown, file: string): Experiment {
       'both a rate (open loop) and clients per site (closed loop)',
       'give one of clientsPerSite and rateOpsPerSec',
     )
+  if (e.election !== undefined) checkElection(e, file)
   if (parseDurationMs(e.warmup, true)! >= parseDurationMs(e.duration)!)
     throw new ExperimentError(file, 'warmup', 'not shorter than the duration', 'shorten the warm-up')
   return e
+}
+
+function checkElection(e: Experiment, file: string): void {
+  const election = e.election!
+  const ranges = new Set<string>()
+  election.ranges.forEach((r, i) => {
+    if (parseRange(r) === null)
+      throw new ExperimentError(
+        file,
+        `election.ranges.${i}`,
+        `'${r}' is not a range`,
+        "write '<min>-<max>' in ms with min <= max, like '150-300'",
+      )
+    ranges.add(r)
+  })
+  election.realRanges.forEach((r, i) => {
+    if (!ranges.has(r))
+      throw new ExperimentError(
+        file,
+        `election.realRanges.${i}`,
+        `'${r}' is not one of the ranges`,
+        `use one of: ${[...ranges].join(', ')}`,
+      )
+  })
+  const engines = e.engines === 'all' ? Object.keys(ELECTION_KNOBS) : e.engines
+  engines.forEach((entry, i) => {
+    const name = typeof entry === 'string' ? entry : entry.engine
+    if (ELECTION_KNOBS[name] === undefined)
+      throw new ExperimentError(
+        file,
+        `engines.${i}`,
+        `engine '${name}' has no election timeouts`,
+        `an election experiment takes: ${Object.keys(ELECTION_KNOBS).join(', ')}`,
+      )
+  })
 }
 
 /** Reads and validates an experiment YAML file. */

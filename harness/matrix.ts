@@ -94,6 +94,9 @@ function canPlaceLeader(
  * run has whole repetitions of the matrix rather than every repetition of its first engines.
  */
 export function expandExperiment(e: Experiment, resultsRoot?: string): MatrixPlan {
+  // an election experiment (harness/election.ts) has trials, not cells
+  if (e.election !== undefined)
+    return { name: e.name, cells: [], claims: false, notes: ['an election experiment'] }
   const notes: string[] = []
   const cells: CellPlan[] = []
   const variants = variantsOf(e).filter((v) => {
@@ -144,6 +147,7 @@ export function expandExperiment(e: Experiment, resultsRoot?: string): MatrixPla
             ...(processingDelayMs > 0 ? { processingDelayMs } : {}),
             ...(e.realtime ? { realtime: true } : {}),
             ...(v.external?.declared === true ? { external: v.external.definition } : {}),
+            ...(e.faults.length > 0 ? { faults: e.faults } : {}),
             ...(resultsRoot !== undefined ? { resultsRoot } : {}),
           }
           cells.push({ id: cellId(v.label, topology, conflict, repetition), label: v.label, options })

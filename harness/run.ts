@@ -28,6 +28,7 @@ import {
   resolveWorkloadOptions,
   workloadOptionFields,
 } from '../workloads/run-options.ts'
+import { lostWrites, withAvailability } from './availability.ts'
 import { type HistoryOp, historyToJsonl } from './check/history.ts'
 import { checkHistory } from './check/linearizability.ts'
 import { evaluateRunClaims } from './claims/index.ts'
@@ -42,7 +43,14 @@ import {
   externalDataDir,
   parseExternalEngine,
 } from './external/schema.ts'
-import { exitFaults, runFaultSchedule, waitForAgreedLeader, withFirstCommit } from './faults.ts'
+import { type FaultSpec, faultSpecSchema, resolveFaultSchedule } from './fault-spec.ts'
+import {
+  exitFaults,
+  type RunningSchedule,
+  runFaultSchedule,
+  waitForAgreedLeader,
+  withFaultEvents,
+} from './faults.ts'
 import { onInterrupt } from './launchers/cleanup.ts'
 import { LAUNCHERS, startCluster } from './launchers/launch.ts'
 import { REPO_ROOT } from './launchers/local.ts'
@@ -80,20 +88,6 @@ export class RunOptionError extends Error {
   }
 }
 
-const faultSchema = z.discriminatedUnion('kind', [
-  z.strictObject({
-    kind: z.literal('kill-leader'),
-    atMs: z.number().nonnegative(),
-    signal: z.enum(['SIGKILL', 'SIGTERM']).optional(),
-  }),
-  z.strictObject({
-    kind: z.literal('kill'),
-    atMs: z.number().nonnegative(),
-    replica: z.string(),
-    signal: z.enum(['SIGKILL', 'SIGTERM']).optional(),
-  }),
-])
-
 export const runOptionsSchema = z.strictObject({
   engine: z.string().min(1),
   /** raw engine config, validated by the engine's parseConfig and handed to every replica */
@@ -126,7 +120,8 @@ export const runOptionsSchema = z.strictObject({
   /** every replica holds each client command and peer message this long before its engine sees it
    * (engines/host/input-delay.ts): a known slowdown, for testing regression gates; 0 = none */
   processingDelayMs: z.number().nonnegative().max(60_000).default(0),
-  faults: z.array(faultSchema).default([]),
+  /** the fault schedule (harness/fault-spec.ts); `random` entries are expanded from the seed */
+  faults: z.array(faultSpecSchema).default([]),
   /** read every touched key once more after the load, into the checked history */
   readBack: z.boolean().default(true),
   /** build report.html and charts/ at the end (dashboards/report.ts); `consensus-bench report` does it later */
@@ -147,7 +142,11 @@ export const runOptionsSchema = z.strictObject({
 })
 
 export type RunOptionsInput = z.input<typeof runOptionsSchema>
-export type RunOptions = Omit<z.output<typeof runOptionsSchema>, 'replicas'> & { readonly replicas: number }
+export type RunOptions = Omit<z.output<typeof runOptionsSchema>, 'replicas' | 'faults'> & {
+  replicas: number
+  /** fixed faults, sorted by time */
+  faults: FaultSpec[]
+}
 
 export interface RunHooks {
   /** progress lines (the CLI writes them to stderr) */
@@ -183,7 +182,8 @@ const FIX_OF_OPTION: Readonly<Record<string, string>> = {
   maxOps: 'give a positive whole number of commands',
   storage: "use 'file' or 'memory'",
   processingDelayMs: 'give a duration from 0 to 60s, like 5ms (0: no delay)',
-  faults: "give {atMs, kind: 'kill-leader'} or {atMs, kind: 'kill', replica: 'r<i>'}, atMs >= 0",
+  faults:
+    "give faults like {kind: 'kill', atMs: 3000, replica: 'r1', restartAfterMs: 2000}, {kind: 'kill-leader', atMs}, {kind: 'partition', atMs, sides: [['r0'], ['r1', 'r2']]}, {kind: 'slow', atMs, replica, delayMs}, {kind: 'pause', atMs, replica, forMs} (harness/README.md)",
   readBack: 'give true or false',
   report: 'give true or false',
   checkTimeBudgetMs: 'give a positive whole number of milliseconds',
@@ -209,7 +209,7 @@ export function resolveRunOptions(input: RunOptionsInput): RunOptions {
   }
   const w = resolveWorkloadOptions(parsed.data)
   if ('problem' in w) throw new RunOptionError(w.field, w.problem, w.fix)
-  const o = { ...w, replicas: parsed.data.replicas ?? 3 }
+  const o: RunOptions = { ...w, replicas: parsed.data.replicas ?? 3, faults: [] }
   if (o.leaderSite !== undefined && o.topology === undefined)
     throw new RunOptionError('leaderSite', 'a leader site needs a topology', 'give --topology as well')
   // the compose launcher does not wire the shaped network in yet: a topology there would run unshaped
@@ -227,22 +227,15 @@ export function resolveRunOptions(input: RunOptionsInput): RunOptions {
   if (o.warmupMs + o.cooldownMs >= o.durationMs) {
     throw new RunOptionError('durationMs', 'shorter than warm-up plus cool-down', 'run longer or trim less')
   }
-  for (const f of o.faults) {
-    if (f.atMs >= o.durationMs)
-      throw new RunOptionError(
-        'faults',
-        `fault at ${f.atMs} ms is after the run`,
-        'schedule it inside the duration',
-      )
-    // the replicas are r0..r{N-1}: anything else could only fail at injection time, mid-run
-    const ids = Array.from({ length: o.replicas }, (_, i) => `r${i}`)
-    if (f.kind === 'kill' && !ids.includes(f.replica))
-      throw new RunOptionError(
-        'faults',
-        `no replica ${f.replica} in a run of ${o.replicas}`,
-        `use one of r0..r${o.replicas - 1}`,
-      )
-  }
+  const schedule = resolveFaultSchedule(parsed.data.faults, {
+    replicas: o.replicas,
+    durationMs: o.durationMs,
+    shaped: o.topology !== undefined,
+    seed: o.seed,
+  })
+  if ('problem' in schedule)
+    throw new RunOptionError(`faults.${schedule.index}`, schedule.problem, schedule.fix)
+  o.faults = schedule.faults
   const external = externalOf(o)
   if (external !== null) {
     const missing = missingProgram(o.engine, external)
@@ -521,7 +514,21 @@ async function runCell(
     const ticker = setInterval(() => {
       progress(`${id}: ${Math.round((clock.nowUs() - startUs) / 1e6)} s, ${completed} commands`)
     }, 1000)
-    const faultsDone = runFaultSchedule(options.faults, cluster, clock, startUs, stopLoad.signal)
+    // fault times count from the load's start (the driver processes may take a while to start)
+    let schedule: RunningSchedule | null = null
+    const startFaults = (loadStartUs: number) => {
+      const live = cluster
+      if (live === null) return
+      schedule = runFaultSchedule(
+        options.faults,
+        live,
+        clock,
+        loadStartUs,
+        stopLoad.signal,
+        network?.faultNetwork() ?? null,
+        (line) => progress(`${id}: ${line}`),
+      )
+    }
     const realtime = options.realtime ? realtimeCell(cluster) : null
     if (realtime !== null) progress(`${id}: real-time priority: ${realtime.detail}`)
     let load: LoadResult
@@ -535,19 +542,23 @@ async function runCell(
           onCompleted: (n) => {
             completed += n
           },
-          onStart: (loadStartUs) =>
+          onStart: (loadStartUs) => {
+            startFaults(loadStartUs)
             meter?.schedule(
               loadStartUs + options.warmupMs * 1000,
               loadStartUs + (options.durationMs - options.cooldownMs) * 1000,
-            ),
+            )
+          },
         },
       )
     } finally {
       clearInterval(ticker)
       realtime?.restore()
+      // faults still on end now (restart, heal, resume): the read-back needs the cluster back
+      ;(schedule as RunningSchedule | null)?.end()
     }
     const cost = await meter.finish(load.history)
-    const scheduled = await faultsDone
+    const scheduled = await ((schedule as RunningSchedule | null)?.done ?? [])
     throwIfInterrupted(stopLoad.signal, id)
     const history = [...load.history]
     let readBack = { keys: 0, ok: 0 }
@@ -570,9 +581,31 @@ async function runCell(
     // the interrupt hook stops the replicas too: a read-back against them measured nothing
     throwIfInterrupted(stopLoad.signal, id)
     // the load's commands only: a read-back after the load says nothing about how fast service came back
-    const faults = [...withFirstCommit(scheduled, load.history), ...exitFaults(cluster.exits)].sort(
-      (a, b) => a.atUs - b.atUs,
-    )
+    const faults = [
+      ...withAvailability(
+        scheduled,
+        load.records,
+        sites.map((s) => s.name),
+        load.endUs,
+      ),
+      ...exitFaults(cluster.exits),
+    ].sort((a, b) => a.atUs - b.atUs)
+    const lost = lostWrites(history)
+    if (faults.length > 0)
+      progress(
+        `${id}: acknowledged writes lost: ${lost.lost} of ${lost.keysChecked} keys read back` +
+          faults
+            .flatMap((f) =>
+              'recoveryMsBySite' in f && f.recoveryMsBySite !== undefined
+                ? [
+                    `; ${f.description}: sites commit again after ${Object.entries(f.recoveryMsBySite)
+                      .map(([s, v]) => `${s} ${v ?? 'never'}`)
+                      .join(', ')} ms`,
+                  ]
+                : [],
+            )
+            .join(''),
+      )
 
     writeFileSync(join(cellDir, 'history.jsonl'), historyToJsonl(history))
     writeFileSync(
@@ -581,7 +614,9 @@ async function runCell(
     )
     writeFileSync(
       join(cellDir, 'timeline.jsonl'),
-      timelineToJsonl(throughputTimeline(load.records, load.startUs, load.endUs)),
+      timelineToJsonl(
+        withFaultEvents(throughputTimeline(load.records, load.startUs, load.endUs), faults, load.startUs),
+      ),
     )
     const loadSummary = loadSummaryOf(options, load)
     if (loadSummary.driverSaturated)
@@ -635,6 +670,7 @@ async function runCell(
       faults,
       errors: { ...load.errors },
       readBack,
+      lostWrites: lost,
       truncated: load.truncated,
       ...nodeCostFields(cost, leader),
       ...(topology !== null ? { network: cellNetworkSummary(topology, leader) } : {}),

@@ -11,6 +11,7 @@ import { after, describe, it } from 'node:test'
 import { calibrateNetwork } from '../netem/calibrate.ts'
 import { type RelayNetwork, relayShaper } from '../netem/relay/index.ts'
 import type { Shaper } from '../netem/shaper.ts'
+import type { ScheduledFaultRecord } from './faults.ts'
 import { isProcessAlive, tracked } from './launchers/cleanup.ts'
 import type { RunSummary } from './results/summary.ts'
 import { RunOptionError, resolveRunOptions, runBenchmark } from './run.ts'
@@ -220,5 +221,70 @@ describe('run --topology', () => {
     } finally {
       process.exit = realExit
     }
+  })
+
+  it('faults through the relay: a partition of the leader, healed; a kill with restart; a slow replica; each an event, per-site recovery, nothing lost', async () => {
+    const pids: number[] = []
+    const { dir, summary } = await runBenchmark(
+      {
+        engine: 'raft',
+        engineConfig: { electionTimeoutMsMin: 300, electionTimeoutMsMax: 600 },
+        topology: topologyFile,
+        clientsPerSite: 2,
+        durationMs: 6000,
+        warmupMs: 500,
+        calibrationProbes: 5,
+        storage: 'memory',
+        resultsRoot: root,
+        report: false,
+        faults: [
+          { kind: 'partition', atMs: 1000, sides: [['leader']], healAfterMs: 1200 },
+          { kind: 'kill', atMs: 3000, replica: 'r1', restartAfterMs: 800 },
+          { kind: 'slow', atMs: 4500, replica: 'r2', delayMs: 30, forMs: 600 },
+        ],
+      },
+      { network: recordingRelay(pids) },
+    )
+    const cell = summary.cells[0]!
+    const faults = cell.faults.filter((f): f is ScheduledFaultRecord => f.kind !== 'replica-exit')
+    assert.deepEqual(
+      faults.map((f) => [f.kind, f.error, f.events.length]),
+      [
+        ['partition', undefined, 2],
+        ['kill', undefined, 2],
+        ['slow', undefined, 2],
+      ],
+    )
+    for (const f of faults) {
+      assert.ok(f.endUs !== null && f.endUs > f.atUs, `${f.description} ended`)
+      assert.deepEqual(Object.keys(f.recoveryMsBySite ?? {}).sort(), ['A', 'B', 'C'])
+      // every site committed again after every fault, within a few election timeouts
+      for (const [site, ms] of Object.entries(f.recoveryMsBySite ?? {}))
+        assert.ok(ms !== null && ms < 4000, `${f.description}: ${site} recovered after ${ms} ms`)
+    }
+    const partition = faults[0]!
+    assert.ok(partition.kind === 'partition')
+    assert.match(partition.events[0]!.what, /^partition \{r\d\} <-> \{r\d,r\d\} \(hold\)$/)
+    assert.equal(partition.events[1]!.what, 'heal')
+    // the history says: linearizable, and every key read back shows its last acknowledged write
+    assert.equal(cell.check.verdict, 'linearizable')
+    assert.ok(cell.lostWrites.keysChecked > 5, `${cell.lostWrites.keysChecked} keys checked`)
+    assert.equal(cell.lostWrites.lost, 0)
+    // the timeline carries the events on the rows of their seconds
+    const rows = readFileSync(join(dir, cell.files.timeline), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { second: number; events?: string[] })
+    const events = rows.flatMap((r) => (r.events ?? []).map((e) => [r.second, e.replace(/^[\d.]+ s: /, '')]))
+    assert.deepEqual(
+      events.map(([, e]) => String(e).split(' ')[0]),
+      ['partition', 'heal', 'kill', 'restart', 'slow', 'r2:'],
+    )
+    // fault times count from the load's start, as the timeline's seconds do
+    assert.deepEqual(
+      events.slice(0, 3).map(([sec]) => sec),
+      [1, 2, 3],
+    )
+    await assertGone(pids)
   })
 })

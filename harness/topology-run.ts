@@ -30,9 +30,10 @@ import {
   placeOnTopology,
 } from '../netem/placement.ts'
 import { withRealtime } from '../netem/priority.ts'
-import type { InboundSpec, ShapedNetwork, Shaper } from '../netem/shaper.ts'
+import type { InboundSpec, NetworkSpec, ShapedNetwork, Shaper } from '../netem/shaper.ts'
 import { loadTopology, type Topology, TopologyError } from '../netem/topology.ts'
 import type { Site } from '../workloads/executor.ts'
+import type { FaultNetwork } from './faults.ts'
 import type { LaunchedAddresses } from './launchers/local.ts'
 
 type AnyEngine = ReturnType<typeof findEngine>
@@ -174,6 +175,7 @@ export function expectedLatencyBySite(
 export class CellNetwork {
   #network: ShapedNetwork | null = null
   #route: ((from: string, to: string) => string) | null = null
+  #links: NetworkSpec['links'] = []
   #closed = false
 
   constructor(
@@ -199,6 +201,7 @@ export class CellNetwork {
     this.#network = null
     const addresses = new Map(replicas.map((r) => [r.id, { host: r.host, peer: r.peer, client: r.client }]))
     const spec = { ...networkSpec(this.plan.placement, addresses), inbound }
+    this.#links = spec.links
     const shaped = new Set(spec.links.map((l) => `${l.from}>${l.to}`))
     const direct = new Map(spec.endpoints.map((e) => [e.id, e.listenAddress]))
     const network = shaped.size === 0 ? null : await this.shaper.apply(spec)
@@ -228,6 +231,23 @@ export class CellNetwork {
         })),
       ]),
     )
+  }
+
+  /** What faults act on (partition, heal, slower links), or null when nothing is shaped. */
+  faultNetwork(): FaultNetwork | null {
+    const links = this.#links
+    if (this.#network === null) return null
+    const net = (): ShapedNetwork => {
+      if (this.#network === null) throw new Error('the cell network was closed')
+      return this.#network
+    }
+    return {
+      partition: (from, to, mode) => net().partition(from, to, mode),
+      heal: (from, to) => net().heal(from, to),
+      setLink: (from, to, shape) => net().setLink(from, to, shape),
+      linksOf: (replica) =>
+        links.filter((l) => [l.from, l.to].some((e) => e === replica || e === apiEndpoint(replica))),
+    }
   }
 
   async close(): Promise<void> {

@@ -2,6 +2,7 @@
 import type { ResultsModel } from '../model.ts'
 import type { Chart, ChartBuilder } from './common.ts'
 import { calibration, measuredOverExpected, nodeCost } from './cost.ts'
+import { unavailability } from './faults.ts'
 import { latencyBySite, latencyDistribution, latencyVsConflict } from './latency.ts'
 import { throughputTimeline, throughputVsLatency } from './throughput.ts'
 
@@ -13,6 +14,7 @@ export const CHART_BUILDERS: readonly ChartBuilder[] = [
   latencyVsConflict,
   throughputVsLatency,
   throughputTimeline,
+  unavailability,
   nodeCost,
   measuredOverExpected,
   calibration,

@@ -18,6 +18,7 @@ const EXPECTED = [
   'latency-vs-conflict',
   'throughput-vs-latency',
   'throughput-timeline',
+  'unavailability',
   'node-cost',
   'measured-vs-expected',
   'calibration',
@@ -81,6 +82,29 @@ describe('chart specs', () => {
     )
     const timeline = dataOf(byName.get('throughput-timeline')!)
     assert.ok(timeline.some((r) => r.second === 2 && r.ops === 40 && String(r.line).startsWith('multipaxos')))
+    // the fault: two rules on the timeline at 2.5 s and 3.5 s of the load, and a bar per site
+    const rules = (
+      byName.get('throughput-timeline') as {
+        spec: { layer: { mark: { type?: string } | string; data?: { values: Record<string, unknown>[] } }[] }
+      }
+    ).spec.layer.find((l) => typeof l.mark === 'object' && l.mark.type === 'rule')
+    assert.deepEqual(
+      rules?.data?.values.map((v) => [v.second, v.what]),
+      [
+        [2.5, 'kill -9 r0'],
+        [3.5, 'restart r0'],
+      ],
+    )
+    const bars = dataOf(byName.get('unavailability')!)
+    assert.deepEqual(
+      bars.map((b) => [String(b.row).split(' · ')[1], b.from, b.to, b.recoveryMs]),
+      [
+        ['CA', 2.5, 3.32, 820],
+        ['VA', 2.5, 3.2, 700],
+        ['EU', 2.5, 5, null],
+      ],
+      'EU never committed again: its bar runs to the end of the load (5 s in the fixture)',
+    )
     const conflict = dataOf(byName.get('latency-vs-conflict')!)
     assert.deepEqual([...new Set(conflict.map((r) => r.conflict))].sort(), [0, 0.5, 1])
     // epaxos's medians grow with conflict in the fixture; the chart must carry that
@@ -105,6 +129,7 @@ describe('chart specs', () => {
       'measured-vs-expected',
       'node-cost',
       'throughput-timeline',
+      'unavailability',
     ])
     assert.match(reasons.calibration!, /shaper: none/)
     assert.match(reasons['measured-vs-expected']!, /expectedLatencyMs/)

@@ -1,6 +1,7 @@
 /** Throughput charts: throughput against latency, and the per-second timeline. */
 import type { ResultsModel } from '../model.ts'
 import { type Chart, cellKey, chart, HEIGHT, LATENCY_STATS, lineLabel, ms, statUs, WIDTH } from './common.ts'
+import { faultEventMarks } from './faults.ts'
 
 /**
  * One point per cell and statistic: where each engine sits on the throughput/latency plane. Points of a
@@ -67,7 +68,10 @@ export function throughputVsLatency(model: ResultsModel): Chart {
   )
 }
 
-/** Commands completed per second of the load, per cell; the grey band is the trimmed warm-up. */
+/**
+ * Commands completed per second of the load, per cell; the grey band is the trimmed warm-up, and a red
+ * rule marks each fault event (kill, restart, partition, heal, ...).
+ */
 export function throughputTimeline(model: ResultsModel): Chart {
   const cells = model.cells.filter((c) => c.timeline !== null)
   const repeated = new Set(cells.map((c) => c.repetition)).size > 1
@@ -88,6 +92,7 @@ export function throughputTimeline(model: ResultsModel): Chart {
   if (values.length === 0)
     return chart(info, null, 'no cell has a timeline file or a history.jsonl to count one from')
   const warmupSec = Math.max(...cells.map((c) => c.warmupMs / 1000))
+  const events = faultEventMarks(model)
   return chart(
     info,
     {
@@ -103,6 +108,18 @@ export function throughputTimeline(model: ResultsModel): Chart {
             tooltip: { value: 'warm-up (trimmed from the figures)' },
           },
         },
+        ...(events.length === 0
+          ? []
+          : [
+              {
+                data: { values: events },
+                mark: { type: 'rule' as const, color: '#c0392b', strokeDash: [4, 3] },
+                encoding: {
+                  x: { field: 'second', type: 'quantitative' as const },
+                  tooltip: [{ field: 'what', title: 'fault event' }, { field: 'second' }, { field: 'cell' }],
+                },
+              },
+            ]),
         {
           data: { values },
           mark: { type: 'line', point: true, interpolate: 'linear' },

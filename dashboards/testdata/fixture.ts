@@ -113,7 +113,31 @@ export function writeFixtureRun(root: string, options: FixtureOptions = {}): str
           latencyUsByOp: { get: all, put: all },
           sites,
           check: { verdict: 'linearizable', elapsedMs: 12 },
-          faults: [],
+          // a leader kill in the first multipaxos cell: the timeline marks it, the unavailability chart draws it
+          faults:
+            !minimal && engine === 'multipaxos' && conflict === 0 && repetition === 1
+              ? [
+                  {
+                    kind: 'kill-leader',
+                    replica: 'r0',
+                    signal: 'SIGKILL',
+                    leaderBefore: 'r0',
+                    description: 'kill -9 the leader, restart after 1000 ms',
+                    atUs: 3_500_000,
+                    endUs: 4_500_000,
+                    events: [
+                      { atUs: 3_500_000, what: 'kill -9 r0' },
+                      { atUs: 4_500_000, what: 'restart r0' },
+                    ],
+                    newLeader: 'r1',
+                    newLeaderAfterMs: 610,
+                    firstCommitAfterMs: 700,
+                    recoveryMsBySite: { CA: 820, VA: 700, EU: null },
+                    opsFailed: 1,
+                    opsUnknown: 3,
+                  },
+                ]
+              : [],
           errors: {
             timeout: 0,
             rejected: 0,

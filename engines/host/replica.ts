@@ -50,6 +50,8 @@ export interface HealthReport extends EngineStatus {
   readonly id: NodeId
   readonly engine: string
   readonly uptimeMs: number
+  /** wall-clock time (ms since the epoch) of this incarnation's last `elected` event, or null */
+  readonly lastElectedAtMs: number | null
 }
 
 export interface ReplicaHandle {
@@ -224,6 +226,7 @@ export async function startReplica(
   })
 
   const nodes = config.nodes.map((n) => n.id)
+  let lastElectedAtMs: number | null = null
   const ctx: EngineContext<EngineMessage, unknown> = {
     self: config.id,
     nodes,
@@ -263,7 +266,11 @@ export async function startReplica(
     reply(id, outcome) {
       gate.push({ kind: 'reply', id, outcome })
     },
-    emit: (event) => metrics.countEvent(event),
+    emit: (event) => {
+      // wall clock, so a harness on the same host can time an election from its own kill to here
+      if (event.type === 'elected') lastElectedAtMs = performance.timeOrigin + performance.now()
+      metrics.countEvent(event)
+    },
   }
 
   const health = (): HealthReport => {
@@ -276,6 +283,7 @@ export async function startReplica(
       epoch: status.epoch,
       executed: status.executed,
       uptimeMs: metrics.uptimeMs(),
+      lastElectedAtMs,
     }
   }
 

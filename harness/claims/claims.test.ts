@@ -2,8 +2,8 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { bootstrapFigure } from './bootstrap.ts'
 import { evaluateClaims } from './claims.ts'
-import { topologyFacts } from './index.ts'
-import type { ClaimCell, ClaimContext, ClaimResult } from './types.ts'
+import { outagesOf, topologyFacts } from './index.ts'
+import type { ClaimCell, ClaimContext, ClaimResult, Outage } from './types.ts'
 import { proxiesOfSources, stripComments } from './understandability.ts'
 
 const facts = topologyFacts('epaxos-3')
@@ -28,7 +28,7 @@ function cell(
     bottleneckNode: null,
     cpuUsPerOpByNode: {},
     linearizable: true,
-    kills: [],
+    outages: [],
     ...extra,
   }
 }
@@ -131,11 +131,70 @@ test("claims: a leader that costs no more than its followers refutes 'limited by
   assert.equal(claim(evaluateClaims(context(cells(100))), 'Leader-driven').verdict, 'refuted')
 })
 
-test('claims: a kill the service did not recover from refutes "runs while a majority is up"', () => {
-  const killed = (recovered: boolean) => [cell('raft', 0, 1, [100, 100, 100], { kills: [{ recovered }] })]
-  assert.equal(claim(evaluateClaims(context(killed(true))), 'Runs while').verdict, 'supported')
-  assert.equal(claim(evaluateClaims(context(killed(false))), 'Runs while').verdict, 'refuted')
+test('claims: "runs while a majority is up": minority outages keep committing, majority ones stop and resume', () => {
+  const out = (down: number, firstCommitAfterMs: number | null, downMs: number | null = 2000) => ({
+    down,
+    replicas: 3,
+    downMs,
+    firstCommitAfterMs,
+  })
+  const verdict = (outages: Outage[], linearizable = true) =>
+    claim(
+      evaluateClaims(context([cell('raft', 0, 1, [100, 100, 100], { outages, linearizable })])),
+      'Runs while',
+    )
+  const good = verdict([out(1, 600), out(2, 2300)])
+  assert.equal(good.verdict, 'supported', good.why)
+  assert.deepEqual(
+    good.figures.map((f) => [f.name, f.mean]),
+    [
+      ['minority down: ms from the kill to the next commit', 600],
+      ['majority down: ms from the restart to the next commit', 300],
+    ],
+  )
+  assert.match(verdict([out(1, 600)]).why, /no cell killed a majority/)
+  assert.equal(verdict([out(1, null)]).verdict, 'refuted', 'a minority down stopped commits')
+  assert.equal(verdict([out(1, 2500)]).verdict, 'refuted', 'the first commit came only after the restart')
+  assert.match(verdict([out(1, 600), out(2, 500)]).why, /committed with 2 of 3 down/)
+  assert.match(verdict([out(1, 600), out(2, null)]).why, /no commit after the 2 killed replicas restarted/)
+  assert.equal(verdict([out(1, 600)], false).verdict, 'refuted')
+  assert.equal(verdict([out(2, 2300)]).verdict, 'inconclusive')
   assert.equal(claim(evaluateClaims(context([])), 'Runs while').verdict, 'inconclusive')
+})
+
+test('claims: kills a moment apart are one outage; the replicas down at once count', () => {
+  const kill = (atUs: number, endUs: number | null, firstCommitAfterMs: number | null) =>
+    ({
+      kind: 'kill',
+      replica: 'r1',
+      signal: 'SIGKILL',
+      leaderBefore: 'r0',
+      newLeader: null,
+      newLeaderAfterMs: null,
+      firstCommitAfterMs,
+      description: '',
+      events: [],
+      atUs,
+      endUs,
+    }) as const
+  assert.deepEqual(
+    outagesOf(
+      [kill(1_000_000, 3_000_000, 500), kill(5_000_000, 7_000_000, 2_100), kill(5_050_000, 7_050_000, 2_050)],
+      3,
+    ),
+    [
+      { down: 1, replicas: 3, downMs: 2000, firstCommitAfterMs: 500 },
+      { down: 2, replicas: 3, downMs: 1950, firstCommitAfterMs: 2050 },
+    ],
+  )
+  // a kill with no restart stays down: a later kill makes two
+  assert.deepEqual(
+    outagesOf([kill(1_000_000, null, 500), kill(4_000_000, null, null)], 3).map((o) => [o.down, o.downMs]),
+    [
+      [1, null],
+      [2, null],
+    ],
+  )
 })
 
 test('claims: the understandability proxies rank the engines; raft not lowest is refuted', () => {

@@ -9,7 +9,7 @@
  * - round-trip claims are judged on WAN topologies only (on a LAN processing time swamps the RTTs).
  */
 import { bootstrapFigure, describeFigure, mean, median } from './bootstrap.ts'
-import type { ClaimCell, ClaimContext, ClaimResult, Figure, Proxies, Verdict } from './types.ts'
+import type { ClaimCell, ClaimContext, ClaimResult, Figure, Outage, Proxies, Verdict } from './types.ts'
 
 /** A ratio of latency to a round trip at or below this counts as one round trip; above two as more. */
 export const ONE_RTT_MAX = 1.5
@@ -217,39 +217,84 @@ function engineOf(cell: ClaimCell, ctx: ClaimContext): string {
   return Object.keys(ctx.engines).find((e) => cell.engine.startsWith(`${e}-`)) ?? cell.engine
 }
 
+/** A minority outage kept committing: a command invoked after the kill committed while they were down. */
+const keptCommitting = (o: Outage) =>
+  o.firstCommitAfterMs !== null && (o.downMs === null || o.firstCommitAfterMs < o.downMs)
+
+const isMajority = (o: Outage) => o.down > Math.floor((o.replicas - 1) / 2)
+
+/**
+ * Minority outages must keep committing; majority outages must stop committing (no quorum: a commit
+ * would be a safety bug) and resume once the replicas restart. Every such cell must be linearizable.
+ */
 const majorityUp: Claim = (ctx) => {
   const claim = 'Runs while a majority is up'
-  const cells = ctx.cells.filter((c) => c.kills.length > 0)
+  const cells = ctx.cells.filter((c) => c.outages.length > 0)
   if (cells.length === 0)
     return result(
       claim,
       'inconclusive',
-      'no cell killed a replica (experiment files have no fault schedules yet)',
+      'no cell killed a replica (give the experiment a fault schedule)',
       [],
       [],
     )
-  const broken = cells.filter((c) => !c.linearizable || c.kills.some((k) => !k.recovered))
-  const f = bootstrapFigure(
-    'cells that recovered and stayed linearizable',
-    'fraction',
-    cells.map((c) => (broken.includes(c) ? 0 : 1)),
-    ctx.seed,
-    'majority',
-  )
-  if (broken.length > 0)
+  const minority = cells.flatMap((c) => c.outages.filter((o) => !isMajority(o)).map((o) => ({ c, o })))
+  const majority = cells.flatMap((c) => c.outages.filter(isMajority).map((o) => ({ c, o })))
+  const problems: string[] = []
+  for (const c of cells) if (!c.linearizable) problems.push(`${c.id}: not linearizable`)
+  for (const { c, o } of minority)
+    if (!keptCommitting(o))
+      problems.push(`${c.id}: ${o.down} of ${o.replicas} down and no commit while they were down`)
+  for (const { c, o } of majority) {
+    if (keptCommitting(o))
+      problems.push(`${c.id}: committed with ${o.down} of ${o.replicas} down (no quorum)`)
+    else if (o.downMs !== null && o.firstCommitAfterMs === null)
+      problems.push(`${c.id}: no commit after the ${o.down} killed replicas restarted`)
+  }
+  const figures: Figure[] = []
+  const served = minority.filter(({ o }) => o.firstCommitAfterMs !== null)
+  if (served.length > 0)
+    figures.push(
+      figure(
+        'minority down: ms from the kill to the next commit',
+        'ms',
+        served.map(({ o }) => o.firstCommitAfterMs!),
+        served.map(({ c }) => c),
+        ctx,
+        'majority-minority',
+      ),
+    )
+  const resumed = majority.filter(({ o }) => o.downMs !== null && o.firstCommitAfterMs !== null)
+  if (resumed.length > 0)
+    figures.push(
+      figure(
+        'majority down: ms from the restart to the next commit',
+        'ms',
+        resumed.map(({ o }) => o.firstCommitAfterMs! - o.downMs!),
+        resumed.map(({ c }) => c),
+        ctx,
+        'majority-majority',
+      ),
+    )
+  if (problems.length > 0) return result(claim, 'refuted', problems.join('; '), cells, figures)
+  if (minority.length === 0)
     return result(
       claim,
-      'refuted',
-      `${broken.map((c) => c.id).join(', ')}: no commit after a kill, or not linearizable`,
+      'inconclusive',
+      `only majority outages (${majority.length}): they stopped and resumed, but no cell killed a minority`,
       cells,
-      [f],
+      figures,
     )
+  const majorityWhy =
+    majority.length === 0
+      ? '; no cell killed a majority (the other side of the claim is untested)'
+      : `; ${majority.length} majority outages stopped committing and resumed after the restart`
   return result(
     claim,
     'supported',
-    `every cell that killed a minority committed again and stayed linearizable (${cells.length} cells)`,
+    `${minority.length} minority outages kept committing${majorityWhy}; all ${cells.length} cells linearizable`,
     cells,
-    [f],
+    figures,
   )
 }
 

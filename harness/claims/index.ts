@@ -8,11 +8,12 @@ import Table from 'cli-table3'
 import { engineNames, findEngine } from '../../engines/registry.ts'
 import { placeOnTopology } from '../../netem/placement.ts'
 import { loadTopology } from '../../netem/topology.ts'
+import type { FaultRecord } from '../faults.ts'
 import { REPO_ROOT } from '../launchers/local.ts'
 import type { MatrixPlan } from '../matrix.ts'
 import type { CellSummary } from '../results/summary.ts'
 import { evaluateClaims } from './claims.ts'
-import type { ClaimCell, ClaimContext, ClaimResult, Proxies, TopologyFacts } from './types.ts'
+import type { ClaimCell, ClaimContext, ClaimResult, Outage, Proxies, TopologyFacts } from './types.ts'
 import { engineProxies } from './understandability.ts'
 
 export { evaluateClaims } from './claims.ts'
@@ -39,10 +40,31 @@ export function claimCellOf(c: CellSummary): ClaimCell {
     bottleneckNode: c.bottleneckNode,
     cpuUsPerOpByNode,
     linearizable: c.check.verdict === 'linearizable',
-    kills: c.faults
-      .filter((f) => f.kind === 'kill' || f.kind === 'kill-leader')
-      .map((f) => ({ recovered: 'firstCommitAfterMs' in f && f.firstCommitAfterMs !== null })),
+    outages: outagesOf(c.faults, c.replicas),
   }
+}
+
+/** Kills this close together are one outage (their replicas are down at once). */
+const SAME_OUTAGE_US = 200_000
+
+/** The kills of a cell as outages: at each kill (the last of a group), how many replicas were down. */
+export function outagesOf(faults: readonly FaultRecord[], replicas: number): Outage[] {
+  const kills = faults
+    .filter((f) => (f.kind === 'kill' || f.kind === 'kill-leader') && f.error === undefined)
+    .map((f) => f as Extract<FaultRecord, { kind: 'kill' | 'kill-leader' }>)
+    .sort((a, b) => a.atUs - b.atUs)
+  const out: Outage[] = []
+  kills.forEach((k, i) => {
+    const next = kills[i + 1]
+    if (next !== undefined && next.atUs - k.atUs < SAME_OUTAGE_US) return // the group's last kill speaks
+    const active = kills.filter((o) => o.atUs <= k.atUs && (o.endUs === null || o.endUs > k.atUs))
+    const ends = active.map((o) => o.endUs)
+    const downMs = ends.every((e) => e === null)
+      ? null
+      : (Math.min(...ends.filter((e): e is number => e !== null)) - k.atUs) / 1000
+    out.push({ down: active.length, replicas, downMs, firstCommitAfterMs: k.firstCommitAfterMs })
+  })
+  return out
 }
 
 /** The k-th smallest of the RTTs from `from` to every replica (itself at 0). */

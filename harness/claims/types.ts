@@ -40,8 +40,19 @@ export interface ClaimCell {
   readonly bottleneckNode: NodeId | null
   readonly cpuUsPerOpByNode: Readonly<Record<NodeId, number>>
   readonly linearizable: boolean
-  /** replica kills in the cell: whether service came back after each (a command committed after it) */
-  readonly kills: ReadonlyArray<{ readonly recovered: boolean }>
+  /** replica kills in the cell, as outages: how many replicas were down at once, and service meanwhile */
+  readonly outages: readonly Outage[]
+}
+
+/** Replicas down at once after a kill (kills within a moment of each other are one outage). */
+export interface Outage {
+  /** replicas down at once, and of how many */
+  readonly down: number
+  readonly replicas: number
+  /** until the first of them restarted, ms; null: none restarted before the load ended */
+  readonly downMs: number | null
+  /** from the (last) kill to the first commit of a command invoked after it; null: none in the load */
+  readonly firstCommitAfterMs: number | null
 }
 
 /** Facts about a topology that claims measure against (round trips to quorums, per client site). */

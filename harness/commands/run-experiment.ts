@@ -2,10 +2,14 @@
  * `consensus-bench run <experiment.yaml>` and `run --resume <dir>`: the matrix runs of the run command.
  * Errors in the file, a cell's options or the directory to resume exit 2 naming the file, field and fix.
  */
+import { join } from 'node:path'
+import Table from 'cli-table3'
 import { ExperimentError, loadExperiment } from '../../experiments/schema.ts'
 import { claimsTable } from '../claims/index.ts'
 import { referencesTable } from '../claims/references.ts'
+import { type ElectionComparison, type ElectionPlan, electionPlanOf, type TrialSet } from '../election.ts'
 import { invalidInput } from '../exit-codes.ts'
+import { REPO_ROOT } from '../launchers/local.ts'
 import { expandExperiment, type MatrixPlan } from '../matrix.ts'
 import { ResumeError, readPlan } from '../matrix-run.ts'
 import type { RunSummary } from '../results/summary.ts'
@@ -35,6 +39,52 @@ export function matrixPlanOf(req: MatrixRunRequest): MatrixPlan {
       )
     throw err
   }
+}
+
+/** An experiment file with an `election` block (harness/election.ts), or null for a benchmark matrix. */
+export function electionPlanOfRequest(req: MatrixRunRequest): ElectionPlan | null {
+  if (req.file === undefined || req.resume !== undefined) return null
+  try {
+    const e = loadExperiment(req.file)
+    return e.election === undefined ? null : electionPlanOf(e, req.resultsRoot ?? join(REPO_ROOT, 'results'))
+  } catch (err: unknown) {
+    if (err instanceof ExperimentError) throw invalidInput(err.file, err.field, err.problem, err.fix)
+    throw err
+  }
+}
+
+/** What an election experiment prints: per engine and range, the medians; real against sim. */
+export function electionTable(sets: readonly TrialSet[], comparison: readonly ElectionComparison[]): string {
+  const table = new Table({
+    style: { head: [], border: [] },
+    head: ['engine', 'range ms', 'runtime', 'trials', 'no leader', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'],
+  })
+  for (const s of sets)
+    table.push([
+      s.engine,
+      s.range,
+      s.runtime,
+      s.trials,
+      s.notElected,
+      s.p50Ms ?? '-',
+      s.p90Ms ?? '-',
+      s.p99Ms ?? '-',
+      s.maxMs ?? '-',
+    ])
+  const cmp = new Table({
+    style: { head: [], border: [] },
+    head: ['engine', 'range ms', 'sim p50 ms', 'real p50 ms', '|real-sim|/sim', 'within 20%'],
+  })
+  for (const c of comparison)
+    cmp.push([
+      c.engine,
+      c.range,
+      c.simP50Ms ?? '-',
+      c.realP50Ms ?? '-',
+      c.relativeDifference ?? '-',
+      c.agrees ? 'yes' : 'NO',
+    ])
+  return `${table.toString()}\n${comparison.length > 0 ? `${cmp.toString()}\n` : ''}`
 }
 
 export async function runMatrixCommand(req: MatrixRunRequest, argv: readonly string[]): Promise<RunResult> {

@@ -6,11 +6,12 @@
 import { readFileSync } from 'node:fs'
 import Table from 'cli-table3'
 import type { Command } from 'commander'
+import { runElectionExperiment } from '../election.ts'
 import { CliError, EXIT, invalidInput } from '../exit-codes.ts'
 import type { RunSummary } from '../results/summary.ts'
 import { RunOptionError, type RunOptionsInput, runBenchmark } from '../run.ts'
 import { nodeCostTable } from './node-cost-table.ts'
-import { matrixEpilogue, runMatrixCommand } from './run-experiment.ts'
+import { electionPlanOfRequest, electionTable, matrixEpilogue, runMatrixCommand } from './run-experiment.ts'
 import {
   addLoadFlags,
   LOAD_FLAG_OF_FIELD,
@@ -43,7 +44,7 @@ const FLAG_OF_FIELD: Record<string, string> = {
   idleBaselineMs: '--idle-baseline',
   readRatio: '--read-ratio',
   seed: '--seed',
-  faults: '--kill-leader-at',
+  faults: '--faults',
   requestTimeoutMs: '--request-timeout',
   resultsRoot: '--results',
   topology: '--topology',
@@ -70,6 +71,8 @@ export interface RunFlags extends LoadFlags {
   results?: string
   requestTimeout: string
   killLeaderAt?: string
+  faults?: string
+  simOnly?: boolean
   storage: string
   launcher?: string
   processingDelay?: string
@@ -170,8 +173,27 @@ export function optionsFromFlags(flags: RunFlags): RunOptionsInput {
   if (flags.processingDelay !== undefined)
     options.processingDelayMs = duration('--processing-delay', flags.processingDelay, true)
   if (flags.results !== undefined) options.resultsRoot = flags.results
+  if (flags.faults !== undefined) {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(flags.faults)
+    } catch (err: unknown) {
+      throw invalidInput(
+        'run',
+        '--faults',
+        `not valid JSON (${(err as Error).message})`,
+        `give a JSON list like '[{"kind":"kill","atMs":3000,"replica":"r1","restartAfterMs":2000}]'`,
+      )
+    }
+    if (!Array.isArray(parsed))
+      throw invalidInput('run', '--faults', 'not a JSON list', 'give a list of faults: [{...}, {...}]')
+    options.faults = parsed as RunOptionsInput['faults']
+  }
   if (flags.killLeaderAt !== undefined) {
-    options.faults = [{ kind: 'kill-leader', atMs: duration('--kill-leader-at', flags.killLeaderAt, true) }]
+    options.faults = [
+      ...(options.faults ?? []),
+      { kind: 'kill-leader', atMs: duration('--kill-leader-at', flags.killLeaderAt, true) },
+    ]
   }
   return options
 }
@@ -303,6 +325,11 @@ export function addRunFlags(command: Command, engineRequired = true): Command {
     .option('--results <dir>', 'parent directory for the new results directory (default: results/)')
     .option('--request-timeout <d>', 'client timeout per attempt before retrying elsewhere', '2s')
     .option('--kill-leader-at <d>', 'SIGKILL the leader this long after the load starts')
+    .option('--sim-only', 'an election experiment: the simulator trials only, no real processes')
+    .option(
+      '--faults <json>',
+      'a fault schedule as a JSON list (kill, kill-leader, partition, slow, pause, random; harness/README.md)',
+    )
     .option('--storage <kind>', 'replica storage: file or memory', 'file')
     .option(
       '--processing-delay <d>',
@@ -352,6 +379,23 @@ export function register(program: Command): void {
           'missing',
           'give --engine <name>, or an experiment file (experiments/*.yaml)',
         )
+      const election = matrix
+        ? electionPlanOfRequest({ file, resume: flags.resume, resultsRoot: flags.results })
+        : null
+      if (election !== null) {
+        const r = await runElectionExperiment(election, {
+          progress: (line) => process.stderr.write(`${line}\n`),
+          simOnly: flags.simOnly === true,
+          argv: process.argv.slice(2),
+        })
+        process.stdout.write(
+          flags.json === true
+            ? `${JSON.stringify({ sets: r.sets, comparison: r.comparison }, null, 2)}\n`
+            : `${electionTable(r.sets, r.comparison)}chart: ${r.dir}/charts/election-cdf.svg\n`,
+        )
+        process.stderr.write(`results: ${r.dir}\n`)
+        return
+      }
       let result: Awaited<ReturnType<typeof runBenchmark>>
       try {
         result = matrix

@@ -13,6 +13,8 @@ export interface ReplicaHealth {
   readonly epoch: number
   readonly executed: number
   readonly uptimeMs: number
+  /** wall-clock ms of the replica's last `elected` event (engines/host); absent from older hosts */
+  readonly lastElectedAtMs?: number | null
 }
 
 /** A replica process ended. `expected` is true when the harness asked for it (kill, stop). */

@@ -5,6 +5,7 @@
 import type { DriverErrors } from '../../workloads/executor.ts'
 import type { LatencySummaryUs } from '../../workloads/latency.ts'
 import type { LoadSummary } from '../../workloads/run-options.ts'
+import type { LostWrites } from '../availability.ts'
 import type { ReferenceRow } from '../claims/references.ts'
 import type { ClaimResult } from '../claims/types.ts'
 import type { FaultRecord } from '../faults.ts'
@@ -70,6 +71,8 @@ export interface CellSummary extends LoadSummary, NodeCostFields {
   readonly faults: readonly FaultRecord[]
   readonly errors: CellErrors
   readonly readBack: { readonly keys: number; readonly ok: number }
+  /** acknowledged writes the read-back did not see (harness/availability.ts) */
+  readonly lostWrites: LostWrites
   /** the driver hit its history limit and stopped early */
   readonly truncated: boolean
   /** topology runs: the shaper, why it was chosen, and the links the calibration found off tolerance */
