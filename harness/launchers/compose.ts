@@ -17,6 +17,9 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { Agent } from 'undici'
 import type { NodeId } from '../../engines/core/command.ts'
+import type { LinkCalibration } from '../../netem/calibrate.ts'
+import { REALTIME_PRIORITY, RELAY_PRIORITY, restoreNormal } from '../../netem/priority.ts'
+import { RELAY_ENTRY } from '../../netem/relay/index.ts'
 import type { RunClock } from '../../workloads/clock.ts'
 import { startRunClock } from '../../workloads/clock.ts'
 import { onInterrupt, trackDir, trackPid, untrackDir, untrackPid } from './cleanup.ts'
@@ -29,9 +32,12 @@ import {
   PEER_PORT,
   replicaAddress,
   replicaIds,
+  SIDECAR_ENTRY,
 } from './compose/compose-file.ts'
 import { requireDocker, runArgv, runOk } from './compose/docker.ts'
-import { REPO_ROOT } from './local.ts'
+import { containerPids, raiseContainerProcess } from './compose/realtime.ts'
+import { CALIBRATED_EVENT, CALIBRATION_SIGNAL, reachable, SHAPED_EVENT } from './compose/sidecar.ts'
+import { type LaunchedAddresses, REPO_ROOT } from './local.ts'
 import type { Cluster, ReplicaExit, ReplicaHandle, ReplicaHealth } from './types.ts'
 
 export interface ComposeClusterOptions {
@@ -48,6 +54,18 @@ export interface ComposeClusterOptions {
   readonly shaper?: ContainerShaper
   readonly links?: ComposeSpec['links']
   readonly sites?: ComposeSpec['sites']
+  /**
+   * the sidecars calibrate the shaped links with this many probes each, before the replicas start
+   * (sidecar.ts); the result is the cluster's `calibration`. Absent, or no links: no calibration.
+   */
+  readonly calibrationProbes?: number
+  /**
+   * called once the replicas' addresses are known, before any replica starts: a topology run shapes the
+   * client links on the host here (harness/topology-run.ts CellNetwork, scope 'clients')
+   */
+  readonly hostNetwork?: (replicas: readonly LaunchedAddresses[]) => Promise<unknown>
+  /** while the sidecars echo for calibration: probe the host-side (client) links to them */
+  readonly calibrateHost?: () => Promise<readonly LinkCalibration[]>
   /** the image the containers run (with this checkout mounted); default: the offline base image */
   readonly image?: string
   /** from `up` to every replica's healthy /health */
@@ -59,6 +77,8 @@ const COMPOSE_TIMEOUT_MS = 300_000
 const STOP_GRACE_S = 2
 const SUBNET_ATTEMPTS = 5
 const NETWORK_RM_ATTEMPTS = 10
+/** from the sidecars' start to every one's calibrated line */
+const CALIBRATION_TIMEOUT_MS = 120_000
 
 export function composeProjectName(runId: string): string {
   if (!/^[a-z0-9][a-z0-9-]{0,40}$/.test(runId))
@@ -236,6 +256,70 @@ function watchDies(project: string, onDie: (line: string) => void): ReturnType<t
   return events
 }
 
+/**
+ * Waits for each sidecar's `event` line in its log (sidecar.ts) and returns them by replica; a sidecar
+ * that exits first, or a timeout, fails with the sidecar's log.
+ */
+async function sidecarEvents(
+  containers: ReadonlyMap<string, string>,
+  event: string,
+  timeoutMs: number,
+): Promise<Map<string, Record<string, unknown>>> {
+  const deadline = Date.now() + timeoutMs
+  const found = new Map<string, Record<string, unknown>>()
+  for (;;) {
+    for (const [id, container] of containers) {
+      if (found.has(id)) continue
+      const logs = await runArgv(['docker', 'logs', container])
+      const line = logs.stdout.split('\n').find((l) => l.includes(`"event":"${event}"`))
+      if (line !== undefined) {
+        found.set(id, JSON.parse(line) as Record<string, unknown>)
+        continue
+      }
+      const running = (await runArgv(['docker', 'inspect', '--format', '{{.State.Running}}', container]))
+        .stdout
+      if (running.trim() !== 'true' || Date.now() > deadline)
+        throw new Error(
+          `compose launcher: the sidecar of ${id} ${running.trim() !== 'true' ? 'exited' : `took more than ${timeoutMs} ms`} before its '${event}' line; its log:\n${(logs.stdout + logs.stderr).trim().slice(-2000)}`,
+        )
+    }
+    if (found.size === containers.size) return found
+    await sleep(300)
+  }
+}
+
+/**
+ * The sidecars' relays at the relay's real-time priority, and (while they calibrate) their probers at
+ * the prober's, from the host (compose/realtime.ts). Returns the probers to put back afterwards, and
+ * one line per role for the results.
+ */
+async function raiseSidecars(
+  containers: ReadonlyMap<string, string>,
+  relay: boolean,
+  probing: boolean,
+): Promise<{ probers: number[]; detail: string }> {
+  const details = new Map<string, Set<string>>()
+  const note = (role: string, what: string) => {
+    const set = details.get(role) ?? new Set<string>()
+    set.add(what)
+    details.set(role, set)
+  }
+  const probers: number[] = []
+  for (const container of containers.values()) {
+    if (relay)
+      for (const pid of await containerPids(container, RELAY_ENTRY))
+        note('relay', raiseContainerProcess(pid, RELAY_PRIORITY))
+    if (probing)
+      for (const pid of await containerPids(container, SIDECAR_ENTRY)) {
+        const got = raiseContainerProcess(pid, REALTIME_PRIORITY)
+        note('prober', got)
+        if (got.startsWith('SCHED_FIFO')) probers.push(pid)
+      }
+  }
+  const detail = [...details].map(([role, set]) => `${role}: ${[...set].join(' / ')}`).join('; ')
+  return { probers, detail }
+}
+
 /** Removes every container and network labelled with the project (compose down's safety net). */
 export async function removeProject(project: string): Promise<void> {
   const label = `label=com.docker.compose.project=${project}`
@@ -317,6 +401,9 @@ export async function startComposeCluster(options: ComposeClusterOptions): Promi
   let events: ReturnType<typeof spawn> | null = null
   let replicas: ComposeReplica[] = []
   let stopped: Promise<void> | null = null
+  let calibration: LinkCalibration[] | null = null
+  let shaperPriority: string | null = null
+  const calibrating = (options.calibrationProbes ?? 0) > 0 && (options.links?.length ?? 0) > 0
 
   const saveLogs = async () => {
     for (const r of replicas) {
@@ -368,11 +455,14 @@ export async function startComposeCluster(options: ComposeClusterOptions): Promi
         shaper: options.shaper ?? 'none',
         ...(options.links !== undefined ? { links: options.links } : {}),
         ...(options.sites !== undefined ? { sites: options.sites } : {}),
+        ...(calibrating ? { calibrationProbes: options.calibrationProbes } : {}),
       }
       writeFileSync(composeFile, composeYaml(spec, runId, `# project ${project}\n`))
       // die events from here on: unexpected exits are recorded like the local launcher's
       events ??= watchDies(project, onDie)
-      const up = await runArgv(composeArgv('up', '-d'), { timeoutMs: COMPOSE_TIMEOUT_MS })
+      // calibrating: the sidecars first (they hold the replicas back until calibration is over)
+      const first = calibrating ? ids.map((id) => `${id}-net`) : []
+      const up = await runArgv(composeArgv('up', '-d', ...first), { timeoutMs: COMPOSE_TIMEOUT_MS })
       if (up.code === 0) break
       // a parallel run took the subnet between our look and our create: pick again
       if (!/overlap/i.test(up.stderr) || attempt + 1 >= SUBNET_ATTEMPTS)
@@ -382,6 +472,46 @@ export async function startComposeCluster(options: ComposeClusterOptions): Promi
     replicas = ids.map(
       (id, i) => new ComposeReplica(id, replicaAddress(subnet, i), agent, options.startTimeoutMs ?? 120_000),
     )
+    await options.hostNetwork?.(
+      ids.map((id, i) => {
+        const host = replicaAddress(subnet, i)
+        return { id, host, peer: `${host}:${PEER_PORT}`, client: `${host}:${CLIENT_PORT}` }
+      }),
+    )
+    const sidecars = new Map<string, string>()
+    for (const id of ids) sidecars.set(id, await containerOf(project, `${id}-net`))
+    const relay = options.shaper === 'relay' && (options.links?.length ?? 0) > 0
+    if (relay || calibrating) {
+      // without calibration `up` waited for the sidecars' health: they have shaped by now
+      await sidecarEvents(sidecars, SHAPED_EVENT, CALIBRATION_TIMEOUT_MS)
+      const raised = await raiseSidecars(sidecars, relay, calibrating)
+      shaperPriority = raised.detail
+      if (calibrating) {
+        const signalAll = async () => {
+          for (const container of sidecars.values())
+            await runOk(['docker', 'kill', '--signal', CALIBRATION_SIGNAL, container])
+        }
+        const hostSide = async () => {
+          // the sidecars' stand-ins for the client API must listen before the host's probes dial them
+          const deadline = Date.now() + CALIBRATION_TIMEOUT_MS
+          for (const r of replicas) await reachable(r.clientAddress, deadline)
+          return (await options.calibrateHost?.()) ?? []
+        }
+        await signalAll() // go: probe
+        const [inContainers, onHost] = await Promise.all([
+          sidecarEvents(sidecars, CALIBRATED_EVENT, CALIBRATION_TIMEOUT_MS),
+          hostSide(),
+        ])
+        calibration = [
+          ...ids.flatMap((id) => (inContainers.get(id)?.links as LinkCalibration[] | undefined) ?? []),
+          ...onHost,
+        ]
+        for (const pid of raised.probers) restoreNormal(pid)
+        await signalAll() // done: stop echoing, report ready
+        const up = await runArgv(composeArgv('up', '-d'), { timeoutMs: COMPOSE_TIMEOUT_MS })
+        if (up.code !== 0) throw new Error(`compose launcher: up failed: ${up.stderr.trim().slice(-2000)}`)
+      }
+    }
     for (const r of replicas) await r.attach(await containerOf(project, r.id))
     await Promise.all(replicas.map((r) => r.waitHealthy()))
   } catch (err) {
@@ -425,5 +555,7 @@ export async function startComposeCluster(options: ComposeClusterOptions): Promi
       return r
     },
     stop,
+    ...(calibration !== null ? { calibration } : {}),
+    ...(shaperPriority !== null ? { shaperPriority } : {}),
   }
 }
