@@ -70,7 +70,8 @@ try {
       record('all', launcher, cell.latencyUs.p50 / 1000)
       process.stderr.write(
         `rep ${rep + 1} ${launcher}: ${cell.opsCompleted} ops, p50 ${cell.latencyUs.p50 / 1000} ms, ${cell.check.verdict}` +
-          `${cell.network !== undefined ? `, ${cell.network.linksOffTolerance.length}/${cell.network.linksCalibrated} links off tolerance` : ''}\n`,
+          `${cell.network !== undefined ? `, ${cell.network.linksOffTolerance.length}/${cell.network.linksCalibrated} links off tolerance` : ''}` +
+          `${cell.network?.leader !== undefined ? `, leader placed ${cell.network.leader.placed} agreed ${cell.network.leader.agreed}` : ''}\n`,
       )
     }
 } finally {

@@ -320,6 +320,73 @@ async function raiseSidecars(
   return { probers, detail }
 }
 
+/**
+ * Waits until every sidecar's healthcheck passes. Then the replicas' `up` finds every dependency healthy
+ * and starts them together: left to compose, each replica starts when its own sidecar's healthcheck
+ * next runs (1 s apart at most), and a replica that starts that much before the placed leader times out
+ * waiting for it (multipaxos: 500-1000 ms) and takes the leadership (seen: the leader placed on CA, the
+ * agreed one on VA or EU, in about one compose run in three).
+ */
+async function sidecarsHealthy(sidecars: ReadonlyMap<string, string>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (const [id, container] of sidecars) {
+    for (;;) {
+      const status = (
+        await runArgv(['docker', 'inspect', '--format', '{{.State.Health.Status}}', container])
+      ).stdout.trim()
+      if (status === 'healthy') break
+      if (status === 'unhealthy' || Date.now() > deadline)
+        throw new Error(`compose launcher: the sidecar of ${id} is ${status || 'gone'}, not healthy`)
+      await sleep(200)
+    }
+  }
+}
+
+/**
+ * Once the sidecars have shaped: their relays (and probers) at real-time priority, then, when
+ * calibrating, the two steps of sidecar.ts's calibration with the host's probes of the client links in
+ * between. Returns the measured links (null without calibration) and the priority line.
+ */
+async function prepareSidecars(
+  sidecars: ReadonlyMap<string, string>,
+  options: {
+    readonly relay: boolean
+    readonly calibrating: boolean
+    readonly clientAddresses: readonly string[]
+    readonly calibrateHost?: () => Promise<readonly LinkCalibration[]>
+  },
+): Promise<{ calibration: LinkCalibration[] | null; shaperPriority: string }> {
+  // without calibration `up` waited for the sidecars' health: they have shaped by now
+  await sidecarEvents(sidecars, SHAPED_EVENT, CALIBRATION_TIMEOUT_MS)
+  const raised = await raiseSidecars(sidecars, options.relay, options.calibrating)
+  if (!options.calibrating) return { calibration: null, shaperPriority: raised.detail }
+  const signalAll = async () => {
+    for (const container of sidecars.values())
+      await runOk(['docker', 'kill', '--signal', CALIBRATION_SIGNAL, container])
+  }
+  const hostSide = async () => {
+    // the sidecars' stand-ins for the client API must listen before the host's probes dial them
+    const deadline = Date.now() + CALIBRATION_TIMEOUT_MS
+    for (const address of options.clientAddresses) await reachable(address, deadline)
+    return (await options.calibrateHost?.()) ?? []
+  }
+  await signalAll() // go: probe
+  const [inContainers, onHost] = await Promise.all([
+    sidecarEvents(sidecars, CALIBRATED_EVENT, CALIBRATION_TIMEOUT_MS),
+    hostSide(),
+  ])
+  for (const pid of raised.probers) restoreNormal(pid)
+  await signalAll() // done: stop echoing, report ready
+  await sidecarsHealthy(sidecars, CALIBRATION_TIMEOUT_MS)
+  const calibration = [
+    ...[...sidecars.keys()].flatMap(
+      (id) => (inContainers.get(id)?.links as LinkCalibration[] | undefined) ?? [],
+    ),
+    ...onHost,
+  ]
+  return { calibration, shaperPriority: raised.detail }
+}
+
 /** Removes every container and network labelled with the project (compose down's safety net). */
 export async function removeProject(project: string): Promise<void> {
   const label = `label=com.docker.compose.project=${project}`
@@ -482,32 +549,15 @@ export async function startComposeCluster(options: ComposeClusterOptions): Promi
     for (const id of ids) sidecars.set(id, await containerOf(project, `${id}-net`))
     const relay = options.shaper === 'relay' && (options.links?.length ?? 0) > 0
     if (relay || calibrating) {
-      // without calibration `up` waited for the sidecars' health: they have shaped by now
-      await sidecarEvents(sidecars, SHAPED_EVENT, CALIBRATION_TIMEOUT_MS)
-      const raised = await raiseSidecars(sidecars, relay, calibrating)
-      shaperPriority = raised.detail
+      const prepared = await prepareSidecars(sidecars, {
+        relay,
+        calibrating,
+        clientAddresses: replicas.map((r) => r.clientAddress),
+        ...(options.calibrateHost !== undefined ? { calibrateHost: options.calibrateHost } : {}),
+      })
+      shaperPriority = prepared.shaperPriority
+      calibration = prepared.calibration
       if (calibrating) {
-        const signalAll = async () => {
-          for (const container of sidecars.values())
-            await runOk(['docker', 'kill', '--signal', CALIBRATION_SIGNAL, container])
-        }
-        const hostSide = async () => {
-          // the sidecars' stand-ins for the client API must listen before the host's probes dial them
-          const deadline = Date.now() + CALIBRATION_TIMEOUT_MS
-          for (const r of replicas) await reachable(r.clientAddress, deadline)
-          return (await options.calibrateHost?.()) ?? []
-        }
-        await signalAll() // go: probe
-        const [inContainers, onHost] = await Promise.all([
-          sidecarEvents(sidecars, CALIBRATED_EVENT, CALIBRATION_TIMEOUT_MS),
-          hostSide(),
-        ])
-        calibration = [
-          ...ids.flatMap((id) => (inContainers.get(id)?.links as LinkCalibration[] | undefined) ?? []),
-          ...onHost,
-        ]
-        for (const pid of raised.probers) restoreNormal(pid)
-        await signalAll() // done: stop echoing, report ready
         const up = await runArgv(composeArgv('up', '-d'), { timeoutMs: COMPOSE_TIMEOUT_MS })
         if (up.code !== 0) throw new Error(`compose launcher: up failed: ${up.stderr.trim().slice(-2000)}`)
       }
