@@ -1,6 +1,5 @@
 /**
- * Real-time priority for the processes that keep time in a sidecar (its relay, and its calibration
- * prober), set from the host as the local launcher sets it for its relay (netem/priority.ts): on a busy
+ * Real-time priority for the process that keeps time in a sidecar (its relay), set from the host as the local launcher sets it for its relay (netem/priority.ts): on a busy
  * host a relay at normal priority delivers late by as much as the run queue is long (measured here at
  * load 19: container links 22 to 60 ms over target at normal priority).
  *
