@@ -1,6 +1,6 @@
 /**
- * Real-time priority for the process that keeps time in a sidecar (its relay), set from the host as the local launcher sets it for its relay (netem/priority.ts): on a busy
- * host a relay at normal priority delivers late by as much as the run queue is long (measured here at
+ * Real-time priority for the process that keeps time in a sidecar (its relay), set from the host as
+ * the local launcher sets it for its relay (netem/priority.ts): on a busy host a relay at normal priority delivers late by as much as the run queue is long (measured here at
  * load 19: container links 22 to 60 ms over target at normal priority).
  *
  * The harness does it from outside because the container has no `chrt` and no CAP_SYS_NICE, and must
