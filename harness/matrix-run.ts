@@ -47,10 +47,22 @@ export class TopologyRuns {
     if (options.topology === undefined) return null
     const plan = this.planOf(options)
     // the calibration depends on where replicas and clients are, not on the engine (the plan is per engine)
-    const key = JSON.stringify([options.topology, plan.placement.replicas, plan.placement.clientGroups])
+    // compose calibrates per cell (in the containers): its runs do not share the local one's table
+    const key = JSON.stringify([
+      options.topology,
+      options.launcher,
+      plan.placement.replicas,
+      plan.placement.clientGroups,
+    ])
     const known = this.prepared.get(key)
     if (known !== undefined) return { ...known, plan }
-    const run = await prepareTopologyRun(plan, this.deps, options.calibrationProbes, this.progress)
+    const run = await prepareTopologyRun(
+      plan,
+      this.deps,
+      options.calibrationProbes,
+      this.progress,
+      options.launcher,
+    )
     this.prepared.set(key, run)
     this.environments[plan.topology.name] = run.environment
     // the first topology's fields stay at the top (what one-topology readers expect); all are under topologies

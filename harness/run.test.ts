@@ -216,6 +216,16 @@ test('run options: a killed replica must be one of the run; errors name the opti
     () => resolveRunOptions({ ...base, faults: [{ atMs: 1000, kind: 'partition', sides: [['r0']] }] }),
     optionError('faults.0', /topology/),
   )
+  assert.throws(
+    () =>
+      resolveRunOptions({
+        ...base,
+        launcher: 'compose',
+        topology: 'epaxos-3',
+        faults: [{ atMs: 1000, kind: 'partition', sides: [['r0']] }],
+      }),
+    optionError('faults.0', /local launcher/),
+  )
   assert.equal(
     resolveRunOptions({ ...base, faults: [{ atMs: 0, kind: 'kill', replica: 'r2' }] }).faults.length,
     1,

@@ -64,10 +64,14 @@ import { createResultsDir, writeJsonAtomic } from './results/results-dir.ts'
 import type { CellSummary, CheckSummary, RunSummary, SiteSummary } from './results/summary.ts'
 import {
   CellNetwork,
+  calibrationLine,
+  cellCalibrationTable,
   cellNetworkSummary,
+  containerNetwork,
   defaultTopologyRunDeps,
   driverSites,
   expectedForCell,
+  hostClientShaper,
   planTopologyRun,
   type TopologyPlan,
   TopologyPlanError,
@@ -212,13 +216,6 @@ export function resolveRunOptions(input: RunOptionsInput): RunOptions {
   const o: RunOptions = { ...w, replicas: parsed.data.replicas ?? 3, faults: [] }
   if (o.leaderSite !== undefined && o.topology === undefined)
     throw new RunOptionError('leaderSite', 'a leader site needs a topology', 'give --topology as well')
-  // the compose launcher does not wire the shaped network in yet: a topology there would run unshaped
-  if (o.topology !== undefined && o.launcher === 'compose')
-    throw new RunOptionError(
-      'launcher',
-      'the compose launcher does not emulate a topology yet',
-      'use --launcher local with --topology, or compose without it (docker/README.md)',
-    )
   if (o.topology !== undefined) {
     const plan = planFromOptions(o, parsed.data.replicas)
     o.replicas = plan.placement.replicas.length
@@ -236,6 +233,14 @@ export function resolveRunOptions(input: RunOptionsInput): RunOptions {
   if ('problem' in schedule)
     throw new RunOptionError(`faults.${schedule.index}`, schedule.problem, schedule.fix)
   o.faults = schedule.faults
+  // compose topology runs shape replica links in the sidecars, which take no fault commands yet
+  const linkFault = parsed.data.faults.findIndex((f) => f.kind === 'partition' || f.kind === 'slow')
+  if (o.launcher === 'compose' && linkFault >= 0)
+    throw new RunOptionError(
+      `faults.${linkFault}`,
+      `a ${parsed.data.faults[linkFault]!.kind} is not wired to the compose launcher's shaper sidecars yet`,
+      'use the local launcher for partitions and slow links, or kill and pause faults',
+    )
   const external = externalOf(o)
   if (external !== null) {
     const missing = missingProgram(o.engine, external)
@@ -426,7 +431,14 @@ async function runCell(
   progress(`${id}: starting ${options.replicas} ${options.engine} replicas`)
   let cluster: Cluster | null = null
   let meter: NodeCostMeter | null = null
-  const network = topology === null ? null : new CellNetwork(topology.plan, topology.choice.shaper)
+  // compose: the host shapes the client links only; the containers' sidecars shape the replicas' links
+  const inContainers = options.launcher === 'compose'
+  const network =
+    topology === null
+      ? null
+      : inContainers
+        ? new CellNetwork(topology.plan, hostClientShaper(topology.choice), 'clients')
+        : new CellNetwork(topology.plan, topology.choice.shaper)
   // SIGINT/SIGTERM: stop issuing load, stop the replicas and the shaper; summary.json says 'incomplete'
   const removeHook = onInterrupt(async () => {
     stopLoad.abort()
@@ -464,6 +476,9 @@ async function runCell(
             clock,
             ...(options.hostEntry !== undefined ? { hostEntry: options.hostEntry } : {}),
             ...(network !== null ? { peerAddresses: network.peerAddresses } : {}),
+            ...(topology !== null && network !== null && inContainers
+              ? { containerNetwork: containerNetwork(topology, network, options.calibrationProbes) }
+              : {}),
             onExit: (exit) => {
               if (!exit.expected)
                 progress(
@@ -471,6 +486,15 @@ async function runCell(
                 )
             },
           })
+    const cellCalibration =
+      topology !== null && cluster.calibration !== undefined
+        ? cellCalibrationTable(topology, cluster.calibration)
+        : undefined
+    if (cellCalibration !== undefined && topology !== null) {
+      writeJsonAtomic(join(cellDir, 'calibration.json'), cellCalibration)
+      progress(calibrationLine(id, cellNetworkSummary(topology, null, { calibration: cellCalibration })))
+    }
+    if (cluster.shaperPriority !== undefined) progress(`${id}: container shapers: ${cluster.shaperPriority}`)
     // a leaderless engine (classic Paxos, EPaxos) never names one: do not wait readyTimeoutMs for it
     const leaderless =
       external !== null
@@ -673,7 +697,14 @@ async function runCell(
       lostWrites: lost,
       truncated: load.truncated,
       ...nodeCostFields(cost, leader),
-      ...(topology !== null ? { network: cellNetworkSummary(topology, leader) } : {}),
+      ...(topology !== null
+        ? {
+            network: cellNetworkSummary(topology, leader, {
+              calibration: cellCalibration,
+              shaperPriority: cluster.shaperPriority,
+            }),
+          }
+        : {}),
       files: {
         history: relative(runDir, join(cellDir, 'history.jsonl')),
         check: relative(runDir, join(cellDir, 'check.json')),

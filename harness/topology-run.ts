@@ -11,13 +11,15 @@
 import type { NodeId } from '../engines/core/command.ts'
 import { ConfigError } from '../engines/core/engine.ts'
 import { findEngine } from '../engines/registry.ts'
-import { calibrateNetwork } from '../netem/calibrate.ts'
+import { calibrateNetwork, type LinkCalibration, probeLinks, probeTargets } from '../netem/calibrate.ts'
 import {
   type CalibrateNetwork,
   type CalibrationTable,
   calibratePlacement,
   calibrateTopology,
+  calibrationTable,
   linksOffTolerance,
+  placeholderAddresses,
 } from '../netem/calibration.ts'
 import { chooseShaper, type ShaperChoice } from '../netem/choose.ts'
 import {
@@ -29,11 +31,13 @@ import {
   PlacementError,
   placeOnTopology,
 } from '../netem/placement.ts'
-import { withRealtime } from '../netem/priority.ts'
+import { RELAY_PRIORITY, withRealtime } from '../netem/priority.ts'
+import { createRelayShaper } from '../netem/relay/index.ts'
 import type { InboundSpec, NetworkSpec, ShapedNetwork, Shaper } from '../netem/shaper.ts'
 import { loadTopology, type Topology, TopologyError } from '../netem/topology.ts'
 import type { Site } from '../workloads/executor.ts'
 import type { FaultNetwork } from './faults.ts'
+import type { ContainerNetwork, LauncherKind } from './launchers/launch.ts'
 import type { LaunchedAddresses } from './launchers/local.ts'
 
 type AnyEngine = ReturnType<typeof findEngine>
@@ -171,9 +175,13 @@ export function expectedLatencyBySite(
  * A pair the spec does not shape (same site, intraSiteRttMs 0) is dialled directly, not through the
  * shaper: the spec says such pairs are direct, and a relay hop would only add its own delay. A network
  * with no shaped link at all (`lan`) starts no shaper.
+ *
+ * Scope 'clients' (the compose launcher): only the client links, whose clients (the harness's driver)
+ * run on the host; the replica-to-replica links are the containers' sidecars' job.
  */
 export class CellNetwork {
   #network: ShapedNetwork | null = null
+  #spec: NetworkSpec | null = null
   #route: ((from: string, to: string) => string) | null = null
   #links: NetworkSpec['links'] = []
   #closed = false
@@ -181,6 +189,7 @@ export class CellNetwork {
   constructor(
     private readonly plan: TopologyPlan,
     private readonly shaper: Shaper,
+    private readonly scope: 'all' | 'clients' = 'all',
   ) {}
 
   /** The launcher's `peerAddresses` hook; a retried launch (new ports) replaces the previous network. */
@@ -200,7 +209,13 @@ export class CellNetwork {
     await this.#network?.close()
     this.#network = null
     const addresses = new Map(replicas.map((r) => [r.id, { host: r.host, peer: r.peer, client: r.client }]))
-    const spec = { ...networkSpec(this.plan.placement, addresses), inbound }
+    const all = networkSpec(this.plan.placement, addresses)
+    const scoped =
+      this.scope === 'all'
+        ? all
+        : { ...all, links: all.links.filter((l) => isClientEndpoint(l.from) || isClientEndpoint(l.to)) }
+    const spec = { ...scoped, inbound }
+    this.#spec = spec
     this.#links = spec.links
     const shaped = new Set(spec.links.map((l) => `${l.from}>${l.to}`))
     const direct = new Map(spec.endpoints.map((e) => [e.id, e.listenAddress]))
@@ -250,6 +265,17 @@ export class CellNetwork {
     }
   }
 
+  /** Probe every link this network shapes, through it (the listeners must echo: a launcher's stand-ins). */
+  async calibrate(probesPerLink: number): Promise<LinkCalibration[]> {
+    const network = this.#network
+    const spec = this.#spec
+    if (network === null || spec === null) return []
+    return probeLinks(
+      probeTargets(spec, (from, to) => network.addressFor(from, to)),
+      { probesPerLink },
+    )
+  }
+
   async close(): Promise<void> {
     this.#closed = true
     const network = this.#network
@@ -258,11 +284,51 @@ export class CellNetwork {
   }
 }
 
+const isClientEndpoint = (id: string) => id.startsWith(clientEndpoint(''))
+
+/**
+ * The shaper of the client links in a compose run: the relay on the host, always. The driver's clients
+ * all leave the host from its one address on the bridge, so the kernel's filters (per destination, or per
+ * source and destination) cannot give each site its own delay; the relay gives each client group its own
+ * listening addresses. Where the run chose the relay anyway, the same one (its priority is reported).
+ */
+export function hostClientShaper(choice: ShaperChoice): Shaper {
+  return choice.kind === 'relay' ? choice.shaper : createRelayShaper({ realtimePriority: RELAY_PRIORITY })
+}
+
+/**
+ * The compose launcher's share of a topology cell: the replica-to-replica links for the sidecars (the
+ * kernel shaper where the host's kernel has netem, else the relay, as chosen for the run; containers
+ * share the host's kernel), the replicas' sites, and the host-side calibration of the client links.
+ */
+export function containerNetwork(
+  run: TopologyRun,
+  cell: CellNetwork,
+  probesPerLink: number,
+): ContainerNetwork {
+  const placement = run.plan.placement
+  const ids = new Set(placement.replicas.map((r) => r.id))
+  // the shapes only: the sidecars put in the containers' addresses
+  const links = networkSpec(placement, placeholderAddresses(placement)).links.filter(
+    (l) => ids.has(l.from) && ids.has(l.to),
+  )
+  return {
+    shaper: run.choice.kind,
+    links,
+    sites: Object.fromEntries(placement.replicas.map((r) => [r.id, r.site])),
+    calibrationProbes: probesPerLink,
+    // at normal priority: the harness spawns docker commands meanwhile, which would inherit SCHED_FIFO
+    calibrateHost: () => cell.calibrate(probesPerLink),
+  }
+}
+
 /** What summary.json says about the network of a topology cell. */
 export interface CellNetworkSummary {
   readonly shaper: string
   readonly shaperReason: string
-  /** links calibrated before the run (env.json has the full table) */
+  /** the scheduling of shapers the launcher started itself (compose: the sidecars' relays and probers) */
+  readonly shaperPriority?: string
+  /** links calibrated before the run (env.json has the full table; compose: the cell's calibration.json) */
   readonly linksCalibrated: number
   /** links whose measured median missed the target by more than max(1 ms, 2%) */
   /**
@@ -319,25 +385,44 @@ export interface TopologyRun {
   readonly network: CellNetworkSummary
 }
 
+/** One progress line about a calibration: how many links, which are off. */
+export function calibrationLine(name: string, network: CellNetworkSummary): string {
+  return (
+    `${name}: ${network.linksCalibrated} links calibrated, ` +
+    (network.linksOffTolerance.length === 0
+      ? 'all within tolerance'
+      : `${network.linksOffTolerance.length} OFF tolerance: ${network.linksOffTolerance.map((l) => `${l.from}->${l.to} ${l.errorMs > 0 ? '+' : ''}${l.errorMs} ms`).join(', ')}`)
+  )
+}
+
+/**
+ * The shaper choice and, for the local launcher, the calibration of every link through that shaper
+ * with stand-in endpoints. The compose launcher calibrates per cell instead, through the containers'
+ * own shaped links (containerNetwork): here its table stays empty.
+ */
 export async function prepareTopologyRun(
   plan: TopologyPlan,
   deps: TopologyRunDeps,
   probesPerLink: number,
   progress: (line: string) => void,
+  launcher: LauncherKind = 'local',
 ): Promise<TopologyRun> {
   const choice = await deps.chooseShaper()
-  progress(`topology ${plan.topology.name}: shaper ${choice.kind} (${choice.reason}); calibrating`)
-  // the prober keeps time too: at normal priority on a loaded host its own wake-ups would be measured
-  const { value: calibration } = await withRealtime(() =>
-    calibratePlacement(plan.placement, choice.shaper, deps.calibrate, probesPerLink),
-  )
-  const network = networkSummary(calibration, choice.reason)
+  const perCell = launcher === 'compose'
   progress(
-    `topology ${plan.topology.name}: ${calibration.links.length} links calibrated, ` +
-      (network.linksOffTolerance.length === 0
-        ? 'all within tolerance'
-        : `${network.linksOffTolerance.length} OFF tolerance: ${network.linksOffTolerance.map((l) => `${l.from}->${l.to} ${l.errorMs > 0 ? '+' : ''}${l.errorMs} ms`).join(', ')}`),
+    `topology ${plan.topology.name}: shaper ${choice.kind} (${choice.reason}); ` +
+      (perCell ? 'calibrating in each cell, in the containers' : 'calibrating'),
   )
+  // the prober keeps time too: at normal priority on a loaded host its own wake-ups would be measured
+  const calibration = perCell
+    ? calibrationTable(plan.topology.name, choice.kind, [])
+    : (
+        await withRealtime(() =>
+          calibratePlacement(plan.placement, choice.shaper, deps.calibrate, probesPerLink),
+        )
+      ).value
+  const network = networkSummary(calibration, choice.reason)
+  if (!perCell) progress(calibrationLine(`topology ${plan.topology.name}`, network))
   return {
     plan,
     choice,
@@ -385,7 +470,28 @@ export async function calibrateTopologyByName(
   return { table, reason: choice.reason, priority: choice.priority() ?? 'normal' }
 }
 
-/** The run's network summary with this cell's leaders. */
-export function cellNetworkSummary(run: TopologyRun, agreedLeader: NodeId | null): CellNetworkSummary {
-  return { ...run.network, leader: { placed: run.plan.placement.leader, agreed: agreedLeader } }
+/**
+ * The run's network summary with this cell's leaders; with `cellCalibration` (a launcher that
+ * calibrated in the cell), that table's links instead of the run's.
+ */
+export function cellNetworkSummary(
+  run: TopologyRun,
+  agreedLeader: NodeId | null,
+  cell: {
+    readonly calibration?: CalibrationTable | undefined
+    readonly shaperPriority?: string | undefined
+  } = {},
+): CellNetworkSummary {
+  const network =
+    cell.calibration === undefined ? run.network : networkSummary(cell.calibration, run.choice.reason)
+  return {
+    ...network,
+    ...(cell.shaperPriority !== undefined ? { shaperPriority: cell.shaperPriority } : {}),
+    leader: { placed: run.plan.placement.leader, agreed: agreedLeader },
+  }
+}
+
+/** A launcher's own calibration (compose: sidecars and host), as the cell's table. */
+export function cellCalibrationTable(run: TopologyRun, links: readonly LinkCalibration[]): CalibrationTable {
+  return calibrationTable(run.plan.topology.name, run.choice.kind, links)
 }

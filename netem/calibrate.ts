@@ -55,7 +55,15 @@ export interface CalibrationResult {
 /** every probe: 4-byte sequence number, padded to a fixed size so the echo stream splits into frames */
 const PROBE_BYTES = 16
 
-async function listenEcho(host: string): Promise<{ server: Server; address: string; sockets: Set<Socket> }> {
+export interface EchoServer {
+  readonly server: Server
+  /** host:port it listens on */
+  readonly address: string
+  readonly sockets: Set<Socket>
+}
+
+/** A TCP echo server: a calibration's stand-in for an endpoint that listens. Port 0: any free port. */
+export async function listenEcho(host: string, port = 0): Promise<EchoServer> {
   const sockets = new Set<Socket>()
   const server = createServer({ noDelay: true }, (socket) => {
     sockets.add(socket)
@@ -65,12 +73,17 @@ async function listenEcho(host: string): Promise<{ server: Server; address: stri
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen({ host, port: 0, exclusive: true }, () => resolve())
+    server.listen({ host, port, exclusive: true }, () => resolve())
   })
   const a = server.address()
   if (a === null || typeof a === 'string')
     throw new Error(`calibrate: could not read the echo server's address`)
   return { server, address: `${host}:${a.port}`, sockets }
+}
+
+export async function closeEcho(echo: EchoServer): Promise<void> {
+  for (const s of echo.sockets) s.destroy()
+  await new Promise<void>((r) => echo.server.close(() => r()))
 }
 
 function echoHost(e: Endpoint): string {
@@ -119,6 +132,8 @@ async function probeLink(
         ),
       )
     })
+    // a close while probes are still being sent rejects before the race below looks: not unhandled
+    done.catch(() => {})
     const probe = Buffer.alloc(PROBE_BYTES)
     for (let seq = 0; seq < count; seq++) {
       probe.writeUInt32BE(seq, 0)
@@ -149,12 +164,25 @@ async function probeLink(
   }
 }
 
-/** Measure every shaped link of `spec` through `shaper`; cleans up its echo servers and the network. */
-export async function calibrateNetwork(
-  shaper: Shaper,
-  spec: NetworkSpec,
+/** One directed link to probe: the address to dial, and the one-way delays its probes cross. */
+export interface ProbeTarget {
+  readonly from: string
+  readonly to: string
+  /** host:port to dial: the probe crosses from -> to there and its echo to -> from */
+  readonly address: string
+  /** delay(from -> to) + delay(to -> from) as configured */
+  readonly targetRttMs: number
+}
+
+/**
+ * Probe links whose addresses are known (each reaches an echo server through the shaped path): the
+ * probing half of calibrateNetwork, also used where the shaper runs elsewhere (a container's sidecar,
+ * harness/launchers/compose). Links are probed at once, staggered, within `probesPerSecMax`.
+ */
+export async function probeLinks(
+  targets: readonly ProbeTarget[],
   options: CalibrateOptions = {},
-): Promise<CalibrationResult> {
+): Promise<LinkCalibration[]> {
   const probesPerLink = options.probesPerLink ?? 100
   const warmupProbes = options.warmupProbes ?? 3
   const probesPerSecMax = options.probesPerSecMax ?? 1000
@@ -163,19 +191,72 @@ export async function calibrateNetwork(
   const timeoutMs = options.timeoutMs ?? 10_000
   if (!Number.isInteger(probesPerLink) || probesPerLink < 1)
     throw new Error(`calibrate: probesPerLink must be a positive integer, got ${probesPerLink}`)
+  const intervalMs = Math.max(options.probeIntervalMs ?? 5, (targets.length * 1000) / probesPerSecMax)
+  return Promise.all(
+    targets.map(async ({ from, to, address, targetRttMs }, index) => {
+      // staggered, so the links' probes do not leave in bursts
+      await sleep((index * intervalMs) / targets.length)
+      const rttsUs = (await probeLink(address, warmupProbes + probesPerLink, intervalMs, timeoutMs)).slice(
+        warmupProbes,
+      )
+      const h = newLatencyHistogram()
+      for (const us of rttsUs) h.recordValue(Math.max(1, Math.round(us)))
+      const measuredRttMsP50 = Math.min(h.getValueAtPercentile(50), h.maxValue) / 1000
+      const measuredRttMsP99 = Math.min(h.getValueAtPercentile(99), h.maxValue) / 1000
+      const errorMs = measuredRttMsP50 - targetRttMs
+      const toleranceMs = Math.max(toleranceMsMin, toleranceFraction * targetRttMs)
+      return {
+        from,
+        to,
+        targetRttMs,
+        measuredRttMsP50,
+        measuredRttMsP99,
+        errorMs,
+        toleranceMs,
+        withinTolerance: Math.abs(errorMs) <= toleranceMs,
+        probes: rttsUs.length,
+      } satisfies LinkCalibration
+    }),
+  )
+}
 
+/**
+ * The probe targets of a shaped network: every link of `links` (default all of the spec's), dialled
+ * from the side that does not listen when only one does (a client group), so the pair's two
+ * directions are the ones measured.
+ */
+export function probeTargets(
+  spec: NetworkSpec,
+  addressFor: (from: string, to: string) => string,
+  links: readonly { readonly from: string; readonly to: string }[] = spec.links,
+): ProbeTarget[] {
   const shapeOf = new Map(spec.links.map((l) => [`${l.from}>${l.to}`, l.shape]))
   const delayMs = (from: string, to: string) => shapeOf.get(`${from}>${to}`)?.delayMs ?? 0
   const byId = new Map(spec.endpoints.map((e) => [e.id, e]))
-  const wanted = (options.only ?? spec.links).map(({ from, to }) => {
-    if (!byId.has(from) || !byId.has(to)) throw new Error(`calibrate: unknown link ${from} -> ${to}`)
-    return { from, to }
+  return links.map(({ from, to }) => {
+    const a = byId.get(from)
+    const b = byId.get(to)
+    if (a === undefined || b === undefined) throw new Error(`calibrate: unknown link ${from} -> ${to}`)
+    if (a.listenAddress === null && b.listenAddress === null)
+      throw new Error(
+        `calibrate: neither ${from} nor ${to} listens, so the link ${from} -> ${to} cannot be probed`,
+      )
+    const address = b.listenAddress !== null ? addressFor(from, to) : addressFor(to, from)
+    return { from, to, address, targetRttMs: delayMs(from, to) + delayMs(to, from) }
   })
-  const intervalMs = Math.max(options.probeIntervalMs ?? 5, (wanted.length * 1000) / probesPerSecMax)
+}
 
-  const echoes: Awaited<ReturnType<typeof listenEcho>>[] = []
+/** Measure every shaped link of `spec` through `shaper`; cleans up its echo servers and the network. */
+export async function calibrateNetwork(
+  shaper: Shaper,
+  spec: NetworkSpec,
+  options: CalibrateOptions = {},
+): Promise<CalibrationResult> {
+  const echoes: EchoServer[] = []
   let network: ShapedNetwork | null = null
   try {
+    // unknown links fail before anything listens
+    const wanted = probeTargets(spec, () => '', options.only)
     const endpoints: Endpoint[] = []
     for (const e of spec.endpoints) {
       if (e.listenAddress === null) {
@@ -188,45 +269,13 @@ export async function calibrateNetwork(
     }
     network = await shaper.apply({ endpoints, links: spec.links })
     const shaped = network
-    const results = await Promise.all(
-      wanted.map(async ({ from, to }, index) => {
-        // staggered, so the links' probes do not leave in bursts
-        await sleep((index * intervalMs) / wanted.length)
-        const toListens = byId.get(to)!.listenAddress !== null
-        if (!toListens && byId.get(from)!.listenAddress === null)
-          throw new Error(
-            `calibrate: neither ${from} nor ${to} listens, so the link ${from} -> ${to} cannot be probed`,
-          )
-        const address = toListens ? shaped.addressFor(from, to) : shaped.addressFor(to, from)
-        const rttsUs = (await probeLink(address, warmupProbes + probesPerLink, intervalMs, timeoutMs)).slice(
-          warmupProbes,
-        )
-        const h = newLatencyHistogram()
-        for (const us of rttsUs) h.recordValue(Math.max(1, Math.round(us)))
-        const targetRttMs = delayMs(from, to) + delayMs(to, from)
-        const measuredRttMsP50 = Math.min(h.getValueAtPercentile(50), h.maxValue) / 1000
-        const measuredRttMsP99 = Math.min(h.getValueAtPercentile(99), h.maxValue) / 1000
-        const errorMs = measuredRttMsP50 - targetRttMs
-        const toleranceMs = Math.max(toleranceMsMin, toleranceFraction * targetRttMs)
-        return {
-          from,
-          to,
-          targetRttMs,
-          measuredRttMsP50,
-          measuredRttMsP99,
-          errorMs,
-          toleranceMs,
-          withinTolerance: Math.abs(errorMs) <= toleranceMs,
-          probes: rttsUs.length,
-        } satisfies LinkCalibration
-      }),
+    const links = await probeLinks(
+      probeTargets(spec, (from, to) => shaped.addressFor(from, to), wanted),
+      options,
     )
-    return { shaper: shaper.kind, links: results }
+    return { shaper: shaper.kind, links }
   } finally {
     await network?.close()
-    for (const echo of echoes) {
-      for (const s of echo.sockets) s.destroy()
-      await new Promise<void>((r) => echo.server.close(() => r()))
-    }
+    for (const echo of echoes) await closeEcho(echo)
   }
 }

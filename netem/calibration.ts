@@ -61,7 +61,7 @@ function row(l: CalibrationLink, rename: (id: string) => string = (id) => id): C
 }
 
 /** Stand-in addresses: calibration puts echo servers in the endpoints' place, on the same hosts. */
-function placeholderAddresses(placement: Placement): Map<NodeId, ReplicaAddresses> {
+export function placeholderAddresses(placement: Placement): Map<NodeId, ReplicaAddresses> {
   return new Map(
     placement.replicas.map((r, i) => {
       const host = `127.0.0.${i + 1}`
@@ -106,6 +106,15 @@ export async function calibratePlacement(
   if (spec.links.length === 0) return { topology: placement.topology.name, shaper: shaper.kind, links: [] }
   const result = await calibrate(shaper, spec, { probesPerLink })
   return { topology: placement.topology.name, shaper: shaper.kind, links: result.links.map((l) => row(l)) }
+}
+
+/** A table from links measured elsewhere (a launcher's own calibration), with the documented fields only. */
+export function calibrationTable(
+  topology: string,
+  shaper: string,
+  links: readonly CalibrationLink[],
+): CalibrationTable {
+  return { topology, shaper, links: links.map((l) => row(l)) }
 }
 
 /** The printed table: one line per link with its pass/fail against the tolerance. */

@@ -17,6 +17,9 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { Agent } from 'undici'
 import type { NodeId } from '../../engines/core/command.ts'
+import type { LinkCalibration } from '../../netem/calibrate.ts'
+import { RELAY_PRIORITY } from '../../netem/priority.ts'
+import { RELAY_ENTRY } from '../../netem/relay/index.ts'
 import type { RunClock } from '../../workloads/clock.ts'
 import { startRunClock } from '../../workloads/clock.ts'
 import { onInterrupt, trackDir, trackPid, untrackDir, untrackPid } from './cleanup.ts'
@@ -31,7 +34,9 @@ import {
   replicaIds,
 } from './compose/compose-file.ts'
 import { requireDocker, runArgv, runOk } from './compose/docker.ts'
-import { REPO_ROOT } from './local.ts'
+import { containerPids, raiseContainerProcess } from './compose/realtime.ts'
+import { CALIBRATED_EVENT, CALIBRATION_SIGNAL, reachable, SHAPED_EVENT } from './compose/sidecar.ts'
+import { type LaunchedAddresses, REPO_ROOT } from './local.ts'
 import type { Cluster, ReplicaExit, ReplicaHandle, ReplicaHealth } from './types.ts'
 
 export interface ComposeClusterOptions {
@@ -50,6 +55,18 @@ export interface ComposeClusterOptions {
   readonly shaper?: ContainerShaper
   readonly links?: ComposeSpec['links']
   readonly sites?: ComposeSpec['sites']
+  /**
+   * the sidecars calibrate the shaped links with this many probes each, before the replicas start
+   * (sidecar.ts); the result is the cluster's `calibration`. Absent, or no links: no calibration.
+   */
+  readonly calibrationProbes?: number
+  /**
+   * called once the replicas' addresses are known, before any replica starts: a topology run shapes the
+   * client links on the host here (harness/topology-run.ts CellNetwork, scope 'clients')
+   */
+  readonly hostNetwork?: (replicas: readonly LaunchedAddresses[]) => Promise<unknown>
+  /** while the sidecars echo for calibration: probe the host-side (client) links to them */
+  readonly calibrateHost?: () => Promise<readonly LinkCalibration[]>
   /** the image the containers run (with this checkout mounted); default: the offline base image */
   readonly image?: string
   /** from `up` to every replica's healthy /health */
@@ -61,6 +78,8 @@ const COMPOSE_TIMEOUT_MS = 300_000
 const STOP_GRACE_S = 2
 const SUBNET_ATTEMPTS = 5
 const NETWORK_RM_ATTEMPTS = 10
+/** from the sidecars' start to every one's calibrated line */
+const CALIBRATION_TIMEOUT_MS = 120_000
 
 export function composeProjectName(runId: string): string {
   if (!/^[a-z0-9][a-z0-9-]{0,40}$/.test(runId))
@@ -238,6 +257,119 @@ function watchDies(project: string, onDie: (line: string) => void): ReturnType<t
   return events
 }
 
+/**
+ * Waits for each sidecar's `event` line in its log (sidecar.ts) and returns them by replica; a sidecar
+ * that exits first, or a timeout, fails with the sidecar's log.
+ */
+async function sidecarEvents(
+  containers: ReadonlyMap<string, string>,
+  event: string,
+  timeoutMs: number,
+): Promise<Map<string, Record<string, unknown>>> {
+  const deadline = Date.now() + timeoutMs
+  const found = new Map<string, Record<string, unknown>>()
+  for (;;) {
+    for (const [id, container] of containers) {
+      if (found.has(id)) continue
+      const logs = await runArgv(['docker', 'logs', container])
+      const line = logs.stdout.split('\n').find((l) => l.includes(`"event":"${event}"`))
+      if (line !== undefined) {
+        found.set(id, JSON.parse(line) as Record<string, unknown>)
+        continue
+      }
+      const running = (await runArgv(['docker', 'inspect', '--format', '{{.State.Running}}', container]))
+        .stdout
+      if (running.trim() !== 'true' || Date.now() > deadline)
+        throw new Error(
+          `compose launcher: the sidecar of ${id} ${running.trim() !== 'true' ? 'exited' : `took more than ${timeoutMs} ms`} before its '${event}' line; its log:\n${(logs.stdout + logs.stderr).trim().slice(-2000)}`,
+        )
+    }
+    if (found.size === containers.size) return found
+    await sleep(300)
+  }
+}
+
+/**
+ * The sidecars' relays at the relay's real-time priority, from the host (compose/realtime.ts); one line
+ * for the results. Only the relays: a sidecar's prober at SCHED_FIFO was seen spinning at 83% of a core
+ * under a load of 100 and starving the host (the relay's polling is capped, scheduler.ts; the sidecar's
+ * node process has no such cap), so the probers stay at normal priority.
+ */
+async function raiseSidecarRelays(containers: ReadonlyMap<string, string>): Promise<string> {
+  const results = new Set<string>()
+  for (const container of containers.values())
+    for (const pid of await containerPids(container, RELAY_ENTRY))
+      results.add(raiseContainerProcess(pid, RELAY_PRIORITY))
+  return `relay: ${[...results].join(' / ') || 'no relay process found'}`
+}
+
+/**
+ * Waits until every sidecar's healthcheck passes. Then the replicas' `up` finds every dependency healthy
+ * and starts them together: left to compose, each replica starts when its own sidecar's healthcheck
+ * next runs (1 s apart at most), and a replica that starts that much before the placed leader times out
+ * waiting for it (multipaxos: 500-1000 ms) and takes the leadership (seen: the leader placed on CA, the
+ * agreed one on VA or EU, in about one compose run in three).
+ */
+async function sidecarsHealthy(sidecars: ReadonlyMap<string, string>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (const [id, container] of sidecars) {
+    for (;;) {
+      const status = (
+        await runArgv(['docker', 'inspect', '--format', '{{.State.Health.Status}}', container])
+      ).stdout.trim()
+      if (status === 'healthy') break
+      // 'unhealthy' is not final: a slow calibration outlasts the healthcheck's retries, then it passes
+      if (status === '' || Date.now() > deadline)
+        throw new Error(`compose launcher: the sidecar of ${id} is ${status || 'gone'}, not healthy`)
+      await sleep(200)
+    }
+  }
+}
+
+/**
+ * Once the sidecars have shaped: their relays at real-time priority, then, when
+ * calibrating, the two steps of sidecar.ts's calibration with the host's probes of the client links in
+ * between. Returns the measured links (null without calibration) and the priority line.
+ */
+async function prepareSidecars(
+  sidecars: ReadonlyMap<string, string>,
+  options: {
+    readonly relay: boolean
+    readonly calibrating: boolean
+    readonly clientAddresses: readonly string[]
+    readonly calibrateHost?: () => Promise<readonly LinkCalibration[]>
+  },
+): Promise<{ calibration: LinkCalibration[] | null; shaperPriority: string }> {
+  // without calibration `up` waited for the sidecars' health: they have shaped by now
+  await sidecarEvents(sidecars, SHAPED_EVENT, CALIBRATION_TIMEOUT_MS)
+  const shaperPriority = options.relay ? await raiseSidecarRelays(sidecars) : 'kernel'
+  if (!options.calibrating) return { calibration: null, shaperPriority }
+  const signalAll = async () => {
+    for (const container of sidecars.values())
+      await runOk(['docker', 'kill', '--signal', CALIBRATION_SIGNAL, container])
+  }
+  const hostSide = async () => {
+    // the sidecars' stand-ins for the client API must listen before the host's probes dial them
+    const deadline = Date.now() + CALIBRATION_TIMEOUT_MS
+    for (const address of options.clientAddresses) await reachable(address, deadline)
+    return (await options.calibrateHost?.()) ?? []
+  }
+  await signalAll() // go: probe
+  const [inContainers, onHost] = await Promise.all([
+    sidecarEvents(sidecars, CALIBRATED_EVENT, CALIBRATION_TIMEOUT_MS),
+    hostSide(),
+  ])
+  await signalAll() // done: stop echoing, report ready
+  await sidecarsHealthy(sidecars, CALIBRATION_TIMEOUT_MS)
+  const calibration = [
+    ...[...sidecars.keys()].flatMap(
+      (id) => (inContainers.get(id)?.links as LinkCalibration[] | undefined) ?? [],
+    ),
+    ...onHost,
+  ]
+  return { calibration, shaperPriority }
+}
+
 /** Removes every container and network labelled with the project (compose down's safety net). */
 export async function removeProject(project: string): Promise<void> {
   const label = `label=com.docker.compose.project=${project}`
@@ -319,6 +451,9 @@ export async function startComposeCluster(options: ComposeClusterOptions): Promi
   let events: ReturnType<typeof spawn> | null = null
   let replicas: ComposeReplica[] = []
   let stopped: Promise<void> | null = null
+  let calibration: LinkCalibration[] | null = null
+  let shaperPriority: string | null = null
+  const calibrating = (options.calibrationProbes ?? 0) > 0 && (options.links?.length ?? 0) > 0
 
   const saveLogs = async () => {
     for (const r of replicas) {
@@ -371,11 +506,14 @@ export async function startComposeCluster(options: ComposeClusterOptions): Promi
         shaper: options.shaper ?? 'none',
         ...(options.links !== undefined ? { links: options.links } : {}),
         ...(options.sites !== undefined ? { sites: options.sites } : {}),
+        ...(calibrating ? { calibrationProbes: options.calibrationProbes } : {}),
       }
       writeFileSync(composeFile, composeYaml(spec, runId, `# project ${project}\n`))
       // die events from here on: unexpected exits are recorded like the local launcher's
       events ??= watchDies(project, onDie)
-      const up = await runArgv(composeArgv('up', '-d'), { timeoutMs: COMPOSE_TIMEOUT_MS })
+      // calibrating: the sidecars first (they hold the replicas back until calibration is over)
+      const first = calibrating ? ids.map((id) => `${id}-net`) : []
+      const up = await runArgv(composeArgv('up', '-d', ...first), { timeoutMs: COMPOSE_TIMEOUT_MS })
       if (up.code === 0) break
       // a parallel run took the subnet between our look and our create: pick again
       if (!/overlap/i.test(up.stderr) || attempt + 1 >= SUBNET_ATTEMPTS)
@@ -385,6 +523,29 @@ export async function startComposeCluster(options: ComposeClusterOptions): Promi
     replicas = ids.map(
       (id, i) => new ComposeReplica(id, replicaAddress(subnet, i), agent, options.startTimeoutMs ?? 120_000),
     )
+    await options.hostNetwork?.(
+      ids.map((id, i) => {
+        const host = replicaAddress(subnet, i)
+        return { id, host, peer: `${host}:${PEER_PORT}`, client: `${host}:${CLIENT_PORT}` }
+      }),
+    )
+    const sidecars = new Map<string, string>()
+    for (const id of ids) sidecars.set(id, await containerOf(project, `${id}-net`))
+    const relay = options.shaper === 'relay' && (options.links?.length ?? 0) > 0
+    if (relay || calibrating) {
+      const prepared = await prepareSidecars(sidecars, {
+        relay,
+        calibrating,
+        clientAddresses: replicas.map((r) => r.clientAddress),
+        ...(options.calibrateHost !== undefined ? { calibrateHost: options.calibrateHost } : {}),
+      })
+      shaperPriority = prepared.shaperPriority
+      calibration = prepared.calibration
+      if (calibrating) {
+        const up = await runArgv(composeArgv('up', '-d'), { timeoutMs: COMPOSE_TIMEOUT_MS })
+        if (up.code !== 0) throw new Error(`compose launcher: up failed: ${up.stderr.trim().slice(-2000)}`)
+      }
+    }
     for (const r of replicas) await r.attach(await containerOf(project, r.id))
     await Promise.all(replicas.map((r) => r.waitHealthy()))
   } catch (err) {
@@ -428,5 +589,7 @@ export async function startComposeCluster(options: ComposeClusterOptions): Promi
       return r
     },
     stop,
+    ...(calibration !== null ? { calibration } : {}),
+    ...(shaperPriority !== null ? { shaperPriority } : {}),
   }
 }

@@ -3,6 +3,7 @@
  * replicas, and a record of every replica exit. The run orchestration only talks to these types.
  */
 import type { NodeId } from '../../engines/core/command.ts'
+import type { LinkCalibration } from '../../netem/calibrate.ts'
 
 /** GET /health of a replica (engines/host) */
 export interface ReplicaHealth {
@@ -58,4 +59,11 @@ export interface Cluster {
   replica(id: NodeId): ReplicaHandle
   /** stops every replica (SIGTERM, then SIGKILL), removes temp dirs; safe to call twice */
   stop(): Promise<void>
+  /**
+   * links the launcher calibrated itself, through the cluster's own shaped network (compose: the
+   * sidecars, in the containers); absent when the run's calibration happened before the launch (local)
+   */
+  readonly calibration?: readonly LinkCalibration[]
+  /** the scheduling the launcher's own shapers got (compose: the sidecars' relays), one line */
+  readonly shaperPriority?: string
 }

@@ -22,7 +22,8 @@ import {
 } from './spec.ts'
 
 const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)))
-const RELAY_ENTRY = 'netem/relay/main.ts'
+/** the relay program (a container's sidecar runs it too: the compose launcher finds it by this name) */
+export const RELAY_ENTRY = 'netem/relay/main.ts'
 const STDERR_TAIL_CHARS = 4000
 const STOP_GRACE_MS = 2000
 

@@ -435,7 +435,9 @@ export class Relay {
     for (const from of this.spec.endpoints) {
       for (const to of this.spec.endpoints) {
         if (from === to || to.listenAddress === null) continue
-        const localAddress = from.host.startsWith('127.') ? from.host : undefined
+        // a loopback source address cannot reach a destination off loopback (a container, from the host)
+        const localAddress =
+          from.host.startsWith('127.') && to.listenAddress.startsWith('127.') ? from.host : undefined
         const listener = new Listener(
           this.#existing(from.id, to.id),
           splitAddress(to.listenAddress),

@@ -16,6 +16,7 @@ import {
   subnetPrefix,
 } from './compose-file.ts'
 import { defaultComposeYaml } from './defaults.ts'
+import { sidecarProbeTargets } from './sidecar.ts'
 
 const shape = {
   delayMs: 40,
@@ -122,4 +123,27 @@ test('docker-compose v1 accepts the generated files', {
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
+})
+
+test('calibration: each sidecar with shaped links probes them before its replica starts; none without', () => {
+  const both = [
+    { from: 'r0', to: 'r1', shape },
+    { from: 'r1', to: 'r0', shape: { ...shape, delayMs: 10 } },
+  ]
+  const doc = composeDocument({ ...spec, shaper: 'relay', links: both, calibrationProbes: 50 }, 'run1') as {
+    services: Record<string, Service>
+  }
+  const sidecar = (id: string) => JSON.parse(doc.services[`${id}-net`]!.environment.CB_SHAPER_SPEC!)
+  assert.deepEqual(sidecar('r0').calibrate, { probesPerLink: 50 })
+  assert.deepEqual(sidecar('r1').calibrate, { probesPerLink: 50 })
+  assert.equal(sidecar('r2').calibrate, undefined, 'r2 has no shaped link to calibrate')
+  // the probe targets: r0 -> r1 crosses 40 ms there and 10 ms back, through the address given
+  assert.deepEqual(
+    sidecarProbeTargets(sidecar('r0'), (to) => `relay-for-${to}`),
+    [{ from: 'r0', to: 'r1', address: 'relay-for-r1', targetRttMs: 50 }],
+  )
+  const plain = composeDocument({ ...spec, shaper: 'relay', links: both }, 'run1') as {
+    services: Record<string, Service>
+  }
+  assert.equal(JSON.parse(plain.services['r0-net']!.environment.CB_SHAPER_SPEC!).calibrate, undefined)
 })

@@ -54,6 +54,8 @@ export interface ComposeSpec {
   readonly links?: readonly { readonly from: string; readonly to: string; readonly shape: LinkShape }[]
   /** replica id -> site name (labels; swarm placement) */
   readonly sites?: Readonly<Record<string, string>>
+  /** the sidecars calibrate their shaped links with this many probes each before the replicas start */
+  readonly calibrationProbes?: number
   /** a driver service that loads the replicas and prints its summary; null = the driver runs elsewhere */
   readonly driver?: DriverSpec | null
 }
@@ -76,6 +78,8 @@ export interface SidecarSpec {
   /** the reverse directions (peer -> self): the relay delays replies on the connections self dials */
   readonly reverseLinks: readonly { readonly from: string; readonly shape: LinkShape }[]
   readonly runId: string
+  /** measure the outgoing links before the replica starts (sidecar.ts); absent: no calibration */
+  readonly calibrate?: { readonly probesPerLink: number }
 }
 
 export class ComposeSpecError extends Error {
@@ -143,6 +147,9 @@ export function sidecarSpec(
     links,
     reverseLinks,
     runId,
+    ...(spec.calibrationProbes !== undefined && links.length > 0
+      ? { calibrate: { probesPerLink: spec.calibrationProbes } }
+      : {}),
   }
 }
 

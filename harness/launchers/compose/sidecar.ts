@@ -5,13 +5,24 @@
  * (per-destination mode: one sender per namespace), touches the ready file the healthcheck waits for,
  * and removes its qdiscs and rules on SIGTERM. With nothing to shape it only holds the namespace.
  *
+ * Calibration (spec.calibrate, a topology run): before it reports ready, the sidecar stands in for its
+ * replica with an echo server on the peer port, waits for the launcher's go (CALIBRATION_SIGNAL), probes
+ * each of its outgoing links the way the replica will dial them (through its relay, or straight to the
+ * peer's address through the kernel's qdiscs), prints one `{"event":"calibrated"}` line with the
+ * measured links, and keeps echoing (on the client port too, for the launcher's probes of the client
+ * links) for the other sidecars' probes until the launcher signals again (every sidecar has reported).
+ * Then it closes the echo servers, reports ready, and the replica starts on the freed ports.
+ *
  * Names in `host` (swarm: service names) are resolved here: u32 filters match numeric addresses.
  */
 import { lookup } from 'node:dns/promises'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { connect } from 'node:net'
+import { closeEcho, type LinkCalibration, listenEcho, probeLinks } from '../../../netem/calibrate.ts'
 import { createKernelShaper } from '../../../netem/kernel/index.ts'
 import type { NetworkSpec, ShapedNetwork } from '../../../netem/shaper.ts'
 import {
+  CLIENT_PORT,
   PEER_PORT,
   RELAY_ADDRESSES_DIR,
   RELAY_ADDRESSES_FILE,
@@ -55,6 +66,83 @@ async function startRelay(spec: SidecarSpec): Promise<ShapedNetwork> {
   return shaped
 }
 
+/** The links this sidecar probes: its outgoing ones, dialled as its replica dials them. */
+export function sidecarProbeTargets(
+  spec: SidecarSpec,
+  addressFor: (to: string) => string,
+): { from: string; to: string; address: string; targetRttMs: number }[] {
+  const back = new Map(spec.reverseLinks.map((l) => [l.from, l.shape.delayMs]))
+  return spec.links.map((l) => ({
+    from: spec.self,
+    to: l.to,
+    address: addressFor(l.to),
+    targetRttMs: l.shape.delayMs + (back.get(l.to) ?? 0),
+  }))
+}
+
+/** the lines the launcher waits for in the sidecar's log: links shaped; links calibrated */
+export const SHAPED_EVENT = 'shaped'
+export const CALIBRATED_EVENT = 'calibrated'
+/**
+ * The launcher's steps of a calibration: the first signal says "probe now" (the launcher has put the
+ * relay and the prober at real-time priority meanwhile), the second "every sidecar has calibrated: stop
+ * echoing". Counted from the start, so a signal that comes early is not lost.
+ */
+export const CALIBRATION_SIGNAL = 'SIGUSR2'
+const PEER_WAIT_MS = 60_000
+
+let signalsSeen = 0
+const signalWaiters: Array<() => void> = []
+function launcherSignal(n: number): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => (signalsSeen >= n ? resolve() : void signalWaiters.push(check))
+    check()
+  })
+}
+
+/** Resolves once host:port accepts a connection (the peer's sidecar echoes), or fails at the deadline. */
+export async function reachable(address: string, deadlineMs: number): Promise<void> {
+  const i = address.lastIndexOf(':')
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect({ host: address.slice(0, i), port: Number(address.slice(i + 1)) })
+      s.once('connect', () => {
+        s.destroy()
+        resolve(true)
+      })
+      s.once('error', () => resolve(false))
+    })
+    if (ok) return
+    if (Date.now() > deadlineMs) throw new Error(`calibration: ${address} did not accept in time`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+async function calibrate(
+  spec: SidecarSpec,
+  probesPerLink: number,
+  shaped: ShapedNetwork | null,
+): Promise<void> {
+  const net = await sidecarNetworkSpec(spec)
+  const self = net.endpoints.find((e) => e.id === spec.self)!
+  // the client port too: the launcher probes the client links (shaped on the host) to it meanwhile
+  const echoes = [await listenEcho(self.host, PEER_PORT), await listenEcho(self.host, CLIENT_PORT)]
+  try {
+    await launcherSignal(1)
+    const direct = new Map(net.endpoints.map((e) => [e.id, e.listenAddress!]))
+    const deadline = Date.now() + PEER_WAIT_MS
+    for (const p of spec.peers) await reachable(direct.get(p.id)!, deadline)
+    const targets = sidecarProbeTargets(spec, (to) =>
+      spec.shaper === 'relay' && shaped !== null ? shaped.addressFor(spec.self, to) : direct.get(to)!,
+    )
+    const links: LinkCalibration[] = await probeLinks(targets, { probesPerLink })
+    process.stdout.write(`${JSON.stringify({ event: CALIBRATED_EVENT, self: spec.self, links })}\n`)
+    await launcherSignal(2)
+  } finally {
+    for (const echo of echoes) await closeEcho(echo)
+  }
+}
+
 /** the kernel shapes egress only: the reverse directions are the peers' sidecars' job */
 export function kernelLinks(spec: SidecarSpec): NetworkSpec['links'] {
   return spec.links.map((l) => ({ from: spec.self, to: l.to, shape: l.shape }))
@@ -67,6 +155,10 @@ async function main(): Promise<void> {
     process.exit(2)
   }
   const spec = JSON.parse(raw) as SidecarSpec
+  process.on(CALIBRATION_SIGNAL, () => {
+    signalsSeen++
+    for (const w of signalWaiters.splice(0)) w()
+  })
   let shaped: ShapedNetwork | null = null
   if (spec.shaper === 'kernel' && spec.links.length > 0) {
     const shaper = createKernelShaper({
@@ -77,10 +169,12 @@ async function main(): Promise<void> {
   } else if (spec.shaper === 'relay') {
     shaped = await startRelay(spec)
   }
-  writeFileSync(SIDECAR_READY_FILE, `${spec.links.length}\n`)
   process.stdout.write(
-    `${JSON.stringify({ event: 'shaped', self: spec.self, shaper: spec.shaper, links: spec.links.length })}\n`,
+    `${JSON.stringify({ event: SHAPED_EVENT, self: spec.self, shaper: spec.shaper, links: spec.links.length })}\n`,
   )
+  if (spec.calibrate !== undefined && spec.links.length > 0)
+    await calibrate(spec, spec.calibrate.probesPerLink, shaped)
+  writeFileSync(SIDECAR_READY_FILE, `${spec.links.length}\n`)
   let closing = false
   const stop = async () => {
     if (closing) return
