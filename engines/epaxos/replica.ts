@@ -445,20 +445,28 @@ export class EpaxosReplica implements Engine<EpaxosMessage> {
     this.decidePrepare(d)
   }
 
-  private onPrepare(from: NodeId, msg: PrepareMsg): void {
+  /**
+   * A recovery's Prepare or TryPreAccept: answer a committed instance with the commit and a ballot
+   * below the promise with a nack (false); otherwise promise the ballot, durably, and go on (true).
+   */
+  private promiseRecovery(from: NodeId, msg: { readonly inst: string; readonly ballot: Ballot }): boolean {
     this.hear(msg.inst)
-    const rec = this.store.get(msg.inst)
-    if (rec?.status === 'committed') {
+    if (this.store.get(msg.inst)?.status === 'committed') {
       this.sendCommit(from, msg.inst)
-      return
+      return false
     }
     if (compareBallots(msg.ballot, this.store.promised(msg.inst)) < 0) {
       this.nack(from, msg.inst, msg.ballot)
-      return
+      return false
     }
     this.store.promise(msg.inst, msg.ballot)
     this.yieldTo(msg.inst, msg.ballot)
     this.watchInstance(msg.inst, this.ctx.now())
+    return true
+  }
+
+  private onPrepare(from: NodeId, msg: PrepareMsg): void {
+    if (!this.promiseRecovery(from, msg)) return
     const ok: PrepareOkMsg = {
       type: 'prepare-ok',
       inst: msg.inst,
@@ -607,18 +615,7 @@ export class EpaxosReplica implements Engine<EpaxosMessage> {
   }
 
   private onTryPreAccept(from: NodeId, msg: TryPreAcceptMsg): void {
-    this.hear(msg.inst)
-    if (this.store.get(msg.inst)?.status === 'committed') {
-      this.sendCommit(from, msg.inst)
-      return
-    }
-    if (compareBallots(msg.ballot, this.store.promised(msg.inst)) < 0) {
-      this.nack(from, msg.inst, msg.ballot)
-      return
-    }
-    this.store.promise(msg.inst, msg.ballot)
-    this.yieldTo(msg.inst, msg.ballot)
-    this.watchInstance(msg.inst, this.ctx.now())
+    if (!this.promiseRecovery(from, msg)) return
     const reply: TryPreAcceptReplyMsg = {
       type: 'try-preaccept-reply',
       inst: msg.inst,
