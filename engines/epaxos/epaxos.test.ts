@@ -41,6 +41,32 @@ describe('epaxos in the simulator', () => {
     assert.ok(crashes > 0 && slow > 0, 'crash storms crashed nothing, or nothing took the slow path')
   })
 
+  it('five replicas, crash storms: TryPreAccepts run, are taken and refused, and stay safe', () => {
+    let sent = 0
+    let taken = 0
+    let refused = 0
+    for (const seed of [7, 17, 18, 19]) {
+      const r = simulate({
+        engine: epaxosEngine,
+        seed,
+        nodes: 5,
+        faults: CRASH_STORM,
+        trace: (line) => {
+          if (line.includes('"type":"try-preaccept"')) sent++
+          if (line.includes('"type":"try-preaccept-reply"')) {
+            if (line.includes('"ok":true')) taken++
+            else refused++
+          }
+        },
+      })
+      assert.deepEqual([...r.safety.problems, ...r.liveness.problems], [], `seed ${seed}`)
+    }
+    assert.ok(
+      sent > 0 && taken > 0 && refused > 0,
+      `try-preaccepts ${sent}, taken ${taken}, refused ${refused}`,
+    )
+  })
+
   it('a fault-free run with conflicts takes both paths; without conflicts, only the fast path', () => {
     const mixed = simulate({ engine: epaxosEngine, seed: 3, faults: false, conflict: 0.9 })
     assert.ok((mixed.stats.engineEvents['fast-path'] ?? 0) > 0)

@@ -81,6 +81,39 @@ export interface PrepareOkMsg {
   readonly state: InstanceReport | null
 }
 
+/**
+ * TryPreAccept (tech report, explicit prepare): a recovery that found some, but too few, replicas
+ * holding the leader's attributes unchanged asks the others to take them as they are.
+ */
+export interface TryPreAcceptMsg {
+  readonly type: 'try-preaccept'
+  readonly inst: string
+  readonly ballot: Ballot
+  readonly cmd: Command
+  readonly seq: number
+  readonly deps: readonly string[]
+}
+
+/** An interfering instance the attributes of a TryPreAccept neither reach nor are reached from. */
+export interface TryPreAcceptConflict {
+  readonly inst: string
+  /** its status at the replica that reports it */
+  readonly status: InstanceStatus
+  /** its deps there (final when committed) */
+  readonly deps: readonly string[]
+}
+
+export interface TryPreAcceptReplyMsg {
+  readonly type: 'try-preaccept-reply'
+  readonly inst: string
+  readonly ballot: Ballot
+  /** true: the replica recorded the attributes unchanged (durably) */
+  readonly ok: boolean
+  /** when refused because of this instance's own state here (accepted, or preaccepted by a recovery) */
+  readonly own: InstanceReport | null
+  readonly conflicts: readonly TryPreAcceptConflict[]
+}
+
 /** A refused PreAccept, Accept or Prepare: the replica promised a higher ballot for the instance. */
 export interface NackMsg {
   readonly type: 'nack'
@@ -103,5 +136,7 @@ export type EpaxosMessage =
   | CommitMsg
   | PrepareMsg
   | PrepareOkMsg
+  | TryPreAcceptMsg
+  | TryPreAcceptReplyMsg
   | NackMsg
   | SyncMsg

@@ -6,7 +6,8 @@
  * - Commit protocol (Figure 2): propose (PreAccept), onPreAccept, onPreAcceptOk / decidePreAccept (fast
  *   path, or the slow path's Paxos-Accept), onAccept, onAcceptOk, decided (Commit), onCommit.
  * - Explicit prepare (Figure 3, with the tech report's fast-path condition): startRecovery, onPrepare,
- *   onPrepareOk / decidePrepare.
+ *   onPrepareOk / decidePrepare; TryPreAccept (tech report): startTryPreAccept, onTryPreAccept,
+ *   onTryPreAcceptReply / decideTryPreAccept.
  * - Execution (section 4.2): runExecution over execute.ts (Tarjan SCCs, seq order inside).
  * - Liveness: one tick timer drives retransmits, recoveries of instances that stay uncommitted, and a
  *   periodic sync of the highest instance number per leader (so a missed commit is found and fetched
@@ -31,18 +32,23 @@ import type {
   PrepareMsg,
   PrepareOkMsg,
   SyncMsg,
+  TryPreAcceptConflict,
+  TryPreAcceptMsg,
+  TryPreAcceptReplyMsg,
 } from './messages.ts'
 import { defaultBallot, InstanceStore, sameDeps, sortedDeps } from './store.ts'
 
 export type EpaxosContext = EngineContext<EpaxosMessage, EpaxosConfig>
 
 const TIMER_TICK = 'tick'
+/** conflicts one TryPreAccept reply names at most (committed ones first: they can end the recovery) */
+const MAX_REPORTED_CONFLICTS = 8
 
 /** An instance this replica drives: its own proposal, or a recovery (explicit prepare) of anyone's. */
 interface Driven {
   readonly id: string
   readonly kind: 'propose' | 'recover'
-  phase: 'preaccept' | 'accept' | 'prepare'
+  phase: 'preaccept' | 'accept' | 'prepare' | 'try-preaccept'
   readonly ballot: Ballot
   cmd: Command | null
   /** phase preaccept: what was proposed (replies compare against it); phase accept: what is accepted */
@@ -57,6 +63,11 @@ interface Driven {
   allUnchanged: boolean
   /** prepare: each replier's report (self included) */
   readonly reports: Map<NodeId, InstanceReport | null>
+  /** try-preaccept: replicas holding the leader's attributes unchanged (the leader, the unchanged
+   * reporters, the replicas that took the TryPreAccept) */
+  readonly witnesses: Set<NodeId>
+  /** try-preaccept: replicas that refused it */
+  readonly refused: Set<NodeId>
   dueAtMs: number
   phaseStartMs: number
 }
@@ -184,6 +195,12 @@ export class EpaxosReplica implements Engine<EpaxosMessage> {
         break
       case 'prepare-ok':
         this.onPrepareOk(from, msg)
+        break
+      case 'try-preaccept':
+        this.onTryPreAccept(from, msg)
+        break
+      case 'try-preaccept-reply':
+        this.onTryPreAcceptReply(from, msg)
         break
       case 'nack':
         this.onNack(msg)
@@ -428,20 +445,28 @@ export class EpaxosReplica implements Engine<EpaxosMessage> {
     this.decidePrepare(d)
   }
 
-  private onPrepare(from: NodeId, msg: PrepareMsg): void {
+  /**
+   * A recovery's Prepare or TryPreAccept: answer a committed instance with the commit and a ballot
+   * below the promise with a nack (false); otherwise promise the ballot, durably, and go on (true).
+   */
+  private promiseRecovery(from: NodeId, msg: { readonly inst: string; readonly ballot: Ballot }): boolean {
     this.hear(msg.inst)
-    const rec = this.store.get(msg.inst)
-    if (rec?.status === 'committed') {
+    if (this.store.get(msg.inst)?.status === 'committed') {
       this.sendCommit(from, msg.inst)
-      return
+      return false
     }
     if (compareBallots(msg.ballot, this.store.promised(msg.inst)) < 0) {
       this.nack(from, msg.inst, msg.ballot)
-      return
+      return false
     }
     this.store.promise(msg.inst, msg.ballot)
     this.yieldTo(msg.inst, msg.ballot)
     this.watchInstance(msg.inst, this.ctx.now())
+    return true
+  }
+
+  private onPrepare(from: NodeId, msg: PrepareMsg): void {
+    if (!this.promiseRecovery(from, msg)) return
     const ok: PrepareOkMsg = {
       type: 'prepare-ok',
       inst: msg.inst,
@@ -470,9 +495,10 @@ export class EpaxosReplica implements Engine<EpaxosMessage> {
    *    answered promised our ballot and can no longer commit at the default one). If it may have:
    *    adopting A0 is safe when at least F replicas besides the leader kept A0 (with the leader that is
    *    F+1, a majority, so every interfering command committed since went through one of them and has
-   *    this one in its deps). With fewer (only possible for N >= 5, where TryPreAccept would decide;
-   *    it is not implemented) the recovery waits for more reports, which the retransmits fetch.
-   *    If it cannot have committed: PreAccept again;
+   *    this one in its deps). With fewer (only possible for N >= 5) TryPreAccept asks the other
+   *    replicas to take A0 unchanged (startTryPreAccept). If it cannot have committed: PreAccept again.
+   *    A copy a TryPreAccept recorded (at a recovery ballot, marked unchanged) counts as unchanged and
+   *    does not mean "preaccepted by a recovery" (case 2);
    * 4. seen nowhere: commit a no-op (the leader's PreAccept reached nobody in this majority, so no
    *    quorum can have it).
    * "PreAccept again" proposes the command at this ballot with the union of every reported deps and
@@ -504,15 +530,15 @@ export class EpaxosReplica implements Engine<EpaxosMessage> {
       return
     }
     const leader = parseInstanceId(d.id).leader
-    const retried = reports.some((r) => r.vballot.round > 0)
+    const retried = reports.some((r) => r.vballot.round > 0 && !r.unchanged)
     if (!retried && !d.reports.has(leader)) {
-      const unchanged = reports.filter((r) => r.unchanged)
+      const unchangedFrom = [...d.reports].filter(([, r]) => r?.unchanged).map(([node]) => node)
       const silent = this.ctx.nodes.length - 1 - d.reports.size // replicas other than the leader that did not answer
-      const mayHaveFastCommitted = unchanged.length + silent >= this.fastReplies
+      const mayHaveFastCommitted = unchangedFrom.length + silent >= this.fastReplies
       if (mayHaveFastCommitted) {
-        const a0 = unchanged[0]
-        // with fewer than F unchanged copies this is ambiguous: wait for more reports
-        if (a0 !== undefined && unchanged.length >= this.f) this.startAccept(d, a0.cmd, a0.seq, [...a0.deps])
+        const a0 = d.reports.get(unchangedFrom[0]!)!
+        if (unchangedFrom.length >= this.f) this.startAccept(d, a0.cmd, a0.seq, [...a0.deps])
+        else this.startTryPreAccept(d, a0, unchangedFrom)
         return
       }
     }
@@ -545,6 +571,162 @@ export class EpaxosReplica implements Engine<EpaxosMessage> {
     const msg: PreAcceptMsg = { type: 'preaccept', inst: id, ballot, cmd, seq: base.seq, deps: base.deps }
     for (const peer of this.peers) this.ctx.send(peer, msg)
     this.decidePreAccept(d, false)
+  }
+
+  // ---------------------------------------------------------------- TryPreAccept (tech report)
+
+  /**
+   * Some replicas (fewer than F) hold the leader's attributes A0 unchanged, and with the replicas that
+   * did not answer they could have made a fast quorum: A0 may have committed on the fast path. Ask
+   * the other replicas to take A0 as it is. A replica takes it only if every interfering instance it
+   * knows is ordered with this one under A0 (store.tryPreAcceptConflicts); it then holds A0 exactly as
+   * an unchanged fast-quorum member would. With the leader and the unchanged reporters, F + 1 such
+   * replicas make A0 safe to Accept (as in the F-unchanged case). A refusal that proves A0 never
+   * committed sends the recovery to PreAccept again; one caused by an uncommitted instance defers it
+   * (that instance is recovered first, this recovery restarts after the timeout).
+   */
+  private startTryPreAccept(d: Driven, a0: InstanceReport, unchangedFrom: readonly NodeId[]): void {
+    if (compareBallots(this.store.promised(d.id), d.ballot) > 0) {
+      this.abandon(d)
+      return
+    }
+    const leader = parseInstanceId(d.id).leader
+    d.phase = 'try-preaccept'
+    d.cmd = a0.cmd
+    d.seq = a0.seq
+    d.deps = [...a0.deps]
+    d.answered.clear()
+    d.witnesses.clear()
+    d.refused.clear()
+    for (const node of [leader, ...unchangedFrom]) d.witnesses.add(node)
+    d.phaseStartMs = this.ctx.now()
+    d.dueAtMs = this.ctx.now() + this.cfg.retransmitMs
+    this.ctx.emit({ type: 'recovery', detail: `try-preaccept ${d.id} ballot ${d.ballot.round}` })
+    const msg = this.tryPreAcceptMsg(d)
+    for (const peer of this.peers) if (!d.witnesses.has(peer)) this.ctx.send(peer, msg)
+    if (!d.witnesses.has(this.ctx.self)) {
+      const { ok, own, conflicts } = this.tryPreAcceptHere(msg)
+      this.tryPreAcceptAnswered(d, this.ctx.self, ok, own, conflicts)
+    } else this.decideTryPreAccept(d)
+  }
+
+  private tryPreAcceptMsg(d: Driven): TryPreAcceptMsg {
+    return { type: 'try-preaccept', inst: d.id, ballot: d.ballot, cmd: d.cmd!, seq: d.seq, deps: d.deps }
+  }
+
+  private onTryPreAccept(from: NodeId, msg: TryPreAcceptMsg): void {
+    if (!this.promiseRecovery(from, msg)) return
+    const reply: TryPreAcceptReplyMsg = {
+      type: 'try-preaccept-reply',
+      inst: msg.inst,
+      ballot: msg.ballot,
+      ...this.tryPreAcceptHere(msg),
+    }
+    this.ctx.send(from, reply)
+  }
+
+  /** This replica's answer to a TryPreAccept it has promised the ballot of; records A0 when it takes it. */
+  private tryPreAcceptHere(msg: TryPreAcceptMsg): Pick<TryPreAcceptReplyMsg, 'ok' | 'own' | 'conflicts'> {
+    const rec = this.store.get(msg.inst)
+    const retried = rec?.status === 'preaccepted' && rec.vballot.round > 0 && !rec.unchanged
+    if (rec?.status === 'accepted' || retried)
+      return { ok: false, own: this.store.report(msg.inst), conflicts: [] }
+    if (rec?.status === 'preaccepted' && rec.unchanged && rec.seq === msg.seq && sameDeps(rec.deps, msg.deps))
+      return { ok: true, own: null, conflicts: [] } // it holds A0 unchanged already
+    const found = this.store.tryPreAcceptConflicts(msg.inst, msg.cmd, msg.deps)
+    if (found.length > 0) {
+      const committedFirst = [
+        ...found.filter((c) => c.status === 'committed'),
+        ...found.filter((c) => c.status !== 'committed'),
+      ]
+      const conflicts = committedFirst.slice(0, MAX_REPORTED_CONFLICTS).map(
+        (c): TryPreAcceptConflict => ({
+          inst: c.id,
+          status: c.status as InstanceReport['status'],
+          deps: c.deps,
+        }),
+      )
+      return { ok: false, own: null, conflicts }
+    }
+    const { inst: id, cmd, seq, ballot } = msg
+    this.store.record({
+      id,
+      status: 'preaccepted',
+      cmd,
+      seq,
+      deps: sortedDeps(msg.deps),
+      ballot,
+      vballot: ballot,
+      unchanged: true,
+    })
+    return { ok: true, own: null, conflicts: [] }
+  }
+
+  private onTryPreAcceptReply(from: NodeId, msg: TryPreAcceptReplyMsg): void {
+    const d = this.driven.get(msg.inst)
+    if (d === undefined || d.phase !== 'try-preaccept' || !ballotEquals(d.ballot, msg.ballot)) return
+    if (d.answered.has(from) || d.witnesses.has(from)) return
+    this.tryPreAcceptAnswered(d, from, msg.ok, msg.own, msg.conflicts)
+  }
+
+  private tryPreAcceptAnswered(
+    d: Driven,
+    from: NodeId,
+    ok: boolean,
+    own: InstanceReport | null,
+    conflicts: readonly TryPreAcceptConflict[],
+  ): void {
+    d.answered.add(from)
+    if (ok) {
+      d.witnesses.add(from)
+      this.decideTryPreAccept(d)
+      return
+    }
+    d.refused.add(from)
+    // an earlier recovery ran PreAccept again, which it does only once the fast path is ruled out
+    const retried = own?.status === 'preaccepted' && own.vballot.round > 0 && !own.unchanged
+    if (retried || conflicts.some((c) => this.provesNoFastCommit(d, c))) {
+      const reports = [...d.reports.values()].filter((r): r is InstanceReport => r !== null)
+      this.restartPreAccept(d, d.cmd!, reports)
+      return
+    }
+    // deferred: the uncommitted conflicting instances get recovered (they are watched here)
+    const now = this.ctx.now()
+    for (const c of conflicts) {
+      if (c.status === 'committed') continue
+      this.hear(c.inst)
+      this.watchInstance(c.inst, now)
+    }
+    this.decideTryPreAccept(d)
+  }
+
+  /**
+   * A conflict proves A0 never committed: an interfering instance c committed without this one
+   * reachable from its deps, and not reachable from A0. Had this instance committed with A0 (only the
+   * fast path can have done so unseen), its fast quorum and c's quorum (F + 1, the replicas whose
+   * attributes c's deps contain) would share a replica that saw both: seeing c first it would have
+   * added c, or a write of c's leader numbered above c, to A0 (it kept A0 unchanged); seeing this one
+   * first it would have given c this instance or a write of its leader numbered above it.
+   */
+  private provesNoFastCommit(d: Driven, c: TryPreAcceptConflict): boolean {
+    if (c.status !== 'committed' || c.inst === d.id) return false
+    const reaches = (deps: readonly string[], id: string): boolean => {
+      const to = parseInstanceId(id)
+      return deps.some((x) => {
+        const p = parseInstanceId(x)
+        return p.leader === to.leader && p.n >= to.n
+      })
+    }
+    return !reaches(d.deps, c.inst) && !reaches(c.deps, d.id)
+  }
+
+  private decideTryPreAccept(d: Driven): void {
+    if (d.witnesses.size >= this.f + 1) {
+      this.startAccept(d, d.cmd, d.seq, d.deps)
+      return
+    }
+    // the replicas that have not refused cannot make F + 1 any more: defer (recover again later)
+    if (this.ctx.nodes.length - d.refused.size < this.f + 1) this.abandon(d)
   }
 
   private onNack(msg: NackMsg): void {
@@ -602,6 +784,16 @@ export class EpaxosReplica implements Engine<EpaxosMessage> {
     let msg: EpaxosMessage
     if (d.phase === 'prepare') {
       msg = { type: 'prepare', inst: d.id, ballot: d.ballot }
+    } else if (d.phase === 'try-preaccept') {
+      // a refusal deferred this recovery to the instances it named: start over later
+      if (d.refused.size > 0) {
+        this.abandon(d)
+        return
+      }
+      msg = this.tryPreAcceptMsg(d)
+      for (const peer of this.peers)
+        if (!d.answered.has(peer) && !d.witnesses.has(peer)) this.ctx.send(peer, msg)
+      return
     } else if (d.phase === 'accept') {
       msg = { type: 'accept', inst: d.id, ballot: d.ballot, cmd: d.cmd, seq: d.seq, deps: d.deps }
     } else {
@@ -711,6 +903,8 @@ export class EpaxosReplica implements Engine<EpaxosMessage> {
       unionDeps: new Set(deps),
       allUnchanged: true,
       reports: new Map(),
+      witnesses: new Set(),
+      refused: new Set(),
       dueAtMs: now + this.cfg.retransmitMs,
       phaseStartMs: now,
     }

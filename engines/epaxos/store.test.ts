@@ -63,3 +63,45 @@ describe('InstanceStore.attributes', () => {
     assert.equal(reloaded.commit('r1.0', store.get('r1.0')!.cmd, 2, ['r0.0']), false)
   })
 })
+
+describe('InstanceStore.tryPreAcceptConflicts', () => {
+  const ids = (store: InstanceStore, id: string, cmd: Command, deps: string[]) =>
+    store.tryPreAcceptConflicts(id, cmd, deps).map((r) => r.id)
+
+  it('names interfering instances the deps do not reach and that do not reach the instance', () => {
+    const store = InstanceStore.load(new SimStorage())
+    preaccept(store, 'r1.0', put('x'))
+    preaccept(store, 'r1.1', get('y'))
+    preaccept(store, 'r2.0', get('x'))
+    const cmd = put('x')
+    assert.deepEqual(ids(store, 'r0.0', cmd, []), ['r1.0', 'r2.0'], 'other keys never conflict')
+    assert.deepEqual(ids(store, 'r0.0', cmd, ['r1.0']), ['r2.0'])
+    assert.deepEqual(ids(store, 'r0.0', get('x'), []), ['r1.0'], 'reads commute')
+    // committed with the instance in its deps: ordered after it, no conflict; uncommitted: not yet known
+    store.record({ ...store.get('r2.0')!, deps: ['r0.0'] })
+    assert.deepEqual(ids(store, 'r0.0', cmd, ['r1.0']), ['r2.0'])
+    store.commit('r2.0', store.get('r2.0')!.cmd, 2, ['r0.0'])
+    assert.deepEqual(ids(store, 'r0.0', cmd, ['r1.0']), [])
+    // a committed write of r0 numbered above r0.0 in its deps covers r0.0 as well
+    preaccept(store, 'r2.1', get('x'))
+    store.commit('r2.1', store.get('r2.1')!.cmd, 3, ['r0.1'])
+    assert.deepEqual(ids(store, 'r0.0', cmd, ['r1.0']), ['r2.1'], 'r0.1 is not known here')
+    // once r0.1 is known here as a committed write, r2.1 reaches r0.0 through it (r0.1 itself is
+    // checked like any other instance: here its deps lack r0.0)
+    preaccept(store, 'r0.1', put('x'))
+    store.commit('r0.1', store.get('r0.1')!.cmd, 3, [])
+    assert.deepEqual(ids(store, 'r0.0', cmd, ['r1.0']), ['r0.1'])
+  })
+
+  it('a committed write in the deps covers its leader instances below it on the key, an uncommitted one does not', () => {
+    const store = InstanceStore.load(new SimStorage())
+    preaccept(store, 'r1.0', get('x'))
+    preaccept(store, 'r1.1', put('x'))
+    const cmd = put('x')
+    assert.deepEqual(ids(store, 'r0.0', cmd, ['r1.1']), ['r1.0'])
+    store.commit('r1.1', store.get('r1.1')!.cmd, 2, ['r1.0'])
+    assert.deepEqual(ids(store, 'r0.0', cmd, ['r1.1']), [])
+    // the walk stopped at r1.1 and pruned r1.0 from the index; the scan still finds it
+    assert.deepEqual(ids(store, 'r0.0', cmd, []), ['r1.0', 'r1.1'])
+  })
+})

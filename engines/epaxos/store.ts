@@ -185,6 +185,40 @@ export class InstanceStore {
     return { seq, deps: sortedDeps(deps) }
   }
 
+  /**
+   * TryPreAccept's check (tech report, explicit prepare): every instance known here that interferes
+   * with `cmd` and is ordered with instance `id` neither way, if `id` committed with `deps`. Ordered
+   * means: `deps` reaches it (it is in `deps`, or a write of its leader on the key with a higher number
+   * is in `deps` and committed here, whose committed deps cover the rest of that leader's column), or it
+   * is committed here with `id` in its deps (or a committed write of `id`'s leader above `id`, which
+   * covers `id`). Scans every record (not the pruned index: an instance below a committed write that
+   * only reaches `id` is not covered). TryPreAccept is rare, so the scan's cost does not matter.
+   */
+  tryPreAcceptConflicts(id: string, cmd: Command, deps: readonly string[]): InstanceRecord[] {
+    const inDeps = new Set(deps)
+    const covers = (from: readonly string[], target: string): boolean => {
+      const t = parseInstanceId(target)
+      return from.some((x) => {
+        if (x === target) return true
+        const p = parseInstanceId(x)
+        return p.leader === t.leader && p.n > t.n && this.isCommittedWriteOn(x, cmd.key)
+      })
+    }
+    const out: InstanceRecord[] = []
+    for (const rec of this.records.values()) {
+      if (rec.id === id || rec.cmd === null || rec.status === 'none' || rec.cmd.key !== cmd.key) continue
+      if (!isWrite(cmd) && !isWrite(rec.cmd)) continue
+      if (inDeps.has(rec.id) || covers(deps, rec.id)) continue
+      if (rec.status === 'committed' && covers(rec.deps, id)) continue
+      out.push(rec)
+    }
+    return out
+  }
+
+  private isCommittedWriteOn(id: string, key: string): boolean {
+    return this.isCommittedWrite(id) && this.records.get(id)!.cmd!.key === key
+  }
+
   private write(rec: InstanceRecord): void {
     this.storage.put(PREFIX + rec.id, rec)
     this.install(rec)
