@@ -20,11 +20,17 @@ export interface PriorityResult {
   readonly detail: string
 }
 
-/** Puts every thread of `pid` under SCHED_FIFO at REALTIME_PRIORITY (relay/realtime.ts); never throws. */
-export function raiseToRealtime(pid: number): PriorityResult {
-  const r = makeRealtime(pid, REALTIME_PRIORITY)
+/**
+ * for the harness's own load driver in `run --realtime`: one above the replicas, so a replica that keeps a
+ * core busy cannot starve the process that ends the load and puts the replicas back to normal priority
+ */
+export const DRIVER_PRIORITY = REALTIME_PRIORITY + 1
+
+/** Puts every thread of `pid` under SCHED_FIFO at `priority` (relay/realtime.ts); never throws. */
+export function raiseToRealtime(pid: number, priority = REALTIME_PRIORITY): PriorityResult {
+  const r = makeRealtime(pid, priority)
   return r.applied
-    ? { realtime: true, detail: `SCHED_FIFO ${REALTIME_PRIORITY}` }
+    ? { realtime: true, detail: `SCHED_FIFO ${priority}` }
     : { realtime: false, detail: `normal priority (${r.reason})` }
 }
 
