@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import { faultFromExperiment } from '../experiments/schema.ts'
 import { describeFault, type FaultSpec, faultSpecSchema, resolveFaultSchedule } from './fault-spec.ts'
 
-const ctx = { replicas: 3, durationMs: 10_000, shaped: true, seed: 1 }
+const ctx = { replicas: 3, durationMs: 10_000, linkFaultsUnavailable: null, seed: 1 }
 const parse = (x: unknown) => faultSpecSchema.parse(x)
 
 test('fault schedule: fixed faults are checked against the run and sorted by time', () => {
@@ -25,9 +25,11 @@ test('fault schedule: fixed faults are checked against the run and sorted by tim
   assert.ok('problem' in ghost && /no replica r3/.test(ghost.problem) && /r0\.\.r2/.test(ghost.fix))
   const lan = resolveFaultSchedule([parse({ kind: 'partition', atMs: 1, sides: [['r0']] })], {
     ...ctx,
-    shaped: false,
+    linkFaultsUnavailable: { problem: 'needs the link shaper of a topology run', fix: 'give a topology' },
   })
-  assert.ok('problem' in lan && /topology/.test(lan.problem))
+  assert.ok(
+    'problem' in lan && /a partition needs .* topology/.test(lan.problem) && lan.fix === 'give a topology',
+  )
   const both = resolveFaultSchedule(
     [parse({ kind: 'partition', atMs: 1, sides: [['r0'], ['r0', 'r1']] })],
     ctx,

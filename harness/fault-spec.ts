@@ -90,8 +90,8 @@ export interface FaultProblem {
 export interface FaultContext {
   readonly replicas: number
   readonly durationMs: number
-  /** partitions and slow links need the shaper of a topology run */
-  readonly shaped: boolean
+  /** why partitions and slow links cannot run in this run (they act on a topology run's shaper), or null */
+  readonly linkFaultsUnavailable: { readonly problem: string; readonly fix: string } | null
   readonly seed: number
 }
 
@@ -123,11 +123,8 @@ function checkFault(f: FaultSpec, ids: readonly string[], ctx: FaultContext) {
   for (const r of named)
     if (r !== 'leader' && !ids.includes(r))
       return { problem: `no replica ${r} in a run of ${ids.length}`, fix: `use one of ${range}` }
-  if ((f.kind === 'partition' || f.kind === 'slow') && !ctx.shaped)
-    return {
-      problem: `a ${f.kind} needs the link shaper of a topology run`,
-      fix: 'give a topology (lan has near-zero delays), or use pause/kill faults',
-    }
+  if ((f.kind === 'partition' || f.kind === 'slow') && ctx.linkFaultsUnavailable !== null)
+    return { problem: `a ${f.kind} ${ctx.linkFaultsUnavailable.problem}`, fix: ctx.linkFaultsUnavailable.fix }
   if (f.kind === 'partition') {
     const [a, b] = f.sides
     if (b !== undefined && a.some((r) => b.includes(r)))

@@ -199,6 +199,22 @@ const FIX_OF_OPTION: Readonly<Record<string, string>> = {
 }
 
 /** Validates and fills in defaults; throws RunOptionError naming the option and the fix. */
+/** Why partitions and slow links cannot run with these options, or null when the run's shaper takes them. */
+function linkFaultsUnavailable(o: { topology?: string | undefined; launcher: string }) {
+  if (o.topology === undefined)
+    return {
+      problem: 'needs the link shaper of a topology run',
+      fix: 'give a topology (lan has near-zero delays), or use pause/kill faults',
+    }
+  // compose topology runs shape replica links in the sidecars, which take no fault commands yet
+  if (o.launcher === 'compose')
+    return {
+      problem: "is not wired to the compose launcher's shaper sidecars yet",
+      fix: 'use the local launcher for partitions and slow links, or kill and pause faults',
+    }
+  return null
+}
+
 export function resolveRunOptions(input: RunOptionsInput): RunOptions {
   const parsed = runOptionsSchema.safeParse(input)
   if (!parsed.success) {
@@ -227,20 +243,12 @@ export function resolveRunOptions(input: RunOptionsInput): RunOptions {
   const schedule = resolveFaultSchedule(parsed.data.faults, {
     replicas: o.replicas,
     durationMs: o.durationMs,
-    shaped: o.topology !== undefined,
+    linkFaultsUnavailable: linkFaultsUnavailable(o),
     seed: o.seed,
   })
   if ('problem' in schedule)
     throw new RunOptionError(`faults.${schedule.index}`, schedule.problem, schedule.fix)
   o.faults = schedule.faults
-  // compose topology runs shape replica links in the sidecars, which take no fault commands yet
-  const linkFault = parsed.data.faults.findIndex((f) => f.kind === 'partition' || f.kind === 'slow')
-  if (o.launcher === 'compose' && linkFault >= 0)
-    throw new RunOptionError(
-      `faults.${linkFault}`,
-      `a ${parsed.data.faults[linkFault]!.kind} is not wired to the compose launcher's shaper sidecars yet`,
-      'use the local launcher for partitions and slow links, or kill and pause faults',
-    )
   const external = externalOf(o)
   if (external !== null) {
     const missing = missingProgram(o.engine, external)
