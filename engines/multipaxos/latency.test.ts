@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import type { LatencyModel } from '../core/engine.ts'
+import { pairRttLatencyModel } from '../sim/topology.ts'
 import { multipaxosEngine } from './index.ts'
 import { nearestQuorumRttMs } from './latency.ts'
 
@@ -11,13 +11,7 @@ function model(
   leader: string,
   clientRttMs = 3,
 ) {
-  const rttMs = (a: string, b: string): number => {
-    if (a === b) return 0
-    const v = rtt[[a, b].sort().join('-')]
-    if (v === undefined) throw new Error(`no rtt ${a}-${b}`)
-    return v
-  }
-  return { nodes, rttMs, origin, leader, clientRttMs } satisfies LatencyModel
+  return pairRttLatencyModel(rtt, nodes, origin, leader, clientRttMs)
 }
 
 const config = multipaxosEngine.parseConfig({})

@@ -2,17 +2,12 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { LatencyModel } from '../core/engine.ts'
 import { simulate } from '../sim/simulator.ts'
+import { pairRttLatencyModel } from '../sim/topology.ts'
 import { paxosEngine } from './index.ts'
 
 function model(rtt: Record<string, number>, nodes: string[], origin: string, clientRttMs = 3): LatencyModel {
-  const rttMs = (a: string, b: string): number => {
-    if (a === b) return 0
-    const v = rtt[[a, b].sort().join('-')]
-    if (v === undefined) throw new Error(`no rtt ${a}-${b}`)
-    return v
-  }
   // leaderless: the leader field is ignored; give a node that is not the origin to show it
-  return { nodes, rttMs, origin, leader: nodes.find((n) => n !== origin)!, clientRttMs }
+  return pairRttLatencyModel(rtt, nodes, origin, nodes.find((n) => n !== origin)!, clientRttMs)
 }
 
 const config = paxosEngine.parseConfig({})

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { LatencyModel } from '../core/engine.ts'
+import { pairRttLatencyModel } from '../sim/topology.ts'
 import { raftEngine } from './index.ts'
 
 // EPaxos Fig. 4 three sites: CA-VA 85, VA-EU 90, CA-EU 156.
@@ -8,13 +9,7 @@ const RTT: Record<string, number> = { 'CA-VA': 85, 'EU-VA': 90, 'CA-EU': 156 }
 const NODES = ['CA', 'VA', 'EU']
 
 function model(origin: string, leader: string, clientRttMs = 2): LatencyModel {
-  const rttMs = (a: string, b: string): number => {
-    if (a === b) return 0
-    const v = RTT[[a, b].sort().join('-')]
-    if (v === undefined) throw new Error(`no rtt ${a}-${b}`)
-    return v
-  }
-  return { nodes: NODES, rttMs, origin, leader, clientRttMs }
+  return pairRttLatencyModel(RTT, NODES, origin, leader, clientRttMs)
 }
 
 const config = raftEngine.parseConfig({})

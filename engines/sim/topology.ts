@@ -1,4 +1,6 @@
 /** The simulated network's round-trip times between replicas. */
+
+import type { LatencyModel } from '../core/engine.ts'
 import { Rng } from '../core/runtime/rng.ts'
 
 /** A LAN-like matrix from the seed: a symmetric RTT in [rttMsMin, rttMsMax) per pair, 0 to self. */
@@ -25,4 +27,24 @@ export function validateRttMatrix(rtt: readonly (readonly number[])[], nodes: nu
       if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`rttMs[${i}][${j}] must be >= 0, got ${ms}`)
     })
   })
+}
+
+/**
+ * A LatencyModel from RTTs keyed by site pair in sorted order ('CA-EU'), as the engines' latency tests
+ * write published tables; throws naming a pair the table lacks.
+ */
+export function pairRttLatencyModel(
+  rtt: Readonly<Record<string, number>>,
+  nodes: readonly string[],
+  origin: string,
+  leader: string,
+  clientRttMs: number,
+): LatencyModel {
+  const rttMs = (a: string, b: string): number => {
+    if (a === b) return 0
+    const v = rtt[[a, b].sort().join('-')]
+    if (v === undefined) throw new Error(`no rtt ${a}-${b}`)
+    return v
+  }
+  return { nodes, rttMs, origin, leader, clientRttMs }
 }
