@@ -54,7 +54,7 @@ import {
 import { onInterrupt } from './launchers/cleanup.ts'
 import { LAUNCHERS, startCluster } from './launchers/launch.ts'
 import { REPO_ROOT } from './launchers/local.ts'
-import type { Cluster } from './launchers/types.ts'
+import type { Cluster, ReplicaExit } from './launchers/types.ts'
 import { cellId, type MatrixPlan } from './matrix.ts'
 import { readSummary, repetitionOf, TopologyRuns } from './matrix-run.ts'
 import { NodeCostMeter, nodeCostFields } from './node-cost.ts'
@@ -454,6 +454,12 @@ async function runCell(
     await network?.close()
   })
   const external = externalOf(options)
+  const reportUnexpectedExit = (noun: 'member' | 'replica') => (exit: ReplicaExit) => {
+    if (!exit.expected)
+      progress(
+        `${id}: ${noun} ${exit.replica} exited unexpectedly (code ${exit.exitCode}, signal ${exit.signal})`,
+      )
+  }
   try {
     cluster =
       external !== null
@@ -466,12 +472,7 @@ async function runCell(
             logDir: replicaDir,
             clock,
             ...(network !== null ? { network: network.externalPeers } : {}),
-            onExit: (exit) => {
-              if (!exit.expected)
-                progress(
-                  `${id}: member ${exit.replica} exited unexpectedly (code ${exit.exitCode}, signal ${exit.signal})`,
-                )
-            },
+            onExit: reportUnexpectedExit('member'),
           })
         : await startCluster(options.launcher, {
             engine: options.engine,
@@ -487,12 +488,7 @@ async function runCell(
             ...(topology !== null && network !== null && inContainers
               ? { containerNetwork: containerNetwork(topology, network, options.calibrationProbes) }
               : {}),
-            onExit: (exit) => {
-              if (!exit.expected)
-                progress(
-                  `${id}: replica ${exit.replica} exited unexpectedly (code ${exit.exitCode}, signal ${exit.signal})`,
-                )
-            },
+            onExit: reportUnexpectedExit('replica'),
           })
     const cellCalibration =
       topology !== null && cluster.calibration !== undefined
