@@ -22,9 +22,11 @@ import { type LoadResult, runLoad } from '../workloads/load.ts'
 import { throughputTimeline, timelineToJsonl } from '../workloads/measure.ts'
 import { ReplicaClients } from '../workloads/replica-client.ts'
 import {
+  clientSitesProblem,
   FIX_OF_WORKLOAD_OPTION,
   loadSpecOf,
   loadSummaryOf,
+  pickClientSites,
   resolveWorkloadOptions,
   workloadOptionFields,
 } from '../workloads/run-options.ts'
@@ -232,11 +234,19 @@ export function resolveRunOptions(input: RunOptionsInput): RunOptions {
   const o: RunOptions = { ...w, replicas: parsed.data.replicas ?? 3, faults: [] }
   if (o.leaderSite !== undefined && o.topology === undefined)
     throw new RunOptionError('leaderSite', 'a leader site needs a topology', 'give --topology as well')
-  if (o.topology !== undefined) {
-    const plan = planFromOptions(o, parsed.data.replicas)
+  const plan = o.topology !== undefined ? planFromOptions(o, parsed.data.replicas) : null
+  if (plan !== null) {
     o.replicas = plan.placement.replicas.length
     o.engineConfig = { ...plan.engineConfig }
   }
+  // the sites a run's clients can be at: a topology's client groups, else one per replica (its id)
+  const siteNames =
+    plan !== null
+      ? driverSites(plan).map((s) => s.name)
+      : Array.from({ length: o.replicas }, (_, i) => `r${i}`)
+  const sitesProblem = clientSitesProblem(o.clientSites, siteNames)
+  if (sitesProblem !== null)
+    throw new RunOptionError(sitesProblem.field, sitesProblem.problem, sitesProblem.fix)
   if (o.warmupMs + o.cooldownMs >= o.durationMs) {
     throw new RunOptionError('durationMs', 'shorter than warm-up plus cool-down', 'run longer or trim less')
   }
@@ -515,10 +525,12 @@ async function runCell(
       `${id}: replicas ready${leader !== null ? `, leader ${leader}` : leaderless ? ' (leaderless engine)' : ', no agreed leader (starting anyway)'}`,
     )
 
-    const sites: Site[] =
+    const sites: Site[] = pickClientSites(
       topology === null
         ? cluster.replicas.map((r) => ({ name: r.id, replica: r.id }))
-        : withSiteTargets(driverSites(topology.plan), network?.replicasBySite())
+        : withSiteTargets(driverSites(topology.plan), network?.replicasBySite()),
+      options.clientSites,
+    )
     const expected =
       topology === null
         ? null

@@ -5,7 +5,7 @@ import type { DriverResult } from './driver-spec.ts'
 import { noErrors } from './executor.ts'
 import { LatencyRecorder } from './latency.ts'
 import { mergeDriverResults } from './load.ts'
-import { loadShapeOf, loadSummaryOf } from './run-options.ts'
+import { loadShapeOf, loadSummaryOf, pickClientSites } from './run-options.ts'
 
 const base = { engine: 'multipaxos', durationMs: 5000 }
 
@@ -93,4 +93,29 @@ test('merging drivers: histograms added, counts summed, a driver at >= 90% CPU f
     ],
   )
   assert.equal(summary.arrivals?.intendedOpsPerSec, 16)
+})
+
+test('run options: clientSites must name sites of the run (replica ids without a topology, sites with one), each once', () => {
+  assert.throws(
+    () => resolveRunOptions({ ...base, replicas: 3, clientSites: ['r1', 'r3'] }),
+    (err: unknown) =>
+      err instanceof RunOptionError &&
+      err.field === 'clientSites' &&
+      /'r3'/.test(err.problem) &&
+      /r0, r1, r2/.test(err.fix),
+  )
+  assert.throws(
+    () => resolveRunOptions({ ...base, replicas: 3, clientSites: ['r1', 'r1'] }),
+    (err: unknown) => err instanceof RunOptionError && /twice/.test(err.problem),
+  )
+  assert.throws(
+    () => resolveRunOptions({ ...base, topology: 'epaxos-3', clientSites: ['r1'] }),
+    (err: unknown) => err instanceof RunOptionError && /CA, VA, EU/.test(err.fix),
+  )
+  assert.deepEqual(resolveRunOptions({ ...base, topology: 'epaxos-3', clientSites: ['EU'] }).clientSites, [
+    'EU',
+  ])
+  const sites = [{ name: 'r0' }, { name: 'r1' }, { name: 'r2' }]
+  assert.deepEqual(pickClientSites(sites, ['r2', 'r1']), [{ name: 'r1' }, { name: 'r2' }])
+  assert.deepEqual(pickClientSites(sites, undefined), sites)
 })

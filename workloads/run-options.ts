@@ -41,6 +41,11 @@ export const workloadOptionFields = {
   valueSizeBytes: z.number().int().min(0).max(MAX_VALUE_SIZE_BYTES).default(0),
   /** driver processes sharing the load (1 = in the harness process) */
   drivers: z.number().int().min(1).max(64).default(1),
+  /**
+   * the sites whose clients send the load (default: every site); without a topology each replica is its
+   * own site, named by its id (r0, r1, ...). Checked against the sites in harness/run.ts.
+   */
+  clientSites: z.array(z.string().min(1)).min(1).optional(),
 }
 
 const workloadOptionsObject = z.object(workloadOptionFields)
@@ -73,6 +78,7 @@ export const FIX_OF_WORKLOAD_OPTION: Readonly<Record<string, string>> = {
   readRatio: 'give a fraction in [0, 1], like 0.5',
   valueSizeBytes: `give a whole number of bytes from 0 to ${MAX_VALUE_SIZE_BYTES}, like 100`,
   drivers: 'give a whole number of driver processes from 1 to 64, like 2',
+  clientSites: "give a list of site names (replica ids like r1 without a topology), like ['r1', 'r2']",
 }
 
 /** A cross-field problem: the option it is about, what is wrong, the fix. */
@@ -189,6 +195,8 @@ export interface LoadSummary {
     readonly maxOutstanding: number | null
     readonly ops: number | null
     readonly drivers: number
+    /** the sites that sent load, when not every site did */
+    readonly clientSites: readonly string[] | null
   }
   readonly workload: { readonly keyDistribution: KeyDistribution; readonly valueSizeBytes: number }
   readonly achievedConflict: number
@@ -227,6 +235,7 @@ export function loadSummaryOf(o: WorkloadOptions, load: LoadResult): LoadSummary
       maxOutstanding: shape.kind === 'open' ? shape.maxOutstanding : null,
       ops: o.ops ?? null,
       drivers: o.drivers,
+      clientSites: o.clientSites ?? null,
     },
     workload: { keyDistribution: keyDistributionOf(o), valueSizeBytes: o.valueSizeBytes },
     achievedConflict: round4(achievedConflict(load.history, inWindow)),
@@ -252,3 +261,35 @@ export function loadSummaryOf(o: WorkloadOptions, load: LoadResult): LoadSummary
 
 const round1 = (x: number) => (Number.isFinite(x) ? Math.round(x * 10) / 10 : 0)
 const round4 = (x: number) => (Number.isFinite(x) ? Math.round(x * 1e4) / 1e4 : 0)
+
+/**
+ * `clientSites` against the run's site names: the first name that is not a site (or is named twice), as
+ * a problem naming the valid ones; null when every name is a site.
+ */
+export function clientSitesProblem(
+  clientSites: readonly string[] | undefined,
+  siteNames: readonly string[],
+): WorkloadOptionProblem | null {
+  if (clientSites === undefined) return null
+  const seen = new Set<string>()
+  for (const name of clientSites) {
+    if (!siteNames.includes(name))
+      return {
+        field: 'clientSites',
+        problem: `'${name}' is not a site of this run`,
+        fix: `name sites among: ${siteNames.join(', ')}`,
+      }
+    if (seen.has(name))
+      return { field: 'clientSites', problem: `'${name}' is named twice`, fix: 'name each site once' }
+    seen.add(name)
+  }
+  return null
+}
+
+/** The sites that send load: every site, or the ones `clientSites` names, in the run's site order. */
+export function pickClientSites<S extends { readonly name: string }>(
+  sites: readonly S[],
+  clientSites: readonly string[] | undefined,
+): S[] {
+  return clientSites === undefined ? [...sites] : sites.filter((s) => clientSites.includes(s.name))
+}

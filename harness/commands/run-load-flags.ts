@@ -24,6 +24,7 @@ export interface LoadFlags {
   valueSize?: string
   drivers?: string
   cooldown?: string
+  clientSites?: string
 }
 
 /** run option -> the flag that sets it (for error messages) */
@@ -43,6 +44,7 @@ export const LOAD_FLAG_OF_FIELD: Record<string, string> = {
   valueSizeBytes: '--value-size',
   drivers: '--drivers',
   cooldownMs: '--cooldown',
+  clientSites: '--client-sites',
 }
 
 export function addLoadFlags(command: Command): Command {
@@ -71,6 +73,10 @@ export function addLoadFlags(command: Command): Command {
     .option('--value-size <bytes>', 'bytes a put writes (0 = just its unique tag) (default 0)')
     .option('--drivers <n>', 'driver processes sharing the load (default 1)')
     .option('--cooldown <d>', 'trimmed from the end of latency and throughput (still checked) (default 0)')
+    .option(
+      '--client-sites <list>',
+      'only these sites send load, comma-separated (replica ids like r1,r2 without a topology) (default all)',
+    )
 }
 
 function numberFlag(flag: string, text: string, fix: string): number {
@@ -140,6 +146,12 @@ export function loadOptionsFromFlags(
     numberFlag('--drivers', t, 'give a whole number of driver processes, like 2'),
   )
   set('cooldownMs', flags.cooldown, (t) => duration('--cooldown', t, true))
+  set('clientSites', flags.clientSites, (t) => {
+    const names = t.split(',').map((n) => n.trim())
+    if (names.some((n) => n === ''))
+      throw invalidInput('run', '--client-sites', `'${t}' has an empty site name`, 'give names like r1,r2')
+    return names
+  })
   return options
 }
 

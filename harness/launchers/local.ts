@@ -70,6 +70,17 @@ export interface LaunchedAddresses {
   readonly client: string
 }
 
+/**
+ * CONSENSUS_BENCH_CPU_PROFILE_DIR=<dir>: every replica process runs with node's --cpu-prof and writes a
+ * V8 CPU profile (.cpuprofile, for Chrome DevTools or speedscope) into that directory when it exits. For
+ * finding where a replica's CPU per command goes (engines/ios/README.md, Figures); NODE_OPTIONS cannot
+ * carry --cpu-prof.
+ */
+function cpuProfileArgs(): string[] {
+  const dir = process.env.CONSENSUS_BENCH_CPU_PROFILE_DIR
+  return dir === undefined || dir === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${dir}`]
+}
+
 /** The replica's stderr said it could not bind: pick new ports and try again. */
 class PortTakenError extends Error {}
 
@@ -139,10 +150,14 @@ class LocalReplica implements ReplicaHandle {
     )
     let child: ChildProcess
     try {
-      child = spawn(process.execPath, ['--import', 'tsx', this.entry, '--config', this.configPath], {
-        cwd: REPO_ROOT,
-        stdio: ['ignore', 'pipe', stderrFd],
-      })
+      child = spawn(
+        process.execPath,
+        [...cpuProfileArgs(), '--import', 'tsx', this.entry, '--config', this.configPath],
+        {
+          cwd: REPO_ROOT,
+          stdio: ['ignore', 'pipe', stderrFd],
+        },
+      )
     } finally {
       closeSync(stderrFd) // the child has its own copy
     }
