@@ -46,6 +46,16 @@ export const iosConfigSchema = z
     q1: z.number().int().min(0).max(1000),
     /** replication (phase-2) quorum; 0: a majority. q1 + q2 must exceed the cluster size */
     q2: z.number().int().min(0).max(1000),
+    /**
+     * how long a coordinator may hold the master's copy of a commit, to send several in one message (or
+     * with its next forward to the master); 0: at once. Never for commands that arrived at the master.
+     */
+    masterAckDelayMs: z.number().min(0).max(60_000),
+    /**
+     * the master asks for held commits only after this long without a client command of its own: a
+     * master that serves clients executes in slot order and would wait for the held ones
+     */
+    lazyAckQuietMs: z.number().min(0).max(3_600_000),
     /** the most slots one catch-up reply or one coordinate message carries */
     catchupBatchSlots: count,
     /** the most commands waiting at the master for a slot; beyond it forwarded commands are dropped */
@@ -88,6 +98,8 @@ export const IOS_DEFAULTS: IosConfig = {
   batchDelayMs: 1,
   q1: 0,
   q2: 0,
+  masterAckDelayMs: 20,
+  lazyAckQuietMs: 1000,
   catchupBatchSlots: 256,
   maxQueuedCommands: 10_000,
   maxPendingCommands: 10_000,

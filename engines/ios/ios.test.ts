@@ -31,6 +31,14 @@ describe('ios under configurations the default suite does not reach', () => {
     assert.deepEqual(failures, [], describeFailures(failures))
   })
 
+  it('held master acknowledgements (lazyAckQuietMs 0: held even right after a client of the master), 5 replicas', () => {
+    const failures = runSeeds(iosEngine, [1, 2, 3, 4, 5, 6, 7, 8], {
+      engineConfig: { lazyAckQuietMs: 0, masterAckDelayMs: 50 },
+      nodes: 5,
+    })
+    assert.deepEqual(failures, [], describeFailures(failures))
+  })
+
   it('a window of 2 slots and rotation among 1 node still completes under faults', () => {
     const failures = runSeeds(iosEngine, [1, 2, 3, 4, 5, 6], {
       engineConfig: { windowSize: 2, rotateAmong: 1 },

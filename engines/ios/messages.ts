@@ -31,6 +31,18 @@ export function viewOf(ballot: Ballot): number {
 export interface ForwardMsg {
   readonly type: 'forward'
   readonly commands: Command[]
+  /** the sender's held commits for this master (CoordinateMsg.lazyAck), handled before the commands */
+  readonly acks?: HeldAcks
+}
+
+/**
+ * Commits a coordinator held for the master: the slots, and how long it held each (ms, by its own
+ * clock), which the master takes off its coordinator latency (the hold says nothing about the coordinator).
+ */
+export interface HeldAcks {
+  readonly ballot: Ballot
+  readonly slots: number[]
+  readonly heldMs: number[]
 }
 
 /** Master -> coordinator: run the accept phase for these slots at the master's ballot. */
@@ -38,6 +50,12 @@ export interface CoordinateMsg {
   readonly type: 'coordinate'
   readonly ballot: Ballot
   readonly entries: ChosenEntry[]
+  /**
+   * present and true: no client waits at the master for these slots, so the coordinator may hold the
+   * master's commit up to masterAckDelayMs and send several together (the master's commit is its
+   * acknowledgement; every other replica gets its commit at once)
+   */
+  readonly lazyAck?: true
 }
 
 /** Coordinator -> every acceptor (phase 2a at the view's ballot), with the sender's chosen prefix. */
@@ -71,6 +89,8 @@ export interface CommitMsg {
   readonly type: 'commit'
   readonly ballot: Ballot
   readonly slots: number[]
+  /** held commits to the master (HeldAcks): how long the coordinator held each slot's, in order */
+  readonly heldMs?: number[]
 }
 
 /** The master's liveness signal, with its chosen prefix (every slot below it is chosen). */

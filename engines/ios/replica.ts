@@ -31,6 +31,7 @@ import {
   commandCount,
   type ForwardMsg,
   type HeartbeatMsg,
+  type HeldAcks,
   type IosMessage,
   masterOf,
   type NackMsg,
@@ -51,6 +52,7 @@ const TIMER_RETRANSMIT = 'retransmit'
 const TIMER_BATCH = 'batch'
 const TIMER_FORWARD_RETRY = 'forward-retry'
 const TIMER_CATCHUP = 'catchup'
+const TIMER_MASTER_ACK = 'master-ack'
 
 interface PendingCommand {
   readonly cmd: Command
@@ -84,6 +86,8 @@ interface MasterState {
   readonly queuedIds: Set<string>
   readonly delegation: Delegation
   batchTimerSet: boolean
+  /** when a client command arrived at the master itself last (lazy acks wait for lazyAckQuietMs after it) */
+  ownCommandAtMs: number
 }
 
 interface RecoveryState {
@@ -108,6 +112,16 @@ interface Coordination {
   sentAtMs: number
   /** accepts sent again so far: each doubles the wait before the next */
   retries: number
+  /** the master's commit may wait (CoordinateMsg.lazyAck) */
+  readonly lazyAck: boolean
+}
+
+/** Chosen slots whose commit the master of `ballot` has not been sent yet (masterAckDelayMs). */
+interface HeldMasterAcks {
+  readonly ballot: Ballot
+  readonly slots: number[]
+  /** when each slot was chosen here (ctx.now()) */
+  readonly chosenAtMs: number[]
 }
 
 export class IosReplica implements Engine<IosMessage> {
@@ -134,6 +148,7 @@ export class IosReplica implements Engine<IosMessage> {
   private forwardTimerSet = false
   private catchupAskedAtMs: number | null = null
   private catchupTimerSet = false
+  private heldAcks: HeldMasterAcks | null = null
 
   constructor(private readonly ctx: IosContext) {
     this.cfg = ctx.config
@@ -158,6 +173,7 @@ export class IosReplica implements Engine<IosMessage> {
     this.forwardTimerSet = false
     this.catchupAskedAtMs = null
     this.catchupTimerSet = false
+    this.heldAcks = null
     this.executed = 0
     this.executeReady()
     this.armElectionTimer()
@@ -230,8 +246,14 @@ export class IosReplica implements Engine<IosMessage> {
     if (view < 0 || this.recovery !== null) return // held until a master is known
     const master = masterOf(this.ctx.nodes, view)
     if (master === this.ctx.self) return // our own view, but we lost its state (restart): wait for the next
+    // held acknowledgements for this master ride on the forward (the master handles them first: they free window slots)
+    const acks = this.heldAcks?.ballot.node === master ? this.takeHeldAcks() : null
     for (let i = 0; i < cmds.length; i += this.cfg.batchMaxCommands)
-      this.ctx.send(master, { type: 'forward', commands: cmds.slice(i, i + this.cfg.batchMaxCommands) })
+      this.ctx.send(master, {
+        type: 'forward',
+        commands: cmds.slice(i, i + this.cfg.batchMaxCommands),
+        ...(acks !== null && i === 0 ? { acks } : {}),
+      })
   }
 
   private armForwardRetry(): void {
@@ -263,6 +285,13 @@ export class IosReplica implements Engine<IosMessage> {
   }
 
   private onForward(from: NodeId, msg: ForwardMsg): void {
+    if (msg.acks !== undefined)
+      this.onCommit({
+        type: 'commit',
+        ballot: msg.acks.ballot,
+        slots: msg.acks.slots,
+        heldMs: msg.acks.heldMs,
+      })
     const items = msg.commands.map((cmd) => ({ cmd, origin: from }))
     if (this.master !== null) this.enqueue(this.master, items)
     else if (this.recovery !== null) {
@@ -334,6 +363,9 @@ export class IosReplica implements Engine<IosMessage> {
         break
       case TIMER_CATCHUP:
         this.onCatchupTimeout()
+        break
+      case TIMER_MASTER_ACK:
+        this.sendHeldAcks()
         break
     }
   }
@@ -465,6 +497,7 @@ export class IosReplica implements Engine<IosMessage> {
       queuedIds: new Set(),
       delegation: new Delegation(this.cfg, this.ctx.nodes, this.ctx.self),
       batchTimerSet: false,
+      ownCommandAtMs: Number.NEGATIVE_INFINITY,
     }
     this.recovery = null
     this.master = m
@@ -495,7 +528,7 @@ export class IosReplica implements Engine<IosMessage> {
     if (this.log.chosenPrefix < this.knownCommitIndex) this.requestCatchup(rec.maxChosenPrefixAt)
     this.broadcastHeartbeat(m)
     this.ctx.setTimer(TIMER_HEARTBEAT, this.cfg.heartbeatIntervalMs)
-    for (const [coordinator, entries] of batches) this.delegate(m, coordinator, entries)
+    for (const [coordinator, entries] of batches) this.delegate(m, coordinator, entries, false)
     if (this.master !== m) return
     this.enqueue(m, [
       ...[...this.pending.values()].map((p) => ({ cmd: p.cmd, origin: this.ctx.self })),
@@ -506,6 +539,7 @@ export class IosReplica implements Engine<IosMessage> {
   // ---------------------------------------------------------------- master: index assignment and delegation
 
   private enqueue(m: MasterState, items: readonly Queued[]): void {
+    if (!this.noClientWaitsHere(items)) m.ownCommandAtMs = this.ctx.now()
     for (const item of items) {
       const key = commandIdKey(item.cmd.id)
       if (m.queuedIds.has(key)) continue
@@ -543,27 +577,53 @@ export class IosReplica implements Engine<IosMessage> {
       const now = this.ctx.now()
       const coordinator = m.delegation.pick(origin, now)
       m.assigned.set(slot, { value, origin, coordinator, assignedAtMs: now, moves: 0 })
-      this.delegate(m, coordinator, [{ slot, value }])
+      this.delegate(m, coordinator, [{ slot, value }], this.lazyAcksAllowed(m, items))
     }
   }
 
-  private delegate(m: MasterState, coordinator: NodeId, entries: ChosenEntry[]): void {
+  /** Whether none of these commands arrived here: then no client of ours waits for their commit. */
+  private noClientWaitsHere(items: readonly Queued[]): boolean {
+    return items.every((q) => q.origin !== this.ctx.self)
+  }
+
+  /**
+   * Whether the coordinator may hold our commit of these commands (CoordinateMsg.lazyAck): none arrived
+   * here, and no client command has for lazyAckQuietMs. We execute in slot order, so one client of ours
+   * would wait for every earlier held commit; a master that serves clients takes its commits at once.
+   */
+  private lazyAcksAllowed(m: MasterState, items: readonly Queued[]): boolean {
+    return (
+      this.cfg.masterAckDelayMs > 0 &&
+      this.noClientWaitsHere(items) &&
+      this.ctx.now() - m.ownCommandAtMs >= this.cfg.lazyAckQuietMs
+    )
+  }
+
+  /** `lazyAck`: no client waits here for these slots, so their coordinator may hold our commit a while. */
+  private delegate(m: MasterState, coordinator: NodeId, entries: ChosenEntry[], lazyAck: boolean): void {
     for (let i = 0; i < entries.length; i += this.cfg.catchupBatchSlots) {
       const chunk = entries.slice(i, i + this.cfg.catchupBatchSlots)
       if (coordinator === this.ctx.self) {
-        for (const e of chunk) this.coordinate(e.slot, m.ballot, e.value)
+        for (const e of chunk) this.coordinate(e.slot, m.ballot, e.value, false)
         if (this.master !== m) return
-      } else this.ctx.send(coordinator, { type: 'coordinate', ballot: m.ballot, entries: chunk })
+      } else
+        this.ctx.send(coordinator, {
+          type: 'coordinate',
+          ballot: m.ballot,
+          entries: chunk,
+          ...(lazyAck ? { lazyAck: true } : {}),
+        })
     }
   }
 
   /** A slot of our view is chosen (we coordinated it, or its coordinator's commit arrived). */
-  private masterLearned(m: MasterState, slot: number): void {
+  /** `heldMs`: how long the coordinator held its commit to us (masterAckDelayMs), not part of its latency */
+  private masterLearned(m: MasterState, slot: number, heldMs = 0): void {
     const a = m.assigned.get(slot)
     if (a === undefined) return
     m.assigned.delete(slot)
     if (a.value.kind === 'batch') for (const cmd of a.value.commands) m.queuedIds.delete(commandIdKey(cmd.id))
-    m.delegation.committed(a.coordinator, this.ctx.now() - a.assignedAtMs)
+    m.delegation.committed(a.coordinator, Math.max(0, this.ctx.now() - a.assignedAtMs - heldMs))
   }
 
   /**
@@ -572,7 +632,7 @@ export class IosReplica implements Engine<IosMessage> {
    */
   private redelegateLate(m: MasterState): void {
     const now = this.ctx.now()
-    const moves = new Map<NodeId, ChosenEntry[]>()
+    const moves = new Map<NodeId, { entries: ChosenEntry[]; lazyAck: boolean }>()
     for (const [slot, a] of m.assigned) {
       if (now - a.assignedAtMs < m.delegation.deadlineMs(a.moves)) continue
       if (m.delegation.suspect(a.coordinator, now))
@@ -580,13 +640,17 @@ export class IosReplica implements Engine<IosMessage> {
       a.coordinator = m.delegation.pickOther(a.coordinator, a.origin, now)
       a.assignedAtMs = now
       a.moves++
-      const list = moves.get(a.coordinator) ?? []
-      list.push({ slot, value: a.value })
-      moves.set(a.coordinator, list)
+      const move = moves.get(a.coordinator) ?? {
+        entries: [],
+        lazyAck: this.lazyAcksAllowed(m, []),
+      }
+      move.entries.push({ slot, value: a.value })
+      move.lazyAck &&= a.origin !== this.ctx.self
+      moves.set(a.coordinator, move)
     }
-    for (const [coordinator, entries] of moves) {
+    for (const [coordinator, move] of moves) {
       if (this.master !== m) return
-      this.delegate(m, coordinator, entries)
+      this.delegate(m, coordinator, move.entries, move.lazyAck)
     }
   }
 
@@ -620,10 +684,10 @@ export class IosReplica implements Engine<IosMessage> {
     }
     if (msg.ballot.node !== from) return // only the view's master delegates
     this.adopt(msg.ballot)
-    for (const e of msg.entries) this.coordinate(e.slot, msg.ballot, e.value)
+    for (const e of msg.entries) this.coordinate(e.slot, msg.ballot, e.value, msg.lazyAck === true)
   }
 
-  private coordinate(slot: number, ballot: Ballot, value: SlotValue): void {
+  private coordinate(slot: number, ballot: Ballot, value: SlotValue, lazyAck: boolean): void {
     const chosen = this.log.chosen(slot)
     if (chosen !== undefined) {
       // Already chosen. A master that recovered after the choice assigns that same value: repeat the
@@ -640,6 +704,7 @@ export class IosReplica implements Engine<IosMessage> {
       startedAtMs: now,
       sentAtMs: now,
       retries: 0,
+      lazyAck,
     }
     this.coordinating.set(slot, c)
     if (!this.acceptLocally(slot, ballot, value)) return
@@ -673,12 +738,47 @@ export class IosReplica implements Engine<IosMessage> {
     this.phase2Latency.add(this.ctx.now() - c.startedAtMs)
     this.learnChosen(slot, c.value)
     this.executeReady()
-    this.broadcastCommit(ballot, [slot])
+    if (c.lazyAck) this.commitHoldingMastersCopy(ballot, slot)
+    else this.broadcastCommit(ballot, [slot])
   }
 
   private broadcastCommit(ballot: Ballot, slots: number[]): void {
     const msg: CommitMsg = { type: 'commit', ballot, slots }
     for (const peer of this.peers) this.ctx.send(peer, msg)
+  }
+
+  /**
+   * A commit every learner gets at once but the master, whose copy is only its acknowledgement (no client
+   * waits there): held up to masterAckDelayMs, so one message (or the next forward's write) carries
+   * several. The master wakes up about once per command instead of twice.
+   */
+  private commitHoldingMastersCopy(ballot: Ballot, slot: number): void {
+    const master = ballot.node
+    const msg: CommitMsg = { type: 'commit', ballot, slots: [slot] }
+    for (const peer of this.peers) if (peer !== master) this.ctx.send(peer, msg)
+    if (master === this.ctx.self) return
+    if (this.heldAcks !== null && !ballotEquals(this.heldAcks.ballot, ballot)) this.sendHeldAcks()
+    if (this.heldAcks === null) {
+      this.heldAcks = { ballot, slots: [], chosenAtMs: [] }
+      this.ctx.setTimer(TIMER_MASTER_ACK, this.cfg.masterAckDelayMs)
+    }
+    this.heldAcks.slots.push(slot)
+    this.heldAcks.chosenAtMs.push(this.ctx.now())
+  }
+
+  /** The held commits as they go to the master (with each one's hold), none held afterwards. */
+  private takeHeldAcks(): HeldAcks | null {
+    const held = this.heldAcks
+    if (held === null) return null
+    this.heldAcks = null
+    this.ctx.clearTimer(TIMER_MASTER_ACK)
+    const now = this.ctx.now()
+    return { ballot: held.ballot, slots: held.slots, heldMs: held.chosenAtMs.map((t) => now - t) }
+  }
+
+  private sendHeldAcks(): void {
+    const acks = this.takeHeldAcks()
+    if (acks !== null) this.ctx.send(acks.ballot.node, { type: 'commit', ...acks })
   }
 
   // ---------------------------------------------------------------- acceptor
@@ -730,9 +830,11 @@ export class IosReplica implements Engine<IosMessage> {
 
   private onCommit(msg: CommitMsg): void {
     const m = this.master
-    for (const slot of msg.slots) {
+    for (const [i, slot] of msg.slots.entries()) {
+      // a held commit: its hold is not the coordinator's latency (Delegation compares coordinators by it)
+      const heldMs = msg.heldMs?.[i] ?? 0
       if (this.log.chosen(slot) !== undefined) {
-        if (m !== null) this.masterLearned(m, slot)
+        if (m !== null) this.masterLearned(m, slot, heldMs)
         continue
       }
       // One value per slot per view: the master's assignment, or our vote at the commit's ballot.
@@ -740,7 +842,7 @@ export class IosReplica implements Engine<IosMessage> {
       const vote = this.log.vote(slot)
       const value =
         mine ?? (vote !== undefined && ballotEquals(vote.ballot, msg.ballot) ? vote.value : undefined)
-      if (value !== undefined) this.learnChosen(slot, value)
+      if (value !== undefined) this.learnChosen(slot, value, heldMs)
       else {
         if (this.committedAhead.size < 2 * this.cfg.windowSize) this.committedAhead.set(slot, msg.ballot)
         this.knownCommitIndex = Math.max(this.knownCommitIndex, slot + 1)
@@ -780,7 +882,7 @@ export class IosReplica implements Engine<IosMessage> {
     else if (behind > 0) this.armCatchup()
   }
 
-  private learnChosen(slot: number, value: SlotValue): void {
+  private learnChosen(slot: number, value: SlotValue, heldMs = 0): void {
     if (!this.log.markChosen(slot, value)) return
     this.coordinating.delete(slot)
     this.committedAhead.delete(slot)
@@ -793,7 +895,7 @@ export class IosReplica implements Engine<IosMessage> {
       this.armElectionTimer()
       return
     }
-    this.masterLearned(m, slot)
+    this.masterLearned(m, slot, heldMs)
   }
 
   private executeReady(): void {
