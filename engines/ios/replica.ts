@@ -764,6 +764,9 @@ export class IosReplica implements Engine<IosMessage> {
     }
     this.heldAcks.slots.push(slot)
     this.heldAcks.chosenAtMs.push(this.ctx.now())
+    // Held commits keep the master's window slots taken: together the coordinators hold at most half of it.
+    const maxHeld = Math.max(1, Math.floor(this.cfg.windowSize / (2 * this.peers.length)))
+    if (this.heldAcks.slots.length >= maxHeld) this.sendHeldAcks()
   }
 
   /** The held commits as they go to the master (with each one's hold), none held afterwards. */
