@@ -8,7 +8,8 @@
  * Why open loop: CPU per op falls as throughput grows (a replica wakes up for fewer messages per op when
  * they arrive together, and its idle CPU is spread over more ops), so engines compared in a closed loop,
  * where each commits at its own rate, are compared at different throughputs. At one offered rate that
- * both sustain, the per-op figures compare.
+ * both sustain, the per-op figures compare; two rates show how the ratio moves with load (it falls: more
+ * messages share a wake-up at the master than at the leader).
  *
  * Options (env): BENCH_RATE (ops/s over all replicas, or a comma-separated list of rates, each its own
  * condition; default 400,800), BENCH_DURATION (default 20s),
@@ -25,8 +26,9 @@
  *
  * Why two placements: a replica that serves clients pays for their HTTP requests whatever its role. With
  * clients at every replica both the master and the leader pay that share, which hides part of the
- * difference in their protocol work; with clients off r0 only the protocol work is left there. Both
- * engines always run with the same placement.
+ * difference in their protocol work (and an Ios master with clients takes its commits at once, see
+ * engines/ios/README.md, held acknowledgements); with clients off r0 only the protocol work is left
+ * there, which is how Ios is meant to be deployed. Both engines always run with the same placement.
  */
 import { cpus, loadavg } from 'node:os'
 import Table from 'cli-table3'
