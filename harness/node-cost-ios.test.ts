@@ -43,9 +43,23 @@ function leaderOf(cell: CellSummary): string {
 test('ios, 5 replicas, clients off the master: the master handles a fraction of the multipaxos leader’s messages per command, the rest spread over the coordinators', async (t) => {
   const resultsRoot = mkdtempSync(join(tmpdir(), 'nodecost-ios-test-'))
   t.after(() => rmSync(resultsRoot, { recursive: true, force: true }))
-  const ios = (await runBenchmark({ ...SAME, engine: 'ios', resultsRoot })).summary.cells[0]!
+  // Long failure timeouts in both: on a loaded CI host replicas start seconds apart, and the others
+  // would move to view 1 (master r1) before r0 is up; the placement keeps clients off r0 only.
+  const ios = (
+    await runBenchmark({
+      ...SAME,
+      engine: 'ios',
+      engineConfig: { masterTimeoutMsMin: 5000, masterTimeoutMsMax: 10_000 },
+      resultsRoot,
+    })
+  ).summary.cells[0]!
   const mp = (
-    await runBenchmark({ ...SAME, engine: 'multipaxos', engineConfig: { batching: false }, resultsRoot })
+    await runBenchmark({
+      ...SAME,
+      engine: 'multipaxos',
+      engineConfig: { batching: false, leaderTimeoutMsMin: 5000, leaderTimeoutMsMax: 10_000 },
+      resultsRoot,
+    })
   ).summary.cells[0]!
   const master = leaderOf(ios)
   const leader = leaderOf(mp)
