@@ -89,8 +89,10 @@ describe('dashboards in chromium', { skip: missing }, () => {
   let fullDir = ''
 
   before(async () => {
+    // with etcd as a reference row: its charts' reference layers and encodings must render too
     fullDir = writeFixtureRun(root, {
       claims: [{ claim: 'Multi-Paxos: 1 RTT at the leader', verdict: 'supported', why: 'fixture' }],
+      references: 'summary',
     })
     writeFixtureRun(root, { minimal: true, runId: '20261126T140000Z-multipaxos-minimal' })
     await buildReport(fullDir)
@@ -122,6 +124,8 @@ describe('dashboards in chromium', { skip: missing }, () => {
         `every chart of a full run rendered: ${JSON.stringify(states)}`,
       )
       assert.match((await page.textContent('#claims')) ?? '', /supported/)
+      assert.match((await page.textContent('#references')) ?? '', /etcd \(reference\)/)
+      assert.equal(await page.locator('#cells tr.reference').count(), 3, 'the etcd cells are marked')
       await page.screenshot({ path: join(shots, 'report-from-disk.png'), fullPage: true })
       assert.deepEqual(watch.blocked, [], 'no request left the machine')
       assert.deepEqual(watch.errors, [], 'no console error')

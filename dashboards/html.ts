@@ -4,7 +4,8 @@
  * browser bundles loaded from `assetBase`. Nothing is fetched from the network: the data is in the page
  * and the bundles sit next to it (report.ts) or are served from 127.0.0.1 (serve.ts).
  */
-import type { CellModel, ResultsModel, RunModel } from './model.ts'
+import { REFERENCE_COLUMNS } from '../harness/claims/references.ts'
+import type { CellModel, ReferenceRowModel, ResultsModel, RunModel } from './model.ts'
 import type { Chart } from './specs/index.ts'
 
 export interface PageOptions {
@@ -66,8 +67,17 @@ function factRows(model: ResultsModel): Array<[string, string]> {
       ['finished', r.finishedAt ?? '—'],
     )
   } else rows.push(['runs', runs.map((r) => `${r.runId} (${r.status})`).join(', ')])
+  const references = uniq(cells.filter((c) => c.reference !== null).map((c) => c.engine))
   rows.push(
-    ['engines', uniq(cells.map((c) => c.engine)).join(', ') || '—'],
+    ['engines', uniq(cells.filter((c) => c.reference === null).map((c) => c.engine)).join(', ') || '—'],
+    ...(references.length === 0
+      ? []
+      : [
+          [
+            'references',
+            `${references.join(', ')} (external systems run beside the engines; not judged by the claims)`,
+          ] as [string, string],
+        ]),
     ['topology', uniq(cells.map((c) => c.topology)).join(', ') || '—'],
     [
       'conflict rates',
@@ -94,10 +104,22 @@ function factRows(model: ResultsModel): Array<[string, string]> {
   return rows
 }
 
-function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
+/** An HTML table; `rowClass` gives a row its class (a reference cell), or null. */
+function table(
+  head: readonly string[],
+  rows: readonly (readonly string[])[],
+  rowClass: (i: number) => string | null = () => null,
+  tableClass: string | null = null,
+): string {
   const th = head.map((h) => `<th>${esc(h)}</th>`).join('')
-  const trs = rows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('\n')
-  return `<table><thead><tr>${th}</tr></thead><tbody>\n${trs}\n</tbody></table>`
+  const trs = rows
+    .map((r, i) => {
+      const cls = rowClass(i)
+      return `<tr${cls === null ? '' : ` class="${esc(cls)}"`}>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`
+    })
+    .join('\n')
+  const tc = tableClass === null ? '' : ` class="${esc(tableClass)}"`
+  return `<table${tc}><thead><tr>${th}</tr></thead><tbody>\n${trs}\n</tbody></table>`
 }
 
 const cellText = (v: unknown) =>
@@ -132,11 +154,53 @@ export function claimsHtml(claims: unknown): string {
   return `<pre>${esc(JSON.stringify(claims, null, 2))}</pre>`
 }
 
-function cellRow(c: CellModel, multiRun: boolean): string[] {
+const fig = (x: number | null) => (x === null ? '—' : String(x))
+
+/**
+ * The reference rows (summary.json `references`, harness/claims/references.ts) with the columns the CLI
+ * prints under the claims table, plus the cells they come from and their source.
+ */
+export function referencesHtml(runs: readonly RunModel[]): string {
+  const rows = runs.flatMap((r) => r.references)
+  if (rows.length === 0) return ''
+  const multiRun = runs.length > 1
+  const computed = rows.some((r) => r.from === 'cells')
+  const row = (r: ReferenceRowModel) => [
+    ...(multiRun ? [r.runId] : []),
+    `${r.engine} (reference)`,
+    r.topology,
+    String(r.conflict),
+    fig(r.throughputOpsPerSec),
+    fig(r.p50Ms),
+    r.p50MsByOp === null ? '—' : `${fig(r.p50MsByOp.get)}/${fig(r.p50MsByOp.put)}`,
+    fig(r.p99Ms),
+    r.linearizable === null ? '—' : `${r.linearizable.yes}/${r.linearizable.of}`,
+    fig(r.p50OverExpected),
+    r.vsModel === null ? '—' : `${fig(r.vsModel.throughputRatio)} (/${r.vsModel.engine})`,
+    r.vsModel === null ? '—' : fig(r.vsModel.p99Ratio),
+    r.cells.join(', '),
+    r.source + (r.from === 'cells' ? ' (row computed at report time from the cells)' : ''),
+  ]
+  return `<section id="references"><h2>Reference rows</h2>
+<p class="reference-note">Not our engines: external systems (harness/external/) measured in this run beside the engines, on the same
+topology, shaper, load and checker. They are not judged by the claims. Figures are means over the row's cells;
+p50/expected holds each to its model engine's expected latency; the ratios are over that engine's cells of the
+same topology and conflict rate.${computed ? ' Rows marked "computed at report time": summary.json has no <code>references</code> (the run did not finish), so they were computed from the cells marked <code>external</code>.' : ''}</p>
+${table(
+  [...(multiRun ? ['run'] : []), ...REFERENCE_COLUMNS, 'cells', 'source'],
+  rows.map(row),
+  () => 'reference',
+  'references',
+)}
+</section>`
+}
+
+function cellRow(c: CellModel, multiRun: boolean, refs: boolean): string[] {
   return [
     ...(multiRun ? [c.runId] : []),
     c.id,
-    c.engine,
+    ...(refs ? [c.reference === null ? 'engine' : 'reference'] : []),
+    c.reference === null ? c.engine : `${c.engine} (reference)`,
     c.topology,
     String(c.conflict),
     c.achievedConflict === null ? '' : c.achievedConflict.toFixed(3),
@@ -145,6 +209,7 @@ function cellRow(c: CellModel, multiRun: boolean): string[] {
     fmtMs(c.latencyUs.p99),
     c.verdict,
     c.bottleneckNode ?? '',
+    ...(refs ? [c.reference?.source ?? 'our engine'] : []),
   ]
 }
 
@@ -174,6 +239,8 @@ table.facts th { width: 12rem; }
 .no-data, .placeholder { color: #8a6d3b; background: #fcf8e3; padding: .4rem .6rem; display: inline-block; }
 .chart { border-top: 1px solid #eee; padding-top: .5rem; margin-top: 1rem; }
 .files { font-size: .8rem; }
+tr.reference td { background: #f3f0fa; font-style: italic; }
+.reference-note { color: #555; font-size: .9rem; }
 .failed { color: #a94442; }
 `
 
@@ -210,6 +277,7 @@ export function renderReportHtml(
       ? `consensus-bench report: ${model.runs[0]!.runId}`
       : `consensus-bench: ${model.runs.length} runs`
   const multiRun = model.runs.length > 1
+  const refs = model.cells.some((c) => c.reference !== null)
   const specs = Object.fromEntries(charts.flatMap((c) => (c.kind === 'chart' ? [[c.name, c.spec]] : [])))
   const problems = [...model.runs.flatMap((r) => r.problems), ...model.cells.flatMap((c) => c.problems)]
   const back = options.backLink
@@ -235,11 +303,13 @@ ${factRows(model)
 <section id="claims"><h2>Claims</h2>
 ${claimsHtml(model.runs.length === 1 ? model.runs[0]!.claims : null)}
 </section>
+${referencesHtml(model.runs)}
 <section id="cells"><h2>Cells</h2>
 ${table(
   [
     ...(multiRun ? ['run'] : []),
     'cell',
+    ...(refs ? ['kind'] : []),
     'engine',
     'topology',
     'conflict',
@@ -249,8 +319,10 @@ ${table(
     'p99 ms',
     'check',
     'bottleneck',
+    ...(refs ? ['source'] : []),
   ],
-  model.cells.map((c) => cellRow(c, multiRun)),
+  model.cells.map((c) => cellRow(c, multiRun, refs)),
+  (i) => (model.cells[i]?.reference === null ? null : 'reference'),
 )}
 </section>
 ${charts.map((c) => chartSection(c, options.chartBase)).join('\n')}

@@ -77,6 +77,65 @@ describe('loadRun', () => {
     assert.deepEqual(listRunDirs(join(root, 'series')), [b, a])
   })
 
+  test('reference cells (external systems) are marked, labelled and their rows read from summary.json', () => {
+    const dir = writeFixtureRun(join(root, 'refs'), {
+      engines: ['raft'],
+      conflicts: [0],
+      references: 'summary',
+    })
+    const model = loadRun(dir)
+    const etcd = model.cells.find((c) => c.engine === 'etcd')
+    const raft = model.cells.find((c) => c.engine === 'raft')
+    assert.ok(etcd && raft)
+    assert.equal(etcd.reference?.kind, 'external')
+    assert.equal(etcd.reference?.model, 'raft')
+    assert.match(
+      etcd.reference?.source ?? '',
+      /^external system run beside the engines \(harness\/external\/\), held to raft's expected latency$/,
+    )
+    assert.equal(raft.reference, null)
+    assert.deepEqual(
+      model.cells.map((c) => c.series),
+      ['raft', 'etcd (reference)'],
+    )
+    const rows = model.runs[0]?.references ?? []
+    assert.equal(rows.length, 1)
+    const row = rows[0]!
+    assert.equal(row.from, 'summary')
+    assert.equal(row.engine, 'etcd')
+    assert.deepEqual(row.cells, [etcd.id])
+    assert.deepEqual(row.linearizable, { yes: 1, of: 1 })
+    assert.equal(row.vsModel?.engine, 'raft')
+    assert.equal(row.throughputOpsPerSec, etcd.throughputOpsPerSec)
+    assert.equal(row.p99Ms, etcd.latencyUs.p99 / 1000)
+    // a run without external cells has no reference rows
+    assert.deepEqual(loadRun(writeFixtureRun(join(root, 'norefs'))).runs[0]?.references, [])
+  })
+
+  test('an interrupted run (no summary.references): the rows are computed from the external cells', () => {
+    const written = loadRun(
+      writeFixtureRun(join(root, 'refs-a'), { engines: ['raft'], references: 'summary' }),
+    )
+    const dir = writeFixtureRun(join(root, 'refs-b'), { engines: ['raft'], references: 'cells' })
+    const computed = loadRun(dir).runs[0]!
+    assert.equal(computed.status, 'incomplete')
+    assert.equal(computed.references.length, 3)
+    assert.ok(computed.references.every((r) => r.from === 'cells'))
+    // the same figures the run itself would have written at its end
+    assert.deepEqual(
+      computed.references.map((r) => ({ ...r, from: 'summary' })),
+      written.runs[0]!.references,
+    )
+    // an external cell the rows cannot be computed from: a loading note, not an error
+    const file = join(dir, 'summary.json')
+    const summary = JSON.parse(readFileSync(file, 'utf8')) as { cells: Record<string, unknown>[] }
+    for (const c of summary.cells) if (c.engine === 'etcd') delete c.latencyUsByOp
+    writeFileSync(file, JSON.stringify(summary))
+    const broken = loadRun(dir).runs[0]!
+    assert.deepEqual(broken.references, [])
+    assert.ok(broken.problems.some((p) => p.includes('cannot compute the reference rows')))
+  })
+
   test('no summary.json: an error naming the file and the fix', () => {
     const empty = join(root, 'empty')
     mkdirSync(empty)

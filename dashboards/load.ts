@@ -7,6 +7,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { basename, join, resolve } from 'node:path'
 import type { Histogram } from 'hdr-histogram-js'
+import { referenceRows } from '../harness/claims/references.ts'
+import type { CellSummary } from '../harness/results/summary.ts'
 import { newLatencyHistogram, readHlog } from '../workloads/latency.ts'
 import type {
   CalibrationLinkModel,
@@ -17,6 +19,8 @@ import type {
   LatencyUs,
   NodeCostModel,
   PercentilePoint,
+  ReferenceRowModel,
+  ReferenceSource,
   ResultsModel,
   RunModel,
   SiteModel,
@@ -211,6 +215,71 @@ function loadSites(x: unknown): SiteModel[] {
 
 type RawCell = Omit<CellModel, 'series'>
 
+/** Where an external system's figures come from, in one phrase (the cells table, the reference rows). */
+export function externalSource(model: string | null): string {
+  const expectation = model === null ? '' : `, held to ${model}'s expected latency`
+  return `external system run beside the engines (harness/external/)${expectation}`
+}
+
+/** summary.json `cells[].external`: the cell is a reference row's, not one of our engines. */
+function referenceOf(cell: Obj): ReferenceSource | null {
+  if (!isObj(cell.external)) return null
+  const model = str(cell.external.model)
+  return { kind: 'external', model, source: externalSource(model) }
+}
+
+function referenceRow(runId: string, o: unknown, from: ReferenceRowModel['from']): ReferenceRowModel[] {
+  if (!isObj(o)) return []
+  const engine = str(o.engine)
+  if (engine === null) return []
+  const model = str(o.model)
+  const byOp = isObj(o.p50MsByOp) ? o.p50MsByOp : null
+  const lin = isObj(o.linearizable) ? o.linearizable : null
+  const linYes = lin === null ? null : num(lin.yes)
+  const linOf = lin === null ? null : num(lin.of)
+  const vs = isObj(o.vsModel) ? o.vsModel : null
+  const vsEngine = vs === null ? null : str(vs.engine)
+  return [
+    {
+      runId,
+      engine,
+      model,
+      topology: str(o.topology) ?? 'unknown',
+      conflict: num(o.conflict) ?? 0,
+      cells: Array.isArray(o.cells) ? o.cells.flatMap((c) => (typeof c === 'string' ? [c] : [])) : [],
+      throughputOpsPerSec: num(o.throughputOpsPerSec),
+      p50Ms: num(o.p50Ms),
+      p99Ms: num(o.p99Ms),
+      p50MsByOp: byOp === null ? null : { get: num(byOp.get), put: num(byOp.put) },
+      linearizable: linYes === null || linOf === null ? null : { yes: linYes, of: linOf },
+      p50OverExpected: num(o.p50OverExpected),
+      vsModel:
+        vs === null || vsEngine === null
+          ? null
+          : { engine: vsEngine, throughputRatio: num(vs.throughputRatio), p99Ratio: num(vs.p99Ratio) },
+      source: externalSource(model),
+      from,
+    },
+  ]
+}
+
+/**
+ * The run's reference rows: summary.json `references` as the run wrote them; when a run has cells of an
+ * external system but no `references` (it was interrupted: the rows are written at its end), the same
+ * rows computed now from those cells (harness/claims/references.ts), marked as computed.
+ */
+function loadReferences(runId: string, summary: Obj, cells: readonly Obj[], problems: string[]) {
+  if (Array.isArray(summary.references))
+    return summary.references.flatMap((r) => referenceRow(runId, r, 'summary'))
+  if (!cells.some((c) => isObj(c.external))) return []
+  try {
+    return referenceRows(cells as unknown as CellSummary[]).flatMap((r) => referenceRow(runId, r, 'cells'))
+  } catch (err: unknown) {
+    problems.push(`summary.json: cannot compute the reference rows from the cells: ${(err as Error).message}`)
+    return []
+  }
+}
+
 /** summary.json `faults` (harness/faults.ts) with times in seconds of the load. */
 function loadFaults(x: unknown, loadStartUs: number): FaultModel[] {
   if (!Array.isArray(x)) return []
@@ -287,6 +356,7 @@ function loadCell(runDir: string, runId: string, cell: Obj, index: number): RawC
     distribution,
     timeline: loadTimeline(runDir, cell, files, cellDir, problems),
     faults: loadFaults(cell.faults, num(cell.loadStartUs) ?? 0),
+    reference: referenceOf(cell),
     problems,
   }
 }
@@ -373,7 +443,8 @@ function loadRunCells(dir: string): { run: RunModel; cells: RawCell[] } {
   }
   const problems: string[] = []
   const runId = str(summary.runId) ?? basename(dir)
-  const cells = summary.cells.filter(isObj).map((c, i) => loadCell(dir, runId, c, i))
+  const rawCells = summary.cells.filter(isObj)
+  const cells = rawCells.map((c, i) => loadCell(dir, runId, c, i))
   const run: RunModel = {
     dir,
     runId,
@@ -383,6 +454,7 @@ function loadRunCells(dir: string): { run: RunModel; cells: RawCell[] } {
     env: loadEnv(join(dir, 'env.json'), problems),
     cells: [],
     claims: summary.claims ?? null,
+    references: loadReferences(runId, summary, rawCells, problems),
     reportError: str(summary.reportError),
     problems,
   }
@@ -391,7 +463,8 @@ function loadRunCells(dir: string): { run: RunModel; cells: RawCell[] } {
 
 /**
  * The series label of each cell: its engine, plus the topology, replicas and clients per site when
- * those differ among the loaded cells (so two runs of one engine on different setups stay apart).
+ * those differ among the loaded cells (so two runs of one engine on different setups stay apart), and
+ * '(reference)' last for an external system's cell.
  */
 function labelSeries(cells: readonly RawCell[]): CellModel[] {
   const varies = (f: (c: RawCell) => unknown) => new Set(cells.map(f)).size > 1
@@ -403,6 +476,7 @@ function labelSeries(cells: readonly RawCell[]): CellModel[] {
     if (topo) parts.push(c.topology)
     if (reps) parts.push(`n=${c.replicas ?? '?'}`)
     if (clients) parts.push(`${c.clientsPerSite ?? 'open'} cl/site`)
+    if (c.reference !== null) parts.push('(reference)')
     return { ...c, series: parts.join(' ') }
   })
 }

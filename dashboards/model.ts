@@ -61,6 +61,19 @@ export interface FaultModel {
   readonly newLeaderAfterMs: number | null
 }
 
+/**
+ * Why a cell is a reference rather than one of our engines, and where its figures come from. Today the
+ * only kind is an external system (harness/external/, etcd) measured in the same run as the engines:
+ * summary.json `cells[].external`. It is never judged by the claims.
+ */
+export interface ReferenceSource {
+  readonly kind: 'external'
+  /** the registered engine whose expectedLatencyMs its sites are held to (etcd: raft), or null */
+  readonly model: string | null
+  /** one phrase for the reader: where the figures come from */
+  readonly source: string
+}
+
 export interface CellModel {
   readonly runId: string
   readonly id: string
@@ -82,7 +95,12 @@ export interface CellModel {
   readonly distribution: readonly PercentilePoint[] | null
   readonly timeline: Timeline | null
   readonly faults: readonly FaultModel[]
-  /** engine label for charts: the engine, plus whatever else varies across the loaded cells (not conflict) */
+  /** null: one of our engines; else this cell is a reference row's (an external system) */
+  readonly reference: ReferenceSource | null
+  /**
+   * engine label for charts: the engine, plus whatever else varies across the loaded cells (not conflict),
+   * plus ' (reference)' for a reference cell, so no legend shows it as one of our engines
+   */
   readonly series: string
   /** non-fatal problems met while loading this cell (a missing or unreadable file) */
   readonly problems: readonly string[]
@@ -118,6 +136,38 @@ export interface EnvModel {
   readonly calibration: CalibrationModel | null
 }
 
+/**
+ * One reference row (harness/claims/references.ts): an external system's figures per topology and
+ * conflict rate, means over its cells (repetitions). A figure the row lacks is null.
+ */
+export interface ReferenceRowModel {
+  readonly runId: string
+  /** the external system's name (or variant label) */
+  readonly engine: string
+  readonly model: string | null
+  readonly topology: string
+  readonly conflict: number
+  readonly cells: readonly string[]
+  readonly throughputOpsPerSec: number | null
+  readonly p50Ms: number | null
+  readonly p99Ms: number | null
+  readonly p50MsByOp: { readonly get: number | null; readonly put: number | null } | null
+  readonly linearizable: { readonly yes: number; readonly of: number } | null
+  readonly p50OverExpected: number | null
+  readonly vsModel: {
+    readonly engine: string
+    readonly throughputRatio: number | null
+    readonly p99Ratio: number | null
+  } | null
+  /** where the figures come from, for the reader */
+  readonly source: string
+  /**
+   * 'summary': summary.json `references` (written at the end of a complete run); 'cells': computed at
+   * report time from the cells marked `external` (an interrupted run, or one written before the field)
+   */
+  readonly from: 'summary' | 'cells'
+}
+
 export interface RunModel {
   readonly dir: string
   readonly runId: string
@@ -128,6 +178,8 @@ export interface RunModel {
   readonly cells: readonly CellModel[]
   /** summary.claims as written by the claims evaluator, shape not fixed here */
   readonly claims: unknown
+  /** the run's reference rows (external systems beside the engines); [] when it has none */
+  readonly references: readonly ReferenceRowModel[]
   /** summary.reportError: why the last report build failed */
   readonly reportError: string | null
   readonly problems: readonly string[]

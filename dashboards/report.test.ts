@@ -51,6 +51,8 @@ describe('buildReport', () => {
     assert.match(html, /6 linearizable/)
     assert.match(html, /<td>supported<\/td>/)
     assert.match(html, /<td>\[0\.9,1\.1\]<\/td>/)
+    // no reference rows in this run: no section, no kind or source column
+    assert.doesNotMatch(html, /id="references"|<th>kind<\/th>|class="reference"/)
     // the specs are embedded so the page needs no fetch; '<' is escaped inside the script
     const specs = /<script type="application\/json" id="chart-specs">([^<]*)<\/script>/.exec(html)
     assert.ok(specs)
@@ -69,6 +71,42 @@ describe('buildReport', () => {
     assert.match(html, /no data: no calibration in env\.json \(shaper: none/)
     assert.match(html, /No claims verdict in this run/)
     assert.match(html, /calibration<\/th><td>none \(no shaping\)/)
+  })
+
+  test('reference rows: their own section with their source, and marked in the cells table', async () => {
+    const dir = writeFixtureRun(join(root, 'refs'), {
+      engines: ['raft'],
+      conflicts: [0],
+      references: 'summary',
+    })
+    const html = readFileSync((await buildReport(dir)).file, 'utf8')
+    // the header keeps them apart from the engines
+    assert.match(html, /<th>engines<\/th><td>raft<\/td>/)
+    assert.match(
+      html,
+      /<th>references<\/th><td>etcd \(external systems run beside the engines; not judged by the claims\)/,
+    )
+    // the rows as the CLI prints them, plus cells and source
+    const section = /<section id="references">([\s\S]*?)<\/section>/.exec(html)?.[1] ?? ''
+    assert.match(section, /Not our engines/)
+    assert.match(
+      section,
+      /<th>p50\/expected<\/th><th>vs model: ops\/s ratio<\/th><th>p99 ratio<\/th><th>cells<\/th><th>source<\/th>/,
+    )
+    assert.match(
+      section,
+      /<tr class="reference"><td>etcd \(reference\)<\/td><td>epaxos-3<\/td><td>0<\/td>.*<td>1\/1<\/td><td>[\d.]+<\/td><td>[\d.]+ \(\/raft\)<\/td>.*<td>etcd-epaxos-3-c0-rep1<\/td><td>external system run beside the engines/,
+    )
+    // the claims come before the references, the references before the cells (as the CLI prints them)
+    assert.ok(html.indexOf('id="claims"') < html.indexOf('id="references"'))
+    assert.ok(html.indexOf('id="references"') < html.indexOf('id="cells"'))
+    // the cells table: a kind and a source column; the reference cell's row is marked
+    assert.match(html, /<th>cell<\/th><th>kind<\/th><th>engine<\/th>/)
+    assert.match(html, /<tr><td>raft-epaxos-3-c0-rep1<\/td><td>engine<\/td><td>raft<\/td>/)
+    assert.match(
+      html,
+      /<tr class="reference"><td>etcd-epaxos-3-c0-rep1<\/td><td>reference<\/td><td>etcd \(reference\)<\/td>.*<td>external system run beside the engines \(harness\/external\/\), held to raft&#39;s expected latency<\/td><\/tr>/,
+    )
   })
 
   test('claimsHtml renders any shape and escapes it', () => {
@@ -117,6 +155,23 @@ describe('consensus-bench report', () => {
     assert.equal(r.status, 0, r.stderr)
     assert.equal(r.stdout.trim(), join(dir, 'report.html'))
     assert.match(r.stderr, /node-cost: no data/)
+  })
+
+  test('a rebuild of an interrupted run shows the reference rows, computed from its cells', () => {
+    const dir = writeFixtureRun(join(root, 'cli-refs'), {
+      engines: ['raft'],
+      conflicts: [0],
+      references: 'cells',
+    })
+    const r = cli([dir])
+    assert.equal(r.status, 0, r.stderr)
+    const html = readFileSync(join(dir, 'report.html'), 'utf8')
+    assert.match(html, /<th>status<\/th><td>incomplete<\/td>/)
+    assert.match(
+      html,
+      /<tr class="reference"><td>etcd \(reference\)<\/td>.*\(row computed at report time from the cells\)<\/td>/,
+    )
+    assert.match(html, /summary\.json has no <code>references<\/code> \(the run did not finish\)/)
   })
 
   test('a directory that is not a run exits 2 naming summary.json and the fix', () => {

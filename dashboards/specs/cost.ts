@@ -1,6 +1,19 @@
 /** Per-node cost, link calibration, and measured against expected latency. */
 import type { ResultsModel } from '../model.ts'
-import { type Chart, cellKey, chart, HEIGHT, lineLabel, ms, WIDTH } from './common.ts'
+import {
+  type Chart,
+  cellKey,
+  chart,
+  HEIGHT,
+  hasReferences,
+  lineLabel,
+  ms,
+  referenceBarEncoding,
+  referenceBarMark,
+  referenceFields,
+  referenceTitle,
+  WIDTH,
+} from './common.ts'
 
 const NODE_METRICS = [
   { key: 'msgsPerOp', title: 'messages per op' },
@@ -177,6 +190,7 @@ export function measuredOverExpected(model: ResultsModel): Chart {
           expectedMs: s.expectedLatencyMs,
           ratio: Math.round((measuredMs / s.expectedLatencyMs) * 1000) / 1000,
           cell: cellKey(c),
+          ...referenceFields(c),
         },
       ]
     }),
@@ -192,15 +206,17 @@ export function measuredOverExpected(model: ResultsModel): Chart {
       null,
       'no site has an expected latency (summary.json `sites.<site>.expectedLatencyMs`; needs a topology)',
     )
+  const refs = hasReferences(model.cells)
   return chart(
     info,
     {
       width: WIDTH,
       height: HEIGHT,
+      ...referenceTitle(refs, 'faint bars with a dashed outline'),
       layer: [
         {
           data: { values },
-          mark: { type: 'bar' },
+          mark: { type: 'bar', ...(refs ? referenceBarMark : {}) },
           encoding: {
             x: { field: 'site', type: 'nominal', title: 'site', axis: { labelAngle: 0 } },
             xOffset: { field: 'line', type: 'nominal' },
@@ -209,7 +225,9 @@ export function measuredOverExpected(model: ResultsModel): Chart {
               field: 'ratio',
               type: 'quantitative',
               title: 'median measured / expected',
+              ...(refs ? { stack: null } : {}),
             },
+            ...(refs ? referenceBarEncoding : {}),
             color: { field: 'line', type: 'nominal', title: null },
             tooltip: [
               { field: 'line', title: 'series' },
@@ -217,6 +235,7 @@ export function measuredOverExpected(model: ResultsModel): Chart {
               { aggregate: 'median', field: 'ratio', title: 'ratio' },
               { aggregate: 'median', field: 'measuredMs', title: 'measured p50 ms' },
               { aggregate: 'median', field: 'expectedMs', title: 'expected ms' },
+              ...(refs ? [{ field: 'kind' }, { field: 'source' }] : []),
             ],
           },
         },

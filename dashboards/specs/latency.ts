@@ -1,6 +1,25 @@
 /** Latency charts: the HDR percentile distribution, median and p99 per site, latency against conflict. */
 import type { ResultsModel } from '../model.ts'
-import { type Chart, cellKey, chart, HEIGHT, LATENCY_STATS, lineLabel, ms, statUs, WIDTH } from './common.ts'
+import {
+  type Chart,
+  cellKey,
+  chart,
+  HEIGHT,
+  hasReferences,
+  LATENCY_STATS,
+  lineLabel,
+  ms,
+  noteTitle,
+  pointLayers,
+  REFERENCE_KINDS,
+  referenceBarEncoding,
+  referenceBarMark,
+  referenceFields,
+  referenceNote,
+  referenceTitle,
+  statUs,
+  WIDTH,
+} from './common.ts'
 
 /**
  * Latency by percentile from each cell's latency.hlog (every site and op merged). The x axis is in
@@ -12,6 +31,7 @@ export function latencyDistribution(model: ResultsModel): Chart {
     (c.distribution ?? []).map((p) => ({
       line: lineLabel(c, model.cells),
       cell: cellKey(c),
+      kind: referenceFields(c).kind,
       nines: -Math.log10(1 - p.percentile / 100),
       percentile: Math.round(p.percentile * 1000) / 1000,
       latencyMs: ms(p.latencyUs),
@@ -23,11 +43,13 @@ export function latencyDistribution(model: ResultsModel): Chart {
     question: 'How is latency distributed per engine, and how heavy is the tail?',
   }
   if (values.length === 0) return chart(info, null, 'no cell has a readable latency.hlog')
+  const refs = hasReferences(model.cells)
   return chart(
     info,
     {
       width: WIDTH,
       height: HEIGHT,
+      ...referenceTitle(refs, 'dashed lines'),
       data: { values },
       mark: { type: 'line', interpolate: 'step-after', point: false },
       encoding: {
@@ -43,6 +65,22 @@ export function latencyDistribution(model: ResultsModel): Chart {
         y: { field: 'latencyMs', type: 'quantitative', title: 'latency (ms)', scale: { type: 'log' } },
         color: { field: 'line', type: 'nominal', title: null },
         detail: { field: 'cell', type: 'nominal' },
+        ...(refs
+          ? {
+              strokeDash: {
+                field: 'kind',
+                type: 'nominal',
+                title: null,
+                scale: {
+                  domain: [...REFERENCE_KINDS],
+                  range: [
+                    [1, 0],
+                    [6, 3],
+                  ],
+                },
+              },
+            }
+          : {}),
         tooltip: [
           { field: 'line', title: 'series' },
           { field: 'percentile', title: 'percentile' },
@@ -64,6 +102,7 @@ export function latencyBySite(model: ResultsModel): Chart {
         site: s.site,
         stat,
         latencyMs: ms(statUs(s.latencyUs, stat)),
+        ...referenceFields(c),
       })),
     ),
   )
@@ -73,26 +112,36 @@ export function latencyBySite(model: ResultsModel): Chart {
     question: 'Which sites wait longest, per engine (a leader far away shows here)?',
   }
   if (values.length === 0) return chart(info, null, 'no cell has per-site figures (summary.json `sites`)')
+  const refs = hasReferences(model.cells)
   return chart(
     info,
     {
+      ...referenceTitle(refs, 'faint bars with a dashed outline'),
       data: { values },
       facet: { column: { field: 'stat', type: 'nominal', title: null, sort: [...LATENCY_STATS] } },
       resolve: { scale: { y: 'independent' } },
       spec: {
         width: WIDTH / 2 - 20,
         height: HEIGHT,
-        mark: { type: 'bar' },
+        mark: { type: 'bar', ...(refs ? referenceBarMark : {}) },
         encoding: {
           x: { field: 'site', type: 'nominal', title: 'site', axis: { labelAngle: 0 } },
           xOffset: { field: 'line', type: 'nominal' },
-          y: { aggregate: 'median', field: 'latencyMs', type: 'quantitative', title: 'latency (ms)' },
+          y: {
+            aggregate: 'median',
+            field: 'latencyMs',
+            type: 'quantitative',
+            title: 'latency (ms)',
+            ...(refs ? { stack: null } : {}),
+          },
+          ...(refs ? referenceBarEncoding : {}),
           color: { field: 'line', type: 'nominal', title: null },
           tooltip: [
             { field: 'line', title: 'series' },
             { field: 'site' },
             { field: 'stat' },
             { aggregate: 'median', field: 'latencyMs', title: 'latency ms (median of repetitions)' },
+            ...(refs ? [{ field: 'kind' }, { field: 'source' }] : []),
           ],
         },
       },
@@ -114,6 +163,7 @@ export function latencyVsConflict(model: ResultsModel): Chart {
       achievedConflict: c.achievedConflict,
       latencyMs: ms(statUs(c.latencyUs, stat)),
       cell: cellKey(c),
+      ...referenceFields(c),
     })),
   )
   const info = {
@@ -123,6 +173,11 @@ export function latencyVsConflict(model: ResultsModel): Chart {
   }
   if (values.length === 0) return chart(info, null, 'no cells in the results')
   const conflicts = new Set(model.cells.map((c) => c.conflict))
+  const refs = hasReferences(model.cells)
+  const notes = [
+    ...(conflicts.size === 1 ? [`one conflict rate measured (c=${[...conflicts][0]})`] : []),
+    ...(refs ? referenceNote('hollow points') : []),
+  ]
   const encoding = {
     x: {
       field: 'conflict',
@@ -139,18 +194,16 @@ export function latencyVsConflict(model: ResultsModel): Chart {
     {
       width: WIDTH,
       height: HEIGHT,
-      ...(conflicts.size === 1
-        ? { title: { text: '', subtitle: `one conflict rate measured (c=${[...conflicts][0]})` } }
-        : {}),
+      ...(notes.length > 0 ? noteTitle(notes) : {}),
       data: { values },
       layer: [
         {
           mark: { type: 'line' },
           encoding: { ...encoding, y: { ...encoding.y, aggregate: 'median' } },
         },
-        {
-          mark: { type: 'point', filled: true },
-          encoding: {
+        ...pointLayers(
+          { type: 'point', filled: true },
+          {
             x: encoding.x,
             y: encoding.y,
             color: encoding.color,
@@ -162,9 +215,11 @@ export function latencyVsConflict(model: ResultsModel): Chart {
               { field: 'achievedConflict', title: 'conflict (achieved)' },
               { field: 'latencyMs', title: 'latency ms' },
               { field: 'cell' },
+              ...(refs ? [{ field: 'source' }] : []),
             ],
           },
-        },
+          refs,
+        ),
       ],
     },
     '',

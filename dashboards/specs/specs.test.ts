@@ -119,6 +119,67 @@ describe('chart specs', () => {
     )
   })
 
+  test('a run without reference rows: no chart encodes or notes a kind', () => {
+    for (const c of full) {
+      if (c.kind !== 'chart') continue
+      const json = JSON.stringify(c.spec)
+      assert.doesNotMatch(json, /"field":"kind"/, c.name)
+      assert.doesNotMatch(json, /reference/, c.name)
+    }
+  })
+
+  test('reference rows (etcd beside raft) are drawn apart, labelled, with their source', async () => {
+    const charts = buildCharts(
+      loadRun(
+        writeFixtureRun(join(root, 'refs'), { engines: ['raft'], conflicts: [0, 1], references: 'summary' }),
+      ),
+    )
+    const of = (name: string) => charts.find((c) => c.name === name)!
+    const specOf = (name: string) => (of(name) as unknown as { spec: Record<string, unknown> }).spec
+    for (const c of charts) {
+      if (c.kind !== 'chart') continue
+      const svg = await renderSvg(c.spec)
+      assert.match(svg, /role-mark/, `${c.name} has marks`)
+    }
+    // every datum of the comparing charts says its kind; etcd's are references with their source
+    for (const name of [
+      'latency-by-site',
+      'latency-vs-conflict',
+      'throughput-vs-latency',
+      'measured-vs-expected',
+    ]) {
+      const data = dataOf(of(name))
+      const kinds = (series: string) =>
+        new Set(data.filter((d) => String(d.line ?? d.series).startsWith(series)).map((d) => d.kind))
+      assert.deepEqual([...kinds('etcd (reference)')], ['reference'], name)
+      assert.deepEqual([...kinds('raft')], ['engine'], name)
+      for (const d of data.filter((d) => d.kind === 'reference'))
+        assert.match(String(d.source), /external system run beside the engines/, name)
+      // the chart says what the reference marks are
+      assert.match(JSON.stringify(specOf(name).title), /reference rows, not our engines/, name)
+    }
+    // bars: references faint (opacity by kind, with a legend) and outlined dashed
+    for (const name of ['latency-by-site', 'measured-vs-expected']) {
+      const json = JSON.stringify(specOf(name))
+      assert.match(json, /"opacity":\{"field":"kind","type":"ordinal".*"range":\[1,0\.4\]/, name)
+      assert.match(
+        json,
+        /"strokeWidth":\{"condition":\{"test":"datum\.kind === 'reference'","value":1\.5\}/,
+        name,
+      )
+    }
+    // points: engines filled, references in a layer of their own, hollow
+    for (const name of ['latency-vs-conflict', 'throughput-vs-latency']) {
+      const layers = specOf(name).layer as { transform?: { filter: string }[]; mark: { filled?: boolean } }[]
+      const refLayer = layers.find((l) => l.transform?.[0]?.filter === "datum.kind === 'reference'")
+      const engineLayer = layers.find((l) => l.transform?.[0]?.filter === "!(datum.kind === 'reference')")
+      assert.equal(refLayer?.mark.filled, false, name)
+      assert.equal(engineLayer?.mark.filled, true, name)
+    }
+    // distribution lines: dashed for references
+    assert.match(JSON.stringify(specOf('latency-distribution')), /"strokeDash":\{"field":"kind"/)
+  })
+
   test('a minimal run: the charts that need newer fields say why there is no data', () => {
     const charts = buildCharts(loadRun(writeFixtureRun(root, { minimal: true, conflicts: [0.1] })))
     const reasons = Object.fromEntries(

@@ -1,6 +1,20 @@
 /** Throughput charts: throughput against latency, and the per-second timeline. */
 import type { ResultsModel } from '../model.ts'
-import { type Chart, cellKey, chart, HEIGHT, LATENCY_STATS, lineLabel, ms, statUs, WIDTH } from './common.ts'
+import {
+  type Chart,
+  cellKey,
+  chart,
+  HEIGHT,
+  hasReferences,
+  LATENCY_STATS,
+  lineLabel,
+  ms,
+  pointLayers,
+  referenceFields,
+  referenceTitle,
+  statUs,
+  WIDTH,
+} from './common.ts'
 import { faultEventMarks } from './faults.ts'
 
 /**
@@ -17,6 +31,7 @@ export function throughputVsLatency(model: ResultsModel): Chart {
       latencyMs: ms(statUs(c.latencyUs, stat)),
       conflict: c.conflict,
       cell: cellKey(c),
+      ...referenceFields(c),
     })),
   )
   const info = {
@@ -28,11 +43,13 @@ export function throughputVsLatency(model: ResultsModel): Chart {
   const x = { field: 'throughputOpsPerSec', type: 'quantitative', title: 'throughput (ops/s)' } as const
   const y = { field: 'latencyMs', type: 'quantitative', title: 'latency (ms)' } as const
   const color = { field: 'series', type: 'nominal', title: null } as const
+  const refs = hasReferences(model.cells)
   return chart(
     info,
     {
       width: WIDTH,
       height: HEIGHT,
+      ...referenceTitle(refs, 'hollow points'),
       data: { values },
       layer: [
         {
@@ -45,9 +62,9 @@ export function throughputVsLatency(model: ResultsModel): Chart {
             order: { field: 'throughputOpsPerSec', type: 'quantitative' },
           },
         },
-        {
-          mark: { type: 'point', filled: true, size: 70 },
-          encoding: {
+        ...pointLayers(
+          { type: 'point', filled: true, size: 70 },
+          {
             x,
             y,
             color,
@@ -59,9 +76,11 @@ export function throughputVsLatency(model: ResultsModel): Chart {
               { field: 'latencyMs', title: 'latency ms' },
               { field: 'conflict' },
               { field: 'cell' },
+              ...(refs ? [{ field: 'source' }] : []),
             ],
           },
-        },
+          refs,
+        ),
       ],
     },
     '',

@@ -7,6 +7,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Rng } from '../../engines/core/runtime/rng.ts'
+import { referenceRows } from '../../harness/claims/references.ts'
+import type { CellSummary } from '../../harness/results/summary.ts'
 import { LatencyRecorder, summarizeLatency } from '../../workloads/latency.ts'
 
 export interface FixtureOptions {
@@ -17,6 +19,12 @@ export interface FixtureOptions {
   readonly minimal?: boolean
   readonly claims?: unknown
   readonly runId?: string
+  /**
+   * add etcd as a reference (cells marked `external`, model raft, after the engines' cells, no node
+   * cost): 'summary' also writes summary.json `references` as a finished run does; 'cells' leaves it out
+   * and marks the run incomplete, as an interrupted one
+   */
+  readonly references?: 'summary' | 'cells'
 }
 
 const SITES = ['CA', 'VA', 'EU'] as const
@@ -26,7 +34,7 @@ const RTT_MS: Record<string, number> = { 'CA-VA': 85, 'VA-EU': 90, 'CA-EU': 156 
 
 /** Writes `<root>/<runId>/` and returns its path. */
 export function writeFixtureRun(root: string, options: FixtureOptions = {}): string {
-  const engines = options.engines ?? ['multipaxos', 'epaxos']
+  const engines = [...(options.engines ?? ['multipaxos', 'epaxos']), ...(options.references ? ['etcd'] : [])]
   const conflicts = options.conflicts ?? [0, 0.5, 1]
   const repetitions = options.repetitions ?? 1
   const minimal = options.minimal ?? false
@@ -45,8 +53,7 @@ export function writeFixtureRun(root: string, options: FixtureOptions = {}): str
         const sites: Record<string, unknown> = {}
         for (const site of SITES) {
           // leaderless engines suffer more from conflicts, leader ones are slower at far sites
-          const baseMs =
-            engine === 'multipaxos' ? BASE_MS[site] + (site === 'CA' ? 0 : 85) : 90 * (1 + conflict)
+          const baseMs = engine !== 'epaxos' ? BASE_MS[site] + (site === 'CA' ? 0 : 85) : 90 * (1 + conflict)
           for (let i = 0; i < 400; i++) {
             const tail = rng.next() < 0.02 ? 3 : 1
             const us = (baseMs + rng.next() * 10 * (1 + e)) * 1000 * tail
@@ -60,7 +67,7 @@ export function writeFixtureRun(root: string, options: FixtureOptions = {}): str
             ...(minimal
               ? {}
               : {
-                  expectedLatencyMs: engine === 'multipaxos' ? BASE_MS[site] + (site === 'CA' ? 0 : 85) : 90,
+                  expectedLatencyMs: engine !== 'epaxos' ? BASE_MS[site] + (site === 'CA' ? 0 : 85) : 90,
                 }),
           }
         }
@@ -92,10 +99,12 @@ export function writeFixtureRun(root: string, options: FixtureOptions = {}): str
           ]),
         )
         const all = summarizeLatency(recorder.merged())
+        const external = engine === 'etcd'
         cells.push({
           id,
           state: 'complete',
           engine,
+          ...(external ? { external: { model: 'raft' } } : {}),
           topology: 'epaxos-3',
           conflict,
           readRatio: 0.5,
@@ -153,7 +162,7 @@ export function writeFixtureRun(root: string, options: FixtureOptions = {}): str
             ? {}
             : {
                 achievedConflict: Math.min(1, conflict * 0.9 + 0.01),
-                nodes,
+                nodes: external ? {} : nodes,
                 bottleneckNode: engine === 'multipaxos' ? 'r0' : null,
               }),
           files: {
@@ -167,13 +176,17 @@ export function writeFixtureRun(root: string, options: FixtureOptions = {}): str
       }
     }
   }
+  const interrupted = options.references === 'cells'
   const summary = {
-    status: 'complete',
+    status: interrupted ? 'incomplete' : 'complete',
     runId,
     startedAt: '2026-11-26T15:00:00.000Z',
-    finishedAt: '2026-11-26T15:01:00.000Z',
+    finishedAt: interrupted ? null : '2026-11-26T15:01:00.000Z',
     cells,
     ...(options.claims !== undefined ? { claims: options.claims } : {}),
+    ...(options.references === 'summary'
+      ? { references: referenceRows(cells as unknown as CellSummary[]) }
+      : {}),
   }
   writeFileSync(join(dir, 'summary.json'), JSON.stringify(summary, null, 2))
   const links = Object.entries(RTT_MS).flatMap(([pair, rtt], i) => {

@@ -92,24 +92,24 @@ export function referenceRows(cells: readonly CellSummary[]): ReferenceRow[] {
   })
 }
 
+/** The columns of a reference row, in the terminal and in report.html (dashboards/html.ts). */
+export const REFERENCE_COLUMNS = [
+  'reference',
+  'topology',
+  'conflict',
+  'ops/s',
+  'p50 ms',
+  'p50 get/put ms',
+  'p99 ms',
+  'linearizable',
+  'p50/expected',
+  'vs model: ops/s ratio',
+  'p99 ratio',
+] as const
+
 /** The reference rows as a table for the terminal. */
 export function referencesTable(rows: readonly ReferenceRow[]): string {
-  const table = new Table({
-    style: { head: [], border: [] },
-    head: [
-      'reference',
-      'topology',
-      'conflict',
-      'ops/s',
-      'p50 ms',
-      'p50 get/put ms',
-      'p99 ms',
-      'linearizable',
-      'p50/expected',
-      'vs model: ops/s ratio',
-      'p99 ratio',
-    ],
-  })
+  const table = new Table({ style: { head: [], border: [] }, head: [...REFERENCE_COLUMNS] })
   for (const r of rows)
     table.push([
       r.engine,
