@@ -1,6 +1,6 @@
 /**
- * Deadlines that follow the latency of the moment, for the engines that retry things (Ios's delegation
- * and accept resends).
+ * Deadlines that follow the latency of the moment, shared by the engines that retry things (Ios's
+ * delegation and accept resends, Multi-Paxos' accept resends).
  *
  * A fixed retry deadline assumes a round trip is shorter than it. On a host slowed down as a whole (CPU
  * starved, or a WAN slower than the configured figure) every round trip takes longer than that: every
