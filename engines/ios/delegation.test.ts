@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { adaptiveDeadlineMs, Delegation, LatencyMean, MAX_BACKOFF_DOUBLINGS, rotation } from './delegation.ts'
+import { MAX_BACKOFF_DOUBLINGS } from '../core/adaptive.ts'
+import { Delegation, rotation } from './delegation.ts'
 
 const NODES = ['r0', 'r1', 'r2', 'r3', 'r4']
 const cfg = {
@@ -61,22 +62,6 @@ describe('ios delegation', () => {
     assert.ok(Math.abs(d.deadlineMs(0) - 3600) < 1, `${d.deadlineMs(0)}: 4 x the mean of the moment`)
     assert.ok(Math.abs(d.deadlineMs(1) - 7200) < 1, 'a slot moved once waits twice as long')
     assert.equal(d.deadlineMs(99), d.deadlineMs(MAX_BACKOFF_DOUBLINGS), 'the doubling is bounded')
-  })
-
-  it('LatencyMean weighs recent samples; reset starts afresh; adaptiveDeadlineMs rejects nonsense', () => {
-    const m = new LatencyMean()
-    assert.equal(m.ms, 0)
-    m.add(100)
-    assert.equal(m.ms, 100)
-    m.add(200)
-    assert.equal(m.ms, 120)
-    assert.equal(m.samples, 2)
-    m.reset()
-    m.add(10)
-    assert.deepEqual([m.ms, m.samples], [10, 1])
-    assert.throws(() => m.add(-1), /latency/)
-    assert.equal(adaptiveDeadlineMs(300, 4, m, 2), 1200)
-    assert.throws(() => adaptiveDeadlineMs(300, 4, m, -1), /tries/)
   })
 
   it('slowness is judged against the median coordinator, not the best one', () => {

@@ -12,7 +12,9 @@
  * coordinator, at least coordinatorTimeoutMs, doubled each time the slot has already been moved. With a
  * fixed deadline a cluster slowed down as a whole (a CPU-starved host) moved every in-flight slot again and
  * again, each move adding a phase 2, until it collapsed; a late slot must be late compared with the others.
+ * The mean and the deadline rule are engines/core/adaptive.ts (Multi-Paxos' accept resends use them too).
  */
+import { adaptiveDeadlineMs, LatencyMean } from '../core/adaptive.ts'
 import type { NodeId } from '../core/command.ts'
 
 export interface DelegationConfig {
@@ -23,51 +25,8 @@ export interface DelegationConfig {
   readonly slowFactor: number
 }
 
-/** Weight of a new sample in the per-coordinator mean commit latency. */
-const LATENCY_EWMA_WEIGHT = 0.2
 /** samples before a coordinator's mean latency is trusted for the slowness test */
 const MIN_SAMPLES = 8
-/** a deadline doubles with each retry of the same thing, at most this many times */
-export const MAX_BACKOFF_DOUBLINGS = 3
-
-/** An exponentially weighted mean of latencies (ms); 0 before the first sample. */
-export class LatencyMean {
-  private mean = 0
-  private n = 0
-
-  add(latencyMs: number): void {
-    if (!(latencyMs >= 0)) throw new Error(`internal: latency ${latencyMs} ms`)
-    this.mean = this.n === 0 ? latencyMs : this.mean + LATENCY_EWMA_WEIGHT * (latencyMs - this.mean)
-    this.n++
-  }
-
-  /** forgets every sample: the next one starts the mean afresh */
-  reset(): void {
-    this.n = 0
-  }
-
-  get ms(): number {
-    return this.mean
-  }
-
-  get samples(): number {
-    return this.n
-  }
-}
-
-/**
- * How long to wait before retrying something for the (tries + 1)-th time: `factor` x the mean latency
- * of that thing, at least `floorMs`, doubled per earlier try (at most MAX_BACKOFF_DOUBLINGS times).
- */
-export function adaptiveDeadlineMs(
-  floorMs: number,
-  factor: number,
-  mean: LatencyMean,
-  tries: number,
-): number {
-  if (!(tries >= 0)) throw new Error(`internal: ${tries} tries`)
-  return Math.max(floorMs, factor * mean.ms) * 2 ** Math.min(tries, MAX_BACKOFF_DOUBLINGS)
-}
 
 interface CoordinatorStats {
   readonly latency: LatencyMean

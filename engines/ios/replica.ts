@@ -12,13 +12,14 @@
  *   promises, re-coordinates the highest-ballot vote of every unfinished slot (no-op for gaps), resumes.
  * - Learner / origin: executes chosen slots in order, answers its own clients, catches up when behind.
  */
+import { adaptiveDeadlineMs, LatencyMean, MAX_BACKOFF_DOUBLINGS } from '../core/adaptive.ts'
 import { type Ballot, ballotEquals, ballotGreater, compareBallots } from '../core/ballot.ts'
 import { type Command, commandIdKey, type NodeId } from '../core/command.ts'
 import type { Engine, EngineContext, EngineRole, EngineStatus } from '../core/engine.ts'
 import { VoteSet } from '../core/quorum.ts'
 import { PaxosLog } from '../multipaxos/log.ts'
 import { type IosConfig, type IosQuorums, resolveQuorums } from './config.ts'
-import { adaptiveDeadlineMs, Delegation, LatencyMean, MAX_BACKOFF_DOUBLINGS } from './delegation.ts'
+import { Delegation } from './delegation.ts'
 import {
   type AcceptedEntry,
   type AcceptedMsg,

@@ -17,8 +17,21 @@ export const multiPaxosConfigSchema = z
     /** a follower that hears nothing from a leader for a uniform draw in [min, max] starts a takeover */
     leaderTimeoutMsMin: positiveMs,
     leaderTimeoutMsMax: positiveMs,
-    /** an accept, prepare or catch-up request unanswered for this long is sent again */
+    /**
+     * how often the leader looks for unanswered accepts, and the floor of their resend deadline (see
+     * retransmitFactor); a catch-up request unanswered for this long is sent again
+     */
     retransmitMs: positiveMs,
+    /**
+     * an accept is resent once it has waited this many times the leader's mean phase-2 latency (at least
+     * retransmitMs), doubled per resend of the same slot; 0: the floor retransmitMs alone (still doubling)
+     */
+    retransmitFactor: z.number().min(0).max(1000),
+    /**
+     * the longest an unanswered accept waits before it is resent, whatever the mean and the doubling: a
+     * mean inflated by slots that waited out a partition must not delay a lost accept's resend for long
+     */
+    retransmitMsMax: positiveMs,
     /** a command forwarded to a leader and not executed within this long is forwarded again */
     forwardRetryMs: positiveMs,
     /** when true the leader packs up to batchMaxCommands queued commands into one slot */
@@ -47,6 +60,10 @@ export const multiPaxosConfigSchema = z
     message: 'leaderTimeoutMsMin must not exceed leaderTimeoutMsMax',
     path: ['leaderTimeoutMsMin'],
   })
+  .refine((c) => c.retransmitMs <= c.retransmitMsMax, {
+    message: 'retransmitMs (the resend floor) must not exceed retransmitMsMax (its ceiling)',
+    path: ['retransmitMs'],
+  })
   .refine((c) => c.heartbeatIntervalMs < c.leaderTimeoutMsMin, {
     message: 'heartbeatIntervalMs must be below leaderTimeoutMsMin, or followers suspect a live leader',
     path: ['heartbeatIntervalMs'],
@@ -60,6 +77,8 @@ export const MULTIPAXOS_DEFAULTS: MultiPaxosConfig = {
   leaderTimeoutMsMin: 500,
   leaderTimeoutMsMax: 1000,
   retransmitMs: 300,
+  retransmitFactor: 4,
+  retransmitMsMax: 3000,
   forwardRetryMs: 1000,
   batching: false,
   batchMaxCommands: 64,

@@ -167,8 +167,9 @@ describe('multipaxos takeover', () => {
     assert.equal(replyOf(rig, 'r0', atLeader), undefined)
     assert.equal(replyOf(rig, 'r1', atFollower), undefined)
     rig.dropIf = () => false
-    // accepts are resent every retransmitMs and forwards every forwardRetryMs: both commit after healing
-    rig.runFor(MULTIPAXOS_DEFAULTS.retransmitMs + MULTIPAXOS_DEFAULTS.forwardRetryMs + 100)
+    // an unanswered accept is resent within retransmitMsMax (its wait doubles per resend; checked every
+    // retransmitMs), a forward every forwardRetryMs (below that): both commit after healing
+    rig.runFor(MULTIPAXOS_DEFAULTS.retransmitMsMax + MULTIPAXOS_DEFAULTS.retransmitMs + 100)
     assert.equal(replyOf(rig, 'r0', atLeader)?.status, 'ok')
     assert.equal(replyOf(rig, 'r1', atFollower)?.status, 'ok')
     assert.deepEqual(leaders(rig), ['r0'])

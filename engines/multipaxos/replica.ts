@@ -13,6 +13,7 @@
  * Role-specific behaviour sits behind `this.step` (follower / candidate / leader), swapped on role change,
  * as raft.go does; the common ballot checks happen once in the handlers.
  */
+import { adaptiveDeadlineMs, LatencyMean } from '../core/adaptive.ts'
 import {
   type Ballot,
   ballotEquals,
@@ -73,7 +74,12 @@ interface CandidateState {
 interface Proposal {
   readonly value: SlotValue
   readonly votes: VoteSet
+  /** when the first accept left: the slot's phase-2 latency runs from here */
+  readonly proposedAtMs: number
+  /** when the accept was last sent (first send or resend) */
   sentAtMs: number
+  /** resends so far: each doubles the wait before the next (bounded) */
+  resends: number
 }
 
 /** Leader state (PMMC sec. 2) for one ballot. */
@@ -122,6 +128,8 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
   private readonly pending: PendingCommands
   private forwardTimerSet = false
   private catchupAskedAtMs: number | null = null
+  /** how long phase 2 takes as leader now (propose to chosen): unanswered accepts wait a multiple */
+  private readonly phase2Latency = new LatencyMean()
 
   constructor(private readonly ctx: MultiPaxosContext) {
     this.cfg = ctx.config
@@ -147,6 +155,7 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
     this.pending.clear()
     this.forwardTimerSet = false
     this.catchupAskedAtMs = null
+    this.phase2Latency.reset()
     // The runtime rebuilt the KV from scratch: re-execute the durable chosen prefix from slot 0.
     this.executed = 0
     this.executeReady()
@@ -576,7 +585,14 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
   private propose(leader: LeaderState, slot: number, value: SlotValue): void {
     if (leader.proposals.has(slot)) throw new Error(`internal: slot ${slot} proposed twice in one ballot`)
     if (value.kind === 'batch') for (const cmd of value.commands) leader.proposedIds.add(commandIdKey(cmd.id))
-    const proposal: Proposal = { value, votes: new VoteSet(this.quorum), sentAtMs: this.ctx.now() }
+    const now = this.ctx.now()
+    const proposal: Proposal = {
+      value,
+      votes: new VoteSet(this.quorum),
+      proposedAtMs: now,
+      sentAtMs: now,
+      resends: 0,
+    }
     leader.proposals.set(slot, proposal)
     if (!this.acceptLocally(slot, leader.ballot, value))
       throw new Error(`internal: leader refused its own proposal at ${slot}`)
@@ -601,6 +617,7 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
     const proposal = leader.proposals.get(slot)
     if (proposal === undefined || !proposal.votes.add(from)) return
     // A majority voted at our ballot: chosen (PMMC Commander sends "decision").
+    this.phase2Latency.add(this.ctx.now() - proposal.proposedAtMs)
     const before = this.log.chosenPrefix
     this.learnChosen(slot, proposal.value)
     this.executeReady()
@@ -628,14 +645,30 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
     for (const peer of this.peers) this.ctx.send(peer, msg)
   }
 
-  /** Accepts can be lost: send them again to the acceptors that have not voted. */
+  /**
+   * Accepts can be lost: send them again to the acceptors that have not voted, once the slot has waited
+   * retransmitFactor x the mean phase-2 latency of the moment (at least retransmitMs), doubled per resend
+   * of that slot, at most retransmitMsMax (README "Resends"). A fixed deadline resent every slot in
+   * flight, again and again, whenever a round trip took longer than it (an overloaded host, a slow WAN),
+   * adding load to a cluster already behind.
+   */
   private onLeaderRetransmitTimeout(): void {
     const leader = this.leader
     if (leader === null) return
     const now = this.ctx.now()
     for (const [slot, proposal] of leader.proposals) {
-      if (now - proposal.sentAtMs < this.cfg.retransmitMs) continue
+      const waitMs = Math.min(
+        this.cfg.retransmitMsMax,
+        adaptiveDeadlineMs(
+          this.cfg.retransmitMs,
+          this.cfg.retransmitFactor,
+          this.phase2Latency,
+          proposal.resends,
+        ),
+      )
+      if (now - proposal.sentAtMs < waitMs) continue
       proposal.sentAtMs = now
+      proposal.resends++
       const msg: AcceptMsg = {
         type: 'accept',
         ballot: leader.ballot,
