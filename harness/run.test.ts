@@ -140,6 +140,7 @@ function assertDocumentedShape(summary: RunSummary): void {
     assert.ok(cell.achievedConflict >= 0 && cell.achievedConflict <= 1)
     assert.deepEqual(keys(cell.load), [
       'arrival',
+      'clientSites',
       'clientsPerSite',
       'drivers',
       'maxOutstanding',
