@@ -2,10 +2,14 @@
 import Table from 'cli-table3'
 import type { CellSummary } from '../results/summary.ts'
 
+/** a scrape answer later than this (the old timeout) is named under the table */
+const LATE_ANSWER_MS = 1000
+
 /**
  * One row per replica and cell, the bottleneck marked; '' when no cell has per-node figures. 'cpu us/op'
  * is raw process CPU per command; 'above idle' subtracts the replica's idle CPU rate over the window
- * ('-' when the run did not measure it: --idle-baseline).
+ * ('-' when the run did not measure it: --idle-baseline). A replica without figures has a row of '-'
+ * that says why (`nodeCost.missingReasons`): a reader must not take the rows shown for all of them.
  */
 export function nodeCostTable(cells: readonly CellSummary[]): string {
   const table = new Table({
@@ -42,12 +46,28 @@ export function nodeCostTable(cells: readonly CellSummary[]): string {
         mark,
       ])
     }
+    for (const id of c.nodeCost?.missing ?? []) {
+      const why = c.nodeCost?.missingReasons?.[id] ?? 'no figures'
+      table.push([c.id, id, '-', '-', '-', '-', '-', '-', '-', '-', `MISSING: ${why}`])
+    }
     const cost = c.nodeCost
     if (cost === null) notes.push(`${c.id}: no per-node cost (the window's /metrics could not be scraped)`)
     else {
       const paths =
         c.fastPath === null ? 'no fast/slow path events' : `fast path ${c.fastPath}, slow path ${c.slowPath}`
-      const missing = cost.missing.length > 0 ? `; no figures for ${cost.missing.join(', ')}` : ''
+      const missing =
+        cost.missing.length > 0
+          ? `; no figures for ${cost.missing.join(', ')}: the bottleneck is unknown (it may be the missing one)`
+          : ''
+      const late = Object.entries(c.nodes)
+        .filter(
+          ([, n]) => Math.max(n.answeredAfterMs?.start ?? 0, n.answeredAfterMs?.end ?? 0) > LATE_ANSWER_MS,
+        )
+        .map(([id, n]) => `${id} ${n.answeredAfterMs.start}/${n.answeredAfterMs.end} ms`)
+      const lateNote =
+        late.length > 0
+          ? `; /metrics answered late (start/end; figures over each replica's own interval): ${late.join(', ')}`
+          : ''
       const idle =
         cost.idleWindowMs === null
           ? ''
@@ -58,7 +78,7 @@ export function nodeCostTable(cells: readonly CellSummary[]): string {
               )
               .join(', ')}`
       notes.push(
-        `${c.id}: per op = per each of ${cost.ops} commands committed in the window; ${paths}${missing}${idle}`,
+        `${c.id}: per op = per each of ${cost.ops} commands committed in the window; ${paths}${missing}${lateNote}${idle}`,
       )
     }
   }
