@@ -53,6 +53,11 @@ test('a replica without figures has its own row naming the reason, and the note 
       ?.split('│')
       .map((c) => c.trim())
   assert.ok(rowOf('r1')?.includes('90'), text)
+  const order = text
+    .split('\n')
+    .map((l) => l.split('│').map((c) => c.trim())[2])
+    .filter((id) => id?.startsWith('r'))
+  assert.deepEqual(order, ['r0', 'r1', 'r2', 'r3'], 'rows in node order, missing ones in their place')
   assert.ok(rowOf('r0')?.includes('MISSING: timeout after 5000 ms at the window end'), text)
   assert.ok(rowOf('r3')?.includes('MISSING: connection refused (3 attempts) at both edges'), text)
   assert.match(text, /no figures for r0, r3: the bottleneck is unknown/)

@@ -30,7 +30,17 @@ export function nodeCostTable(cells: readonly CellSummary[]): string {
   })
   const notes: string[] = []
   for (const c of cells) {
-    for (const [id, n] of Object.entries(c.nodes)) {
+    const missing = c.nodeCost?.missing ?? []
+    const ids = [...Object.keys(c.nodes), ...missing].sort((x, y) =>
+      x.localeCompare(y, 'en', { numeric: true }),
+    )
+    for (const id of ids) {
+      const n = c.nodes[id]
+      if (n === undefined) {
+        const why = c.nodeCost?.missingReasons?.[id] ?? 'no figures'
+        table.push([c.id, id, '-', '-', '-', '-', '-', '-', '-', '-', `MISSING: ${why}`])
+        continue
+      }
       const mark = id === c.bottleneckNode ? `bottleneck (by ${c.nodeCost?.bottleneckBy})` : ''
       table.push([
         c.id,
@@ -46,16 +56,12 @@ export function nodeCostTable(cells: readonly CellSummary[]): string {
         mark,
       ])
     }
-    for (const id of c.nodeCost?.missing ?? []) {
-      const why = c.nodeCost?.missingReasons?.[id] ?? 'no figures'
-      table.push([c.id, id, '-', '-', '-', '-', '-', '-', '-', '-', `MISSING: ${why}`])
-    }
     const cost = c.nodeCost
     if (cost === null) notes.push(`${c.id}: no per-node cost (the window's /metrics could not be scraped)`)
     else {
       const paths =
         c.fastPath === null ? 'no fast/slow path events' : `fast path ${c.fastPath}, slow path ${c.slowPath}`
-      const missing =
+      const missingNote =
         cost.missing.length > 0
           ? `; no figures for ${cost.missing.join(', ')}: the bottleneck is unknown (it may be the missing one)`
           : ''
@@ -78,7 +84,7 @@ export function nodeCostTable(cells: readonly CellSummary[]): string {
               )
               .join(', ')}`
       notes.push(
-        `${c.id}: per op = per each of ${cost.ops} commands committed in the window; ${paths}${missing}${lateNote}${idle}`,
+        `${c.id}: per op = per each of ${cost.ops} commands committed in the window; ${paths}${missingNote}${lateNote}${idle}`,
       )
     }
   }
