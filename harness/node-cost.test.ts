@@ -9,7 +9,7 @@ import {
 import { test } from 'node:test'
 import { Agent } from 'undici'
 import type { HistoryOp } from './check/history.ts'
-import { fetchJson } from './launchers/http-json.ts'
+import { fetchJson, HttpStatusError } from './launchers/http-json.ts'
 import type { ReplicaHandle } from './launchers/types.ts'
 import {
   bottleneck,
@@ -462,4 +462,27 @@ test('a replica answering /metrics after 1.5 s is in the figures; one that never
       new Promise((resolveClose) => stopped.close(resolveClose)),
     ])
   }
+})
+
+test('an early failure is asked again (up to 3 times); a handle with no /metrics of ours is not', async () => {
+  const t0 = performance.now()
+  const nowUs = () => Math.round((performance.now() - t0) * 1000)
+  const flaky = fakeReplica('r0', 10, nowUs)
+  let failures = 0
+  const answer = flaky.metrics
+  flaky.metrics = async () => {
+    if (failures++ < 2) throw new HttpStatusError(503)
+    return answer()
+  }
+  const broken = {
+    ...fakeReplica('r1', 10, nowUs),
+    metrics: async () => Promise.reject(new HttpStatusError(500)),
+  }
+  const external = { ...fakeReplica('r2', 10, nowUs), metrics: async () => null }
+  const policy = { deadlineMs: 2000, attempts: 3, retryPauseMs: 10 }
+  const round = await scrapeReplicas([flaky, broken, external], nowUs, policy)
+  assert.equal(round.replicas.get('r0')!.state, 'ok', 'answered at the third request')
+  assert.equal(failures, 3)
+  assert.deepEqual(round.replicas.get('r1'), { state: 'missing', reason: 'HTTP 500 (3 attempts)' })
+  assert.deepEqual(round.replicas.get('r2'), { state: 'missing', reason: 'no /metrics of ours' })
 })

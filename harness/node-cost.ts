@@ -173,6 +173,8 @@ async function scrapeOne(
     const answer = await withinMs(r.metrics(leftMs), leftMs)
     if (answer.ok && isScrape(answer.value)) return { state: 'ok', scrape: answer.value, answeredUs: nowUs() }
     if (!answer.ok && answer.reason === 'timeout') return { state: 'missing', reason: timeout }
+    // the handle's word that there is nothing to scrape (an external system): asking again will not help
+    if (answer.ok && answer.value === null) return { state: 'missing', reason: 'no /metrics of ours' }
     reason = answer.ok ? 'no usable /metrics in the answer' : answer.reason
     if (attempt < policy.attempts)
       await new Promise((resolveWait) => setTimeout(resolveWait, policy.retryPauseMs))
