@@ -54,8 +54,15 @@ export type { Cluster, ReplicaExit, ReplicaHandle, ReplicaHealth } from './launc
 export type { CellPlan, MatrixPlan } from './matrix.ts'
 export { expandExperiment } from './matrix.ts'
 export { ResumeError, readPlan } from './matrix-run.ts'
-export type { NodeCost, NodeCostFields, NodeCostResult } from './node-cost.ts'
-export { NodeCostMeter, nodeCost, scrapeReplicas } from './node-cost.ts'
+export type {
+  NodeCost,
+  NodeCostFields,
+  NodeCostResult,
+  ScrapeAnswer,
+  ScrapePolicy,
+  ScrapeRound,
+} from './node-cost.ts'
+export { NodeCostMeter, nodeCost, SCRAPE_POLICY, scrapeReplicas } from './node-cost.ts'
 export type { ProbeOptionsInput, ProbeResult } from './probe.ts'
 export { runProbe } from './probe.ts'
 export type { RunEnvironment } from './results/env.ts'

@@ -114,6 +114,7 @@ function assertDocumentedShape(summary: RunSummary): void {
         'idleWindowMs',
         'leaderAtStart',
         'missing',
+        'missingReasons',
         'ops',
         'windowEndUs',
         'windowStartUs',
@@ -123,6 +124,7 @@ function assertDocumentedShape(summary: RunSummary): void {
       assert.deepEqual(
         keys(n),
         [
+          'answeredAfterMs',
           'bytesPerOp',
           'cpuUsPerOp',
           'cpuUsPerOpAboveIdle',
@@ -131,6 +133,7 @@ function assertDocumentedShape(summary: RunSummary): void {
           'msgsPerOp',
           'msgsReceivedPerOp',
           'msgsSentPerOp',
+          'ops',
           'requests',
         ],
         id,

@@ -540,9 +540,9 @@ async function runCell(
             : expectedForCell(topology, { engine: external.model, engineConfig: {} }, leader)
           : expectedForCell(topology, options, leader)
     const targets = cluster.replicas.map((r) => ({ id: r.id, clientUrl: r.clientUrl }))
-    // /metrics at the measured window's edges (harness/node-cost.ts)
-    // a replica that cannot answer /metrics within a client's timeout is left out, not waited for
-    meter = new NodeCostMeter(cluster.replicas, () => clock.nowUs(), Math.min(1000, options.requestTimeoutMs))
+    // /metrics at the measured window's edges (harness/node-cost.ts): a busy replica is waited for up
+    // to SCRAPE_POLICY.deadlineMs; one that has not answered by then is named missing, with the reason
+    meter = new NodeCostMeter(cluster.replicas, () => clock.nowUs())
     if (options.idleBaselineMs > 0) {
       const idle = await meter.measureIdle(options.idleBaselineMs)
       const rates = [...idle.usPerSec].map(([r, us]) => `${r} ${us === null ? '?' : (us / 1000).toFixed(1)}`)

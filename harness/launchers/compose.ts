@@ -36,6 +36,7 @@ import {
 import { requireDocker, runArgv, runOk } from './compose/docker.ts'
 import { containerPids, raiseContainerProcess } from './compose/realtime.ts'
 import { CALIBRATED_EVENT, CALIBRATION_SIGNAL, reachable, SHAPED_EVENT } from './compose/sidecar.ts'
+import { fetchJson, fetchJsonOrNull } from './http-json.ts'
 import { type LaunchedAddresses, REPO_ROOT } from './local.ts'
 import type { Cluster, ReplicaExit, ReplicaHandle, ReplicaHealth } from './types.ts'
 
@@ -214,27 +215,11 @@ class ComposeReplica implements ReplicaHandle {
   }
 
   async health(timeoutMs = 1000): Promise<ReplicaHealth | null> {
-    return (await this.#getJson('/health', timeoutMs)) as ReplicaHealth | null
+    return (await fetchJsonOrNull(this.agent, this.clientUrl, '/health', timeoutMs)) as ReplicaHealth | null
   }
 
   async metrics(timeoutMs = 1000): Promise<unknown> {
-    return this.#getJson('/metrics', timeoutMs)
-  }
-
-  async #getJson(path: string, timeoutMs: number): Promise<unknown> {
-    try {
-      const response = await this.agent.request({
-        origin: this.clientUrl,
-        path,
-        method: 'GET',
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-      })
-      const text = await response.body.text()
-      return response.statusCode === 200 ? JSON.parse(text) : null
-    } catch {
-      return null
-    }
+    return fetchJson(this.agent, this.clientUrl, '/metrics', timeoutMs)
   }
 }
 

@@ -28,6 +28,7 @@ import type { NodeId } from '../../engines/core/command.ts'
 import type { RunClock } from '../../workloads/clock.ts'
 import { startRunClock } from '../../workloads/clock.ts'
 import { trackDir, trackPid, untrackDir, untrackPid } from './cleanup.ts'
+import { fetchJson, fetchJsonOrNull } from './http-json.ts'
 import { freePorts } from './ports.ts'
 import type { Cluster, ReplicaExit, ReplicaHandle, ReplicaHealth } from './types.ts'
 
@@ -251,27 +252,11 @@ class LocalReplica implements ReplicaHandle {
   }
 
   async health(timeoutMs = 1000): Promise<ReplicaHealth | null> {
-    return (await this.#getJson('/health', timeoutMs)) as ReplicaHealth | null
+    return (await fetchJsonOrNull(this.agent, this.clientUrl, '/health', timeoutMs)) as ReplicaHealth | null
   }
 
   async metrics(timeoutMs = 1000): Promise<unknown> {
-    return this.#getJson('/metrics', timeoutMs)
-  }
-
-  async #getJson(path: string, timeoutMs: number): Promise<unknown> {
-    try {
-      const response = await this.agent.request({
-        origin: this.clientUrl,
-        path,
-        method: 'GET',
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-      })
-      const text = await response.body.text()
-      return response.statusCode === 200 ? JSON.parse(text) : null
-    } catch {
-      return null
-    }
+    return fetchJson(this.agent, this.clientUrl, '/metrics', timeoutMs)
   }
 }
 

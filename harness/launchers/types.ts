@@ -46,7 +46,10 @@ export interface ReplicaHandle {
   restart(): Promise<void>
   /** GET /health, or null when it does not answer in time */
   health(timeoutMs?: number): Promise<ReplicaHealth | null>
-  /** GET /metrics as parsed JSON, or null when it does not answer in time */
+  /**
+   * GET /metrics as parsed JSON (null: the replica has no /metrics of ours, e.g. an external system);
+   * rejects when the request fails or times out, the error saying why (launchers/http-json.ts)
+   */
   metrics(timeoutMs?: number): Promise<unknown>
 }
 
