@@ -20,8 +20,15 @@ export const iosConfigSchema = z
     masterTimeoutMsMax: positiveMs,
     /** an accept, prepare or catch-up request unanswered for this long is sent again */
     retransmitMs: positiveMs,
+    /**
+     * the longest an accept waits before it is resent, whatever the latency mean says: a mean pushed up
+     * by slots that waited out a partition must not leave a lost accept unsent for long after healing
+     */
+    retransmitMsMax: positiveMs,
     /** a delegated slot not committed within this long is moved to another coordinator */
     coordinatorTimeoutMs: positiveMs,
+    /** the longest a delegated slot waits before it moves, whatever the latency mean says */
+    coordinatorTimeoutMsMax: positiveMs,
     /** a coordinator that missed coordinatorTimeoutMs (or is slow) gets no new slots for this long */
     suspectMs: positiveMs,
     /**
@@ -73,6 +80,14 @@ export const iosConfigSchema = z
     message: 'masterTimeoutMsMin must not exceed masterTimeoutMsMax',
     path: ['masterTimeoutMsMin'],
   })
+  .refine((c) => c.retransmitMs <= c.retransmitMsMax, {
+    message: 'retransmitMs must not exceed retransmitMsMax',
+    path: ['retransmitMsMax'],
+  })
+  .refine((c) => c.coordinatorTimeoutMs <= c.coordinatorTimeoutMsMax, {
+    message: 'coordinatorTimeoutMs must not exceed coordinatorTimeoutMsMax',
+    path: ['coordinatorTimeoutMsMax'],
+  })
   .refine((c) => c.heartbeatIntervalMs < c.masterTimeoutMsMin, {
     message: 'heartbeatIntervalMs must be below masterTimeoutMsMin, or replicas suspect a live master',
     path: ['heartbeatIntervalMs'],
@@ -86,7 +101,9 @@ export const IOS_DEFAULTS: IosConfig = {
   masterTimeoutMsMin: 500,
   masterTimeoutMsMax: 1000,
   retransmitMs: 300,
+  retransmitMsMax: 3000,
   coordinatorTimeoutMs: 400,
+  coordinatorTimeoutMsMax: 5000,
   suspectMs: 2000,
   slowFactor: 4,
   forwardRetryMs: 1000,

@@ -8,6 +8,7 @@ const cfg = {
   delegation: 'rotate' as const,
   rotateAmong: 0,
   coordinatorTimeoutMs: 400,
+  coordinatorTimeoutMsMax: 100_000,
   suspectMs: 100,
   slowFactor: 4,
 }
@@ -62,6 +63,11 @@ describe('ios delegation', () => {
     assert.ok(Math.abs(d.deadlineMs(0) - 3600) < 1, `${d.deadlineMs(0)}: 4 x the mean of the moment`)
     assert.ok(Math.abs(d.deadlineMs(1) - 7200) < 1, 'a slot moved once waits twice as long')
     assert.equal(d.deadlineMs(99), d.deadlineMs(MAX_BACKOFF_DOUBLINGS), 'the doubling is bounded')
+    // a mean pushed up by slots that waited out a partition: the ceiling bounds the wait all the same
+    const capped = new Delegation({ ...cfg, coordinatorTimeoutMsMax: 5000 }, NODES, 'r0')
+    for (let i = 0; i < 40; i++) capped.committed(`r${1 + (i % 4)}`, 900)
+    assert.ok(Math.abs(capped.deadlineMs(0) - 3600) < 1, 'below the ceiling: as before')
+    assert.equal(capped.deadlineMs(1), 5000, '7200 ms capped at coordinatorTimeoutMsMax')
   })
 
   it('slowness is judged against the median coordinator, not the best one', () => {

@@ -21,6 +21,7 @@ export interface DelegationConfig {
   readonly delegation: 'rotate' | 'reverse'
   readonly rotateAmong: number
   readonly coordinatorTimeoutMs: number
+  readonly coordinatorTimeoutMsMax: number
   readonly suspectMs: number
   readonly slowFactor: number
 }
@@ -83,7 +84,10 @@ export class Delegation {
 
   /** How long a slot already moved `moves` times may stay uncommitted before it moves again. */
   deadlineMs(moves: number): number {
-    return adaptiveDeadlineMs(this.cfg.coordinatorTimeoutMs, this.cfg.slowFactor, this.typical, moves)
+    return Math.min(
+      this.cfg.coordinatorTimeoutMsMax,
+      adaptiveDeadlineMs(this.cfg.coordinatorTimeoutMs, this.cfg.slowFactor, this.typical, moves),
+    )
   }
 
   /** A coordinator missed its deadline: no new slots for suspectMs. Returns whether it was news. */

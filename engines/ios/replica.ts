@@ -977,11 +977,9 @@ export class IosReplica implements Engine<IosMessage> {
     this.ctx.setTimer(TIMER_RETRANSMIT, this.cfg.retransmitMs)
     const now = this.ctx.now()
     for (const [slot, c] of this.coordinating) {
-      const waitMs = adaptiveDeadlineMs(
-        this.cfg.retransmitMs,
-        this.cfg.slowFactor,
-        this.phase2Latency,
-        c.retries,
+      const waitMs = Math.min(
+        this.cfg.retransmitMsMax,
+        adaptiveDeadlineMs(this.cfg.retransmitMs, this.cfg.slowFactor, this.phase2Latency, c.retries),
       )
       if (now - c.sentAtMs < waitMs) continue
       c.sentAtMs = now
