@@ -7,12 +7,16 @@ import { readdirSync } from 'node:fs'
 import { join, relative } from 'node:path'
 
 const root = new URL('..', import.meta.url).pathname
-const skipDirs = new Set(['node_modules', 'results', '.git'])
+const skipDirs = new Set(['node_modules', '.git'])
+// the run output (results/ at the top, git-ignored) only: harness/results/ holds tests of its own
+const skipPaths = new Set([join(root, 'results')])
 
 function findTests(dir, out) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     if (entry.isDirectory()) {
-      if (!skipDirs.has(entry.name) && !entry.name.startsWith('.')) findTests(join(dir, entry.name), out)
+      const path = join(dir, entry.name)
+      if (!skipDirs.has(entry.name) && !skipPaths.has(path) && !entry.name.startsWith('.'))
+        findTests(path, out)
     } else if (entry.name.endsWith('.test.ts')) {
       out.push(relative(root, join(dir, entry.name)))
     }
