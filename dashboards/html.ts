@@ -67,9 +67,9 @@ function factRows(model: ResultsModel): Array<[string, string]> {
       ['finished', r.finishedAt ?? '—'],
     )
   } else rows.push(['runs', runs.map((r) => `${r.runId} (${r.status})`).join(', ')])
-  const references = uniq(cells.filter((c) => c.reference !== null).map((c) => c.engine))
+  const references = uniq(cells.filter((c) => c.reference !== null).map((c) => c.label))
   rows.push(
-    ['engines', uniq(cells.filter((c) => c.reference === null).map((c) => c.engine)).join(', ') || '—'],
+    ['engines', uniq(cells.filter((c) => c.reference === null).map((c) => c.label)).join(', ') || '—'],
     ...(references.length === 0
       ? []
       : [
@@ -200,7 +200,7 @@ function cellRow(c: CellModel, multiRun: boolean, refs: boolean): string[] {
     ...(multiRun ? [c.runId] : []),
     c.id,
     ...(refs ? [c.reference === null ? 'engine' : 'reference'] : []),
-    c.reference === null ? c.engine : `${c.engine} (reference)`,
+    c.reference === null ? c.label : `${c.label} (reference)`,
     c.topology,
     String(c.conflict),
     c.achievedConflict === null ? '' : c.achievedConflict.toFixed(3),

@@ -62,6 +62,36 @@ describe('loadRun', () => {
     assert.equal(model.runs[0]?.env?.calibration, null)
   })
 
+  test('two variants of one engine are two series; cells without a variant are labelled as before', () => {
+    const dir = writeFixtureRun(join(root, 'variants'), {
+      engines: ['multipaxos', { engine: 'multipaxos', variant: 'multipaxos-batching' }],
+      conflicts: [0, 0.5],
+    })
+    const model = loadRun(dir)
+    const byId = new Map(model.cells.map((c) => [c.id, c]))
+    const plain = byId.get('multipaxos-epaxos-3-c0-rep1')
+    const batching = byId.get('multipaxos-batching-epaxos-3-c0-rep1')
+    assert.ok(plain && batching)
+    assert.equal(batching.engine, 'multipaxos')
+    assert.equal(batching.variant, 'multipaxos-batching')
+    assert.equal(batching.label, 'multipaxos-batching')
+    assert.equal(batching.series, 'multipaxos-batching')
+    // the cell without a variant: engine, label and series are the engine, exactly as before variants
+    assert.equal(plain.variant, null)
+    assert.equal(plain.label, 'multipaxos')
+    assert.equal(plain.series, 'multipaxos')
+    assert.deepEqual([...new Set(model.cells.map((c) => c.series))], ['multipaxos', 'multipaxos-batching'])
+    // a variant label that does not name its engine keeps the engine in front
+    const file = join(dir, 'summary.json')
+    const summary = JSON.parse(readFileSync(file, 'utf8')) as { cells: Record<string, unknown>[] }
+    for (const c of summary.cells) if (c.variant !== undefined) c.variant = 'batching'
+    writeFileSync(file, JSON.stringify(summary))
+    assert.deepEqual(
+      [...new Set(loadRun(dir).cells.map((c) => c.series))],
+      ['multipaxos', 'multipaxos/batching'],
+    )
+  })
+
   test('series labels name what differs between runs', () => {
     const a = writeFixtureRun(join(root, 'series'), { engines: ['raft'], conflicts: [0], runId: 'a' })
     const b = writeFixtureRun(join(root, 'series'), { engines: ['raft'], conflicts: [0], runId: 'b' })
@@ -108,6 +138,8 @@ describe('loadRun', () => {
     assert.equal(row.vsModel?.engine, 'raft')
     assert.equal(row.throughputOpsPerSec, etcd.throughputOpsPerSec)
     assert.equal(row.p99Ms, etcd.latencyUs.p99 / 1000)
+    // the fixture's workload issues gets and puts: both medians are figures
+    assert.ok((row.p50MsByOp?.get ?? 0) > 0 && (row.p50MsByOp?.put ?? 0) > 0)
     // a run without external cells has no reference rows
     assert.deepEqual(loadRun(writeFixtureRun(join(root, 'norefs'))).runs[0]?.references, [])
   })
@@ -134,6 +166,26 @@ describe('loadRun', () => {
     const broken = loadRun(dir).runs[0]!
     assert.deepEqual(broken.references, [])
     assert.ok(broken.problems.some((p) => p.includes('cannot compute the reference rows')))
+  })
+
+  test('a reference row of a write-only workload has no get median: null, not 0 ms (also from old runs)', () => {
+    const dir = writeFixtureRun(join(root, 'refs-writes'), {
+      engines: ['raft'],
+      conflicts: [0],
+      references: 'summary',
+      readRatio: 0,
+    })
+    const row = loadRun(dir).runs[0]!.references[0]!
+    assert.equal(row.p50MsByOp?.get, null)
+    assert.ok((row.p50MsByOp?.put ?? 0) > 0)
+    // a run written while the field was 0 for an op with no commands reads the same
+    const file = join(dir, 'summary.json')
+    const summary = JSON.parse(readFileSync(file, 'utf8')) as {
+      references: { p50MsByOp: { get: number | null } }[]
+    }
+    summary.references[0]!.p50MsByOp.get = 0
+    writeFileSync(file, JSON.stringify(summary))
+    assert.equal(loadRun(dir).runs[0]!.references[0]!.p50MsByOp?.get, null)
   })
 
   test('no summary.json: an error naming the file and the fix', () => {

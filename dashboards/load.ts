@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { basename, join, resolve } from 'node:path'
 import type { Histogram } from 'hdr-histogram-js'
 import { referenceRows } from '../harness/claims/references.ts'
+import { cellLabel } from '../harness/results/label.ts'
 import type { CellSummary } from '../harness/results/summary.ts'
 import { newLatencyHistogram, readHlog } from '../workloads/latency.ts'
 import type {
@@ -46,6 +47,14 @@ const isObj = (x: unknown): x is Obj => typeof x === 'object' && x !== null && !
 const num = (x: unknown): number | null => (typeof x === 'number' && Number.isFinite(x) ? x : null)
 const str = (x: unknown): string | null => (typeof x === 'string' ? x : null)
 const bool = (x: unknown): boolean | null => (typeof x === 'boolean' ? x : null)
+/**
+ * A reference row's median of one op kind. Runs written before the field could be null recorded 0 for an
+ * op the workload did not issue; a recorded command takes at least 1 us, so 0 ms means "none": null.
+ */
+const opMedianMs = (x: unknown): number | null => {
+  const v = num(x)
+  return v === null || v <= 0 ? null : v
+}
 
 /** History files larger than this are not scanned to rebuild a missing timeline (it would stall a page). */
 const HISTORY_SCAN_MAX_BYTES = 256 * 1024 * 1024
@@ -250,7 +259,7 @@ function referenceRow(runId: string, o: unknown, from: ReferenceRowModel['from']
       throughputOpsPerSec: num(o.throughputOpsPerSec),
       p50Ms: num(o.p50Ms),
       p99Ms: num(o.p99Ms),
-      p50MsByOp: byOp === null ? null : { get: num(byOp.get), put: num(byOp.put) },
+      p50MsByOp: byOp === null ? null : { get: opMedianMs(byOp.get), put: opMedianMs(byOp.put) },
       linearizable: linYes === null || linOf === null ? null : { yes: linYes, of: linOf },
       p50OverExpected: num(o.p50OverExpected),
       vsModel:
@@ -336,10 +345,14 @@ function loadCell(runDir: string, runId: string, cell: Obj, index: number): RawC
     }
   } else problems.push(`${id}: no latency.hlog`)
   const check = isObj(cell.check) ? cell.check : {}
+  const engine = str(cell.engine) ?? 'unknown'
+  const variant = str(cell.variant)
   return {
     runId,
     id,
-    engine: str(cell.engine) ?? 'unknown',
+    engine,
+    variant,
+    label: cellLabel({ engine, variant }),
     topology: str(cell.topology) ?? 'unknown',
     conflict: num(cell.conflict) ?? 0,
     achievedConflict: num(cell.achievedConflict),
@@ -462,7 +475,8 @@ function loadRunCells(dir: string): { run: RunModel; cells: RawCell[] } {
 }
 
 /**
- * The series label of each cell: its engine, plus the topology, replicas and clients per site when
+ * The series label of each cell: its label (engine, or variant: two variants of one engine are two
+ * series), plus the topology, replicas and clients per site when
  * those differ among the loaded cells (so two runs of one engine on different setups stay apart), and
  * '(reference)' last for an external system's cell.
  */
@@ -472,7 +486,7 @@ function labelSeries(cells: readonly RawCell[]): CellModel[] {
   const reps = varies((c) => c.replicas)
   const clients = varies((c) => c.clientsPerSite)
   return cells.map((c) => {
-    const parts = [c.engine]
+    const parts = [c.label]
     if (topo) parts.push(c.topology)
     if (reps) parts.push(`n=${c.replicas ?? '?'}`)
     if (clients) parts.push(`${c.clientsPerSite ?? 'open'} cl/site`)

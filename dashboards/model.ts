@@ -78,6 +78,13 @@ export interface CellModel {
   readonly runId: string
   readonly id: string
   readonly engine: string
+  /** summary.json `cells[].variant`: an experiment's variant label (multipaxos-batching), or null */
+  readonly variant: string | null
+  /**
+   * what the cell is called in every series, legend, tooltip and table: harness/results/label.ts
+   * cellLabel (the engine, or the variant: `multipaxos-batching`, `epaxos/fast`)
+   */
+  readonly label: string
   readonly topology: string
   readonly conflict: number
   readonly achievedConflict: number | null
@@ -98,8 +105,8 @@ export interface CellModel {
   /** null: one of our engines; else this cell is a reference row's (an external system) */
   readonly reference: ReferenceSource | null
   /**
-   * engine label for charts: the engine, plus whatever else varies across the loaded cells (not conflict),
-   * plus ' (reference)' for a reference cell, so no legend shows it as one of our engines
+   * series label for charts: the cell's `label`, plus whatever else varies across the loaded cells (not
+   * conflict), plus ' (reference)' for a reference cell, so no legend shows it as one of our engines
    */
   readonly series: string
   /** non-fatal problems met while loading this cell (a missing or unreadable file) */
@@ -142,7 +149,7 @@ export interface EnvModel {
  */
 export interface ReferenceRowModel {
   readonly runId: string
-  /** the external system's name (or variant label) */
+  /** the external system's name, or its variant's (harness/results/label.ts cellLabel) */
   readonly engine: string
   readonly model: string | null
   readonly topology: string
@@ -151,6 +158,7 @@ export interface ReferenceRowModel {
   readonly throughputOpsPerSec: number | null
   readonly p50Ms: number | null
   readonly p99Ms: number | null
+  /** null for an op kind with no commands (never 0 ms) */
   readonly p50MsByOp: { readonly get: number | null; readonly put: number | null } | null
   readonly linearizable: { readonly yes: number; readonly of: number } | null
   readonly p50OverExpected: number | null

@@ -109,6 +109,35 @@ describe('buildReport', () => {
     )
   })
 
+  test('two variants of one engine: named apart in the header and the cells table', async () => {
+    const dir = writeFixtureRun(join(root, 'variants'), {
+      engines: ['multipaxos', { engine: 'multipaxos', variant: 'multipaxos-batching' }],
+      conflicts: [0],
+    })
+    const html = readFileSync((await buildReport(dir)).file, 'utf8')
+    assert.match(html, /<th>engines<\/th><td>multipaxos, multipaxos-batching<\/td>/)
+    assert.match(html, /<tr><td>multipaxos-epaxos-3-c0-rep1<\/td><td>multipaxos<\/td>/)
+    assert.match(html, /<tr><td>multipaxos-batching-epaxos-3-c0-rep1<\/td><td>multipaxos-batching<\/td>/)
+    // the embedded specs carry the two series
+    const specs = /<script type="application\/json" id="chart-specs">([^<]*)<\/script>/.exec(html)?.[1] ?? ''
+    assert.match(specs, /"series":"multipaxos-batching"/)
+    assert.match(specs, /"series":"multipaxos"/)
+  })
+
+  test('a reference row of a write-only workload shows its get median as missing, never 0', async () => {
+    const dir = writeFixtureRun(join(root, 'refs-writes'), {
+      engines: ['raft'],
+      conflicts: [0],
+      references: 'summary',
+      readRatio: 0,
+    })
+    const html = readFileSync((await buildReport(dir)).file, 'utf8')
+    const row = /<tr class="reference"><td>etcd \(reference\)<\/td>(.*?)<\/tr>/.exec(html)?.[1] ?? ''
+    // columns: topology, conflict, ops/s, p50, p50 get/put, ...
+    const getPut = [...row.matchAll(/<td>([^<]*)<\/td>/g)].map((m) => m[1])[4]
+    assert.match(getPut ?? '', /^—\/\d+(\.\d+)?$/)
+  })
+
   test('claimsHtml renders any shape and escapes it', () => {
     assert.match(claimsHtml({ claims: [{ verdict: '<b>' }] }), /<td>&lt;b&gt;<\/td>/)
     assert.match(claimsHtml({ paxos2Rtt: 'supported' }), /<td>paxos2Rtt<\/td><td>supported<\/td>/)

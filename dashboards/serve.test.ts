@@ -81,6 +81,18 @@ describe('serve', () => {
     )
   })
 
+  test('the index names two variants of one engine apart', () => {
+    const variants = join(root, 'variants')
+    writeFixtureRun(variants, {
+      engines: ['multipaxos', { engine: 'multipaxos', variant: 'multipaxos-batching' }],
+      conflicts: [0],
+    })
+    assert.deepEqual(
+      listRuns(variants).map((l) => l.engines),
+      [['multipaxos', 'multipaxos-batching']],
+    )
+  })
+
   test('a run page is its report rendered fresh, loading the bundles from the server', async () => {
     const r = await get(server.url, `/runs/${OLD}/`)
     assert.equal(r.status, 200)

@@ -8,6 +8,7 @@ import { createReadStream, existsSync, readFileSync, realpathSync, statSync } fr
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { basename, extname, join, resolve, sep } from 'node:path'
+import { cellLabel } from '../harness/results/label.ts'
 import { ASSET_FILES, esc, renderReportHtml } from './html.ts'
 import { listRunDirs, loadResults } from './load.ts'
 import { assetSource } from './report.ts'
@@ -69,7 +70,16 @@ export function listRuns(resultsRoot: string): RunListing[] {
         runId: basename(dir),
         status: typeof summary.status === 'string' ? summary.status : 'unreadable summary.json',
         startedAt: typeof summary.startedAt === 'string' ? summary.startedAt : null,
-        engines: field('engine'),
+        engines: [
+          ...new Set(
+            cells.map((c) =>
+              cellLabel({
+                engine: String(c.engine ?? '?'),
+                variant: typeof c.variant === 'string' ? c.variant : null,
+              }),
+            ),
+          ),
+        ],
         topologies: field('topology'),
         cells: cells.length,
         verdicts: [...verdicts].map(([v, n]) => `${n} ${v}`).join(', ') || '—',

@@ -180,6 +180,56 @@ describe('chart specs', () => {
     assert.match(JSON.stringify(specOf('latency-distribution')), /"strokeDash":\{"field":"kind"/)
   })
 
+  test('two variants of one engine are two series in every chart, legend and tooltip', async () => {
+    const charts = buildCharts(
+      loadRun(
+        writeFixtureRun(join(root, 'variants'), {
+          engines: ['multipaxos', { engine: 'multipaxos', variant: 'multipaxos-batching' }],
+          conflicts: [0, 0.5],
+        }),
+      ),
+    )
+    for (const c of charts) {
+      if (c.name === 'calibration') continue // links, not cells
+      // the series-like field of each chart: `series`, `line`, or the unavailability chart's `row`
+      const labelsByVariant = new Map<boolean, Set<string>>([
+        [false, new Set()],
+        [true, new Set()],
+      ])
+      for (const d of dataOf(c)) {
+        const label = String(d.series ?? d.line ?? d.row)
+        // a datum of one cell is classed by its cell; an aggregate one (bars of a site) by its label, then
+        // it must still show both
+        const batching =
+          d.cell === undefined
+            ? label.startsWith('multipaxos-batching')
+            : String(d.cell).includes('/multipaxos-batching-')
+        labelsByVariant.get(batching)!.add(label)
+      }
+      const plain = [...labelsByVariant.get(false)!]
+      const batching = [...labelsByVariant.get(true)!]
+      assert.ok(plain.length > 0 && batching.length > 0, `${c.name} has both configurations`)
+      assert.ok(
+        batching.every((l) => l.startsWith('multipaxos-batching')),
+        `${c.name}: ${batching.join(', ')}`,
+      )
+      // no line, bar or legend entry holds cells of both configurations
+      for (const l of plain) assert.ok(!batching.includes(l), `${c.name}: '${l}' mixes the two`)
+      // tooltips name the series
+      assert.match(
+        JSON.stringify(c.kind === 'chart' ? c.spec : null),
+        /"tooltip":\[[^\]]*"field":"(series|line|row)"/,
+        c.name,
+      )
+    }
+    // the legend of the throughput chart shows both
+    const tvl = charts.find((c) => c.name === 'throughput-vs-latency')!
+    assert.equal(tvl.kind, 'chart')
+    const svg = await renderSvg((tvl as { spec: TopLevelSpec }).spec)
+    assert.match(svg, />multipaxos-batching</)
+    assert.match(svg, />multipaxos</)
+  })
+
   test('a minimal run: the charts that need newer fields say why there is no data', () => {
     const charts = buildCharts(loadRun(writeFixtureRun(root, { minimal: true, conflicts: [0.1] })))
     const reasons = Object.fromEntries(

@@ -11,8 +11,15 @@ import { referenceRows } from '../../harness/claims/references.ts'
 import type { CellSummary } from '../../harness/results/summary.ts'
 import { LatencyRecorder, summarizeLatency } from '../../workloads/latency.ts'
 
+/** An experiment's engine variant (summary.json `cells[].variant`): its cells are `<variant>-...`. */
+export interface FixtureVariant {
+  readonly engine: string
+  readonly variant: string
+}
+
 export interface FixtureOptions {
-  readonly engines?: readonly string[]
+  /** engine names, or variants of one (two configurations of multipaxos, as lan-throughput runs) */
+  readonly engines?: readonly (string | FixtureVariant)[]
   readonly conflicts?: readonly number[]
   readonly repetitions?: number
   /** leave out every optional field (an old or minimal run): charts must say "no data", not fail */
@@ -25,6 +32,8 @@ export interface FixtureOptions {
    * and marks the run incomplete, as an interrupted one
    */
   readonly references?: 'summary' | 'cells'
+  /** the share of gets (default 0.5); 0 is a write-only run: every cell's get summary is empty */
+  readonly readRatio?: number
 }
 
 const SITES = ['CA', 'VA', 'EU'] as const
@@ -35,6 +44,7 @@ const RTT_MS: Record<string, number> = { 'CA-VA': 85, 'VA-EU': 90, 'CA-EU': 156 
 /** Writes `<root>/<runId>/` and returns its path. */
 export function writeFixtureRun(root: string, options: FixtureOptions = {}): string {
   const engines = [...(options.engines ?? ['multipaxos', 'epaxos']), ...(options.references ? ['etcd'] : [])]
+  const readRatio = options.readRatio ?? 0.5
   const conflicts = options.conflicts ?? [0, 0.5, 1]
   const repetitions = options.repetitions ?? 1
   const minimal = options.minimal ?? false
@@ -43,10 +53,14 @@ export function writeFixtureRun(root: string, options: FixtureOptions = {}): str
   mkdirSync(dir, { recursive: true })
   const rng = new Rng(7, 'dashboards-fixture')
   const cells: unknown[] = []
-  for (const [e, engine] of engines.entries()) {
+  for (const [e, entry] of engines.entries()) {
+    const engine = typeof entry === 'string' ? entry : entry.engine
+    const variant = typeof entry === 'string' ? null : entry.variant
+    // a variant carries 1.5x its engine's load (batching), so its points sit apart from the engine's
+    const load = variant === null ? 1 : 1.5
     for (const conflict of conflicts) {
       for (let repetition = 1; repetition <= repetitions; repetition++) {
-        const id = `${engine}-epaxos-3-c${conflict}-rep${repetition}`
+        const id = `${variant ?? engine}-epaxos-3-c${conflict}-rep${repetition}`
         const cellDir = join(dir, 'cells', id)
         mkdirSync(cellDir, { recursive: true })
         const recorder = new LatencyRecorder()
@@ -57,7 +71,7 @@ export function writeFixtureRun(root: string, options: FixtureOptions = {}): str
           for (let i = 0; i < 400; i++) {
             const tail = rng.next() < 0.02 ? 3 : 1
             const us = (baseMs + rng.next() * 10 * (1 + e)) * 1000 * tail
-            recorder.record(site, rng.next() < 0.5 ? 'get' : 'put', us)
+            recorder.record(site, rng.next() < readRatio ? 'get' : 'put', us)
           }
           const latencyUs = summarizeLatency(recorder.merged(site))
           sites[site] = {
@@ -104,10 +118,11 @@ export function writeFixtureRun(root: string, options: FixtureOptions = {}): str
           id,
           state: 'complete',
           engine,
+          ...(variant !== null ? { variant } : {}),
           ...(external ? { external: { model: 'raft' } } : {}),
           topology: 'epaxos-3',
           conflict,
-          readRatio: 0.5,
+          readRatio,
           repetition,
           replicas: 3,
           clientsPerSite: 10,
@@ -117,9 +132,12 @@ export function writeFixtureRun(root: string, options: FixtureOptions = {}): str
           loadStartUs: 1_000_000,
           opsCompleted: 1200,
           opsRecorded: 1500,
-          throughputOpsPerSec: engine === 'multipaxos' ? 300 - 20 * conflict : 420 - 200 * conflict,
+          throughputOpsPerSec: load * (engine === 'multipaxos' ? 300 - 20 * conflict : 420 - 200 * conflict),
           latencyUs: all,
-          latencyUsByOp: { get: all, put: all },
+          latencyUsByOp: {
+            get: summarizeLatency(recorder.merged(undefined, 'get')),
+            put: summarizeLatency(recorder.merged(undefined, 'put')),
+          },
           sites,
           check: { verdict: 'linearizable', elapsedMs: 12 },
           // a leader kill in the first multipaxos cell: the timeline marks it, the unavailability chart draws it

@@ -6,10 +6,11 @@
  * engine ran too (raft beside etcd).
  */
 import Table from 'cli-table3'
+import { cellLabel } from '../results/label.ts'
 import type { CellSummary } from '../results/summary.ts'
 
 export interface ReferenceRow {
-  /** the external system's name (or variant label) */
+  /** the external system's name, or its variant's (harness/results/label.ts cellLabel) */
   readonly engine: string
   /** the registered engine that models it (null: none) */
   readonly model: string | null
@@ -20,8 +21,11 @@ export interface ReferenceRow {
   readonly throughputOpsPerSec: number
   readonly p50Ms: number
   readonly p99Ms: number
-  /** medians by op (means over cells; 0 for an op the workload did not issue): etcd's reads cost more */
-  readonly p50MsByOp: { readonly get: number; readonly put: number }
+  /**
+   * medians by op: means over the cells that issued that op; null when none did (a write-only workload
+   * has no get median, and must not read as 0 ms). etcd's reads cost more.
+   */
+  readonly p50MsByOp: { readonly get: number | null; readonly put: number | null }
   /** cells whose history was linearizable, of all */
   readonly linearizable: { readonly yes: number; readonly of: number }
   /** the mean over cells and sites of median / expectedLatencyMs (null without a topology or model) */
@@ -37,6 +41,16 @@ export interface ReferenceRow {
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length)
 const round3 = (x: number) => Math.round(x * 1000) / 1000
+
+/**
+ * The mean median of one op kind over the cells that issued it, ms; null when none did. A cell's summary
+ * of an op with no commands is all zeros (workloads/latency.ts summarizeLatency of an empty histogram):
+ * its max is 0, which a recorded command (at least 1 us) never gives.
+ */
+function opMedianMs(cells: readonly CellSummary[], op: 'get' | 'put'): number | null {
+  const issued = cells.map((c) => c.latencyUsByOp[op]).filter((l) => l.max > 0)
+  return issued.length === 0 ? null : round3(mean(issued.map((l) => l.p50 / 1000)))
+}
 
 export function referenceRows(cells: readonly CellSummary[]): ReferenceRow[] {
   const groups = new Map<string, CellSummary[]>()
@@ -65,7 +79,7 @@ export function referenceRows(cells: readonly CellSummary[]): ReferenceRow[] {
     const modelThroughput = mean(modelCells.map((c) => c.throughputOpsPerSec))
     const modelP99Ms = mean(modelCells.map((c) => c.latencyUs.p99 / 1000))
     return {
-      engine: first.variant ?? first.engine,
+      engine: cellLabel(first),
       model,
       topology: first.topology,
       conflict: first.conflict,
@@ -73,10 +87,7 @@ export function referenceRows(cells: readonly CellSummary[]): ReferenceRow[] {
       throughputOpsPerSec: Math.round(throughput * 10) / 10,
       p50Ms: round3(mean(group.map((c) => c.latencyUs.p50 / 1000))),
       p99Ms: round3(p99Ms),
-      p50MsByOp: {
-        get: round3(mean(group.map((c) => c.latencyUsByOp.get.p50 / 1000))),
-        put: round3(mean(group.map((c) => c.latencyUsByOp.put.p50 / 1000))),
-      },
+      p50MsByOp: { get: opMedianMs(group, 'get'), put: opMedianMs(group, 'put') },
       linearizable: { yes: group.filter((c) => c.check.verdict === 'linearizable').length, of: group.length },
       p50OverExpected: ratios.length === 0 ? null : round3(mean(ratios)),
       vsModel:
@@ -117,7 +128,7 @@ export function referencesTable(rows: readonly ReferenceRow[]): string {
       r.conflict,
       r.throughputOpsPerSec,
       r.p50Ms,
-      `${r.p50MsByOp.get}/${r.p50MsByOp.put}`,
+      `${r.p50MsByOp.get ?? '-'}/${r.p50MsByOp.put ?? '-'}`,
       r.p99Ms,
       `${r.linearizable.yes}/${r.linearizable.of}`,
       r.p50OverExpected ?? '-',
