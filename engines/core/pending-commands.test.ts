@@ -23,15 +23,15 @@ describe('PendingCommands', () => {
     pending.admit(cmd('a', 1), 0)
     pending.admit(cmd('b', 1), 50)
     assert.deepEqual(
-      pending.stale(100, 100).map((c) => c.id.client),
+      pending.stale(100, 100, 0).map((c) => c.id.client),
       ['a'],
     )
-    assert.deepEqual(pending.stale(120, 100), [], 'a was just marked forwarded')
+    assert.deepEqual(pending.stale(120, 100, 0), [], 'a was just marked forwarded')
     assert.deepEqual(
       pending.all(130).map((c) => c.id.client),
       ['a', 'b'],
     )
-    assert.deepEqual(pending.stale(200, 100), [], 'all() marked both forwarded at 130')
+    assert.deepEqual(pending.stale(200, 100, 0), [], 'all() marked both forwarded at 130')
   })
 
   it('rejects a limit below 1', () => {

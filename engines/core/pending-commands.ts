@@ -3,13 +3,16 @@
  * what a leader-based engine keeps so that it can forward them to the leader, forward them again after a
  * leader change or a timeout, and answer the client when it executes them (DESIGN.md: "forward it to the
  * leader as their own message and reply at the replica where it arrived"). Bounded. Used by Raft,
- * Multi-Paxos and VR; the leader's side of forwarding is CommandQueue (command-queue.ts).
+ * Multi-Paxos and VR through Forwarder (forwarder.ts); the leader's side of forwarding is CommandQueue
+ * (command-queue.ts).
  */
 import { type Command, type CommandId, commandIdKey } from './command.ts'
 
 interface Pending {
   readonly cmd: Command
   forwardedAtMs: number
+  /** times stale() returned it since it arrived or since the last all(): each doubles its next wait */
+  reforwards: number
 }
 
 export class PendingCommands {
@@ -37,7 +40,7 @@ export class PendingCommands {
       return true
     }
     if (this.byId.size >= this.limit) return false
-    this.byId.set(key, { cmd, forwardedAtMs: nowMs })
+    this.byId.set(key, { cmd, forwardedAtMs: nowMs, reforwards: 0 })
     return true
   }
 
@@ -46,22 +49,33 @@ export class PendingCommands {
     return this.byId.delete(commandIdKey(id))
   }
 
-  /** Every pending command, in arrival order, marked as forwarded now. */
+  /**
+   * Every pending command, in arrival order, marked as forwarded now, its back-off reset: this is the
+   * forward to a new leader, a path whose speed nothing has measured yet.
+   */
   all(nowMs: number): Command[] {
     const cmds: Command[] = []
     for (const p of this.byId.values()) {
       p.forwardedAtMs = nowMs
+      p.reforwards = 0
       cmds.push(p.cmd)
     }
     return cmds
   }
 
-  /** The commands last forwarded retryMs or more ago, marked as forwarded now. */
-  stale(nowMs: number, retryMs: number): Command[] {
+  /**
+   * The commands whose wait is over, marked as forwarded now. A command waits retryMs after its first
+   * forward, and twice as long after each re-forward returned here, at most 2 ** doublingsMax x retryMs:
+   * a command still in flight on a slow path is not sent again every retryMs.
+   */
+  stale(nowMs: number, retryMs: number, doublingsMax: number): Command[] {
+    if (!Number.isInteger(doublingsMax) || doublingsMax < 0)
+      throw new RangeError(`doublingsMax must be an integer >= 0, got ${doublingsMax}`)
     const cmds: Command[] = []
     for (const p of this.byId.values()) {
-      if (nowMs - p.forwardedAtMs < retryMs) continue
+      if (nowMs - p.forwardedAtMs < retryMs * 2 ** Math.min(p.reforwards, doublingsMax)) continue
       p.forwardedAtMs = nowMs
+      p.reforwards++
       cmds.push(p.cmd)
     }
     return cmds

@@ -34,6 +34,11 @@ export const multiPaxosConfigSchema = z
     retransmitMsMax: positiveMs,
     /** a command forwarded to a leader and not executed within this long is forwarded again */
     forwardRetryMs: positiveMs,
+    /**
+     * each re-forward of the same command doubles its wait, at most this many times (3: 8 x forwardRetryMs);
+     * 0 re-forwards every forwardRetryMs, however slow the path (README "Forwarding")
+     */
+    forwardRetryDoublingsMax: z.number().int().min(0).max(10),
     /** when true the leader packs up to batchMaxCommands queued commands into one slot */
     batching: z.boolean(),
     batchMaxCommands: count,
@@ -80,6 +85,7 @@ export const MULTIPAXOS_DEFAULTS: MultiPaxosConfig = {
   retransmitFactor: 4,
   retransmitMsMax: 3000,
   forwardRetryMs: 1000,
+  forwardRetryDoublingsMax: 3,
   batching: false,
   batchMaxCommands: 64,
   batchDelayMs: 1,

@@ -168,8 +168,11 @@ describe('multipaxos takeover', () => {
     assert.equal(replyOf(rig, 'r1', atFollower), undefined)
     rig.dropIf = () => false
     // an unanswered accept is resent within retransmitMsMax (its wait doubles per resend; checked every
-    // retransmitMs), a forward every forwardRetryMs (below that): both commit after healing
-    rig.runFor(MULTIPAXOS_DEFAULTS.retransmitMsMax + MULTIPAXOS_DEFAULTS.retransmitMs + 100)
+    // retransmitMs); a forward's wait doubles too, up to 2 ** forwardRetryDoublingsMax x forwardRetryMs
+    // (checked every forwardRetryMs): both commit after healing
+    const { retransmitMsMax, retransmitMs, forwardRetryMs, forwardRetryDoublingsMax } = MULTIPAXOS_DEFAULTS
+    const forwardWaitMsMax = forwardRetryMs * 2 ** forwardRetryDoublingsMax + forwardRetryMs
+    rig.runFor(Math.max(retransmitMsMax + retransmitMs, forwardWaitMsMax) + 100)
     assert.equal(replyOf(rig, 'r0', atLeader)?.status, 'ok')
     assert.equal(replyOf(rig, 'r1', atFollower)?.status, 'ok')
     assert.deepEqual(leaders(rig), ['r0'])

@@ -26,7 +26,7 @@ import {
 } from '../core/ballot.ts'
 import { type Command, commandIdKey, type NodeId } from '../core/command.ts'
 import type { Engine, EngineContext, EngineRole, EngineStatus } from '../core/engine.ts'
-import { PendingCommands } from '../core/pending-commands.ts'
+import { FORWARD_RETRY_TIMER, Forwarder } from '../core/forwarder.ts'
 import { majority, VoteSet } from '../core/quorum.ts'
 import { type MultiPaxosConfig, resolveInitialLeader } from './config.ts'
 import { PaxosLog } from './log.ts'
@@ -55,7 +55,6 @@ const TIMER_ELECTION = 'election'
 const TIMER_HEARTBEAT = 'heartbeat'
 const TIMER_RETRANSMIT = 'retransmit'
 const TIMER_BATCH = 'batch'
-const TIMER_FORWARD_RETRY = 'forward-retry'
 const TIMER_CATCHUP = 'catchup'
 
 /** Scout state (PMMC sec. 2): phase 1 of one ballot. */
@@ -125,8 +124,7 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
   /** the highest commit index announced to this replica: slots below it are chosen somewhere */
   private knownCommitIndex = 0
   private executed = 0
-  private readonly pending: PendingCommands
-  private forwardTimerSet = false
+  private readonly forwarder: Forwarder
   private catchupAskedAtMs: number | null = null
   /** how long phase 2 takes as leader now (propose to chosen): unanswered accepts wait a multiple */
   private readonly phase2Latency = new LatencyMean()
@@ -138,7 +136,7 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
     this.quorum = majority(ctx.nodes.length)
     this.initialLeader = resolveInitialLeader(this.cfg, ctx.nodes)
     this.peers = ctx.nodes.filter((n) => n !== ctx.self)
-    this.pending = new PendingCommands(this.cfg.maxPendingCommands)
+    this.forwarder = new Forwarder(ctx, this.cfg, (cmds) => this.step.submit(cmds))
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -152,8 +150,7 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
     this.leaderBallot = ZERO_BALLOT
     this.highestBallotSeen = this.log.promised
     this.knownCommitIndex = this.log.chosenPrefix
-    this.pending.clear()
-    this.forwardTimerSet = false
+    this.forwarder.reset()
     this.catchupAskedAtMs = null
     this.phase2Latency.reset()
     // The runtime rebuilt the KV from scratch: re-execute the durable chosen prefix from slot 0.
@@ -179,7 +176,8 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
       throw new Error('invariant: following a leader above our promise')
     if (this.executed !== this.log.chosenPrefix)
       throw new Error(`invariant: executed ${this.executed} != chosen prefix ${this.log.chosenPrefix}`)
-    if (this.pending.size > this.cfg.maxPendingCommands) throw new Error('invariant: pending over its limit')
+    if (this.forwarder.size > this.cfg.maxPendingCommands)
+      throw new Error('invariant: pending over its limit')
     const role = this.step.role
     if ((role === 'leader') !== (this.leader !== null)) throw new Error('invariant: leader state vs role')
     if ((role === 'candidate') !== (this.candidate !== null))
@@ -205,10 +203,7 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
   // ---------------------------------------------------------------- client commands (PMMC Replica)
 
   onRequest(cmd: Command): void {
-    // Over the limit a new command is dropped unanswered (see PendingCommands.admit): the client retries.
-    if (!this.pending.admit(cmd, this.ctx.now())) return
-    this.step.submit([cmd])
-    this.armForwardRetry()
+    this.forwarder.onRequest(cmd)
   }
 
   onMessage(from: NodeId, msg: MultiPaxosMessage): void {
@@ -261,8 +256,8 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
       case TIMER_BATCH:
         this.step.onBatchTimeout()
         break
-      case TIMER_FORWARD_RETRY:
-        this.onForwardRetryTimeout()
+      case FORWARD_RETRY_TIMER:
+        this.forwarder.onRetryTimeout()
         break
       case TIMER_CATCHUP:
         this.onCatchupTimeout()
@@ -421,7 +416,7 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
       if (value.kind === 'batch') {
         for (const cmd of value.commands) {
           const result = this.ctx.execute(cmd)
-          if (this.pending.settle(cmd.id)) this.ctx.reply(cmd.id, { status: 'ok', value: result.value })
+          if (this.forwarder.settle(cmd.id)) this.ctx.reply(cmd.id, { status: 'ok', value: result.value })
         }
       }
       this.executed++
@@ -534,7 +529,7 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
     this.ctx.setTimer(TIMER_HEARTBEAT, this.cfg.heartbeatIntervalMs)
     this.ctx.setTimer(TIMER_RETRANSMIT, this.cfg.retransmitMs)
     // Commands that arrived here while nobody led now go into the first slots.
-    this.enqueue(leader, this.pending.all(this.ctx.now()))
+    this.forwarder.forwardAll() // into our own queue: step is leaderStep
   }
 
   /** A nack names a higher promise: our ballot is preempted (PMMC Leader on "preempted"). */
@@ -716,7 +711,7 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
     this.leaderId = from
     this.leaderBallot = ballot
     this.armElectionTimer()
-    if (changed) this.forwardAllPending()
+    if (changed) this.forwarder.forwardAll()
   }
 
   private becomeFollower(): void {
@@ -734,31 +729,6 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
   private armElectionTimer(): void {
     const span = this.cfg.leaderTimeoutMsMax - this.cfg.leaderTimeoutMsMin
     this.ctx.setTimer(TIMER_ELECTION, this.cfg.leaderTimeoutMsMin + this.ctx.random() * span)
-  }
-
-  private forwardToLeader(cmds: readonly Command[]): void {
-    const leader = this.leaderId
-    if (leader === null || leader === this.ctx.self || cmds.length === 0) return // held until one is known
-    const chunk = this.cfg.batchMaxCommands
-    for (let i = 0; i < cmds.length; i += chunk) {
-      this.ctx.send(leader, { type: 'forward', commands: cmds.slice(i, i + chunk) })
-    }
-  }
-
-  private forwardAllPending(): void {
-    this.step.submit(this.pending.all(this.ctx.now()))
-  }
-
-  private onForwardRetryTimeout(): void {
-    this.forwardTimerSet = false
-    this.step.submit(this.pending.stale(this.ctx.now(), this.cfg.forwardRetryMs))
-    this.armForwardRetry()
-  }
-
-  private armForwardRetry(): void {
-    if (this.forwardTimerSet || this.pending.size === 0) return
-    this.forwardTimerSet = true
-    this.ctx.setTimer(TIMER_FORWARD_RETRY, this.cfg.forwardRetryMs)
   }
 
   // ---------------------------------------------------------------- helpers
@@ -779,7 +749,7 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
     onPromise: () => {},
     onAccepted: () => {},
     onForward: () => {}, // a stale forwarder: its origin re-forwards once it learns the leader
-    submit: (cmds) => this.forwardToLeader(cmds),
+    submit: (cmds) => this.forwarder.sendTo(this.leaderId, cmds, this.cfg.batchMaxCommands),
     onHeartbeatTimeout: () => {},
     onRetransmitTimeout: () => {},
     onBatchTimeout: () => {},

@@ -21,6 +21,11 @@ export const raftConfigSchema = z
     retransmitMs: positiveMs,
     /** a command forwarded to a leader and not executed within this long is forwarded again */
     forwardRetryMs: positiveMs,
+    /**
+     * each re-forward of the same command doubles its wait, at most this many times (3: 8 x forwardRetryMs);
+     * 0 re-forwards every forwardRetryMs, however slow the path (README "Forwarding")
+     */
+    forwardRetryDoublingsMax: z.number().int().min(0).max(10),
     /** the most log entries one AppendEntries carries */
     maxEntriesPerAppend: count,
     /** the most AppendEntries with entries in flight to one follower (the pipeline window) */
@@ -63,6 +68,7 @@ export const RAFT_DEFAULTS: RaftConfig = {
   heartbeatIntervalMs: 50,
   retransmitMs: 300,
   forwardRetryMs: 1000,
+  forwardRetryDoublingsMax: 3,
   maxEntriesPerAppend: 64,
   maxInflightAppends: 64,
   maxCommandsPerEntry: 64,

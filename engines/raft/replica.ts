@@ -16,7 +16,7 @@
  */
 import { type Command, commandIdKey, type NodeId } from '../core/command.ts'
 import type { Engine, EngineContext, EngineRole, EngineStatus } from '../core/engine.ts'
-import { PendingCommands } from '../core/pending-commands.ts'
+import { FORWARD_RETRY_TIMER, Forwarder } from '../core/forwarder.ts'
 import { majority, VoteSet } from '../core/quorum.ts'
 import { type RaftConfig, resolveInitialLeader } from './config.ts'
 import { RaftLog } from './log.ts'
@@ -35,7 +35,6 @@ export type RaftContext = EngineContext<RaftMessage, RaftConfig>
 
 const TIMER_ELECTION = 'election'
 const TIMER_HEARTBEAT = 'heartbeat'
-const TIMER_FORWARD_RETRY = 'forward-retry'
 
 /** The leader's view of one follower (Figure 2 nextIndex[] and matchIndex[], plus flow control). */
 interface Progress {
@@ -96,8 +95,7 @@ export class RaftReplica implements Engine<RaftMessage> {
   /** Figure 2 volatile state: highest index known committed, and highest applied (always equal here) */
   private commitIndex = 0
   private lastApplied = 0
-  private readonly pending: PendingCommands
-  private forwardTimerSet = false
+  private readonly forwarder: Forwarder
 
   constructor(private readonly ctx: RaftContext) {
     this.cfg = ctx.config
@@ -106,7 +104,7 @@ export class RaftReplica implements Engine<RaftMessage> {
     this.quorum = majority(ctx.nodes.length)
     this.initialLeader = resolveInitialLeader(this.cfg, ctx.nodes)
     this.peers = ctx.nodes.filter((n) => n !== ctx.self)
-    this.pending = new PendingCommands(this.cfg.maxPendingCommands)
+    this.forwarder = new Forwarder(ctx, this.cfg, (cmds) => this.step.submit(cmds))
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -121,8 +119,7 @@ export class RaftReplica implements Engine<RaftMessage> {
     this.lastLeaderContactMs = Number.NEGATIVE_INFINITY
     this.commitIndex = 0
     this.lastApplied = 0
-    this.pending.clear()
-    this.forwardTimerSet = false
+    this.forwarder.reset()
     this.becomeFollower(this.log.currentTerm, null)
     const firstBoot = this.log.currentTerm === 0 && this.log.lastIndex === 0
     if (firstBoot && this.ctx.self === this.initialLeader) this.startElection()
@@ -144,7 +141,8 @@ export class RaftReplica implements Engine<RaftMessage> {
       throw new Error(`invariant: applied ${this.lastApplied} != commitIndex ${this.commitIndex}`)
     if (this.commitIndex > this.log.lastIndex)
       throw new Error(`invariant: commitIndex ${this.commitIndex} beyond the log (${this.log.lastIndex})`)
-    if (this.pending.size > this.cfg.maxPendingCommands) throw new Error('invariant: pending over its limit')
+    if (this.forwarder.size > this.cfg.maxPendingCommands)
+      throw new Error('invariant: pending over its limit')
     const role = this.step.role
     if ((role === 'leader') !== (this.leader !== null)) throw new Error('invariant: leader state vs role')
     if ((role === 'candidate') !== (this.candidate !== null))
@@ -174,10 +172,7 @@ export class RaftReplica implements Engine<RaftMessage> {
   // ---------------------------------------------------------------- inputs
 
   onRequest(cmd: Command): void {
-    // Over the limit a new command is dropped unanswered (see PendingCommands.admit): the client retries.
-    if (!this.pending.admit(cmd, this.ctx.now())) return
-    this.step.submit([cmd])
-    this.armForwardRetry()
+    this.forwarder.onRequest(cmd)
   }
 
   onMessage(from: NodeId, msg: RaftMessage): void {
@@ -211,8 +206,8 @@ export class RaftReplica implements Engine<RaftMessage> {
       case TIMER_HEARTBEAT:
         this.step.onHeartbeatTimeout()
         break
-      case TIMER_FORWARD_RETRY:
-        this.onForwardRetryTimeout()
+      case FORWARD_RETRY_TIMER:
+        this.forwarder.onRetryTimeout()
         break
     }
   }
@@ -349,7 +344,7 @@ export class RaftReplica implements Engine<RaftMessage> {
     this.log.append({ term, value: NOOP })
     for (const peer of this.peers) this.sendAppend(leader, peer, true)
     this.ctx.setTimer(TIMER_HEARTBEAT, this.cfg.heartbeatIntervalMs)
-    this.appendCommands(leader, this.pending.all(this.ctx.now()))
+    this.forwarder.forwardAll() // into our own log now: step is leaderStep
     this.maybeCommit(leader)
   }
 
@@ -580,7 +575,7 @@ export class RaftReplica implements Engine<RaftMessage> {
         const result = this.ctx.execute(cmd)
         const key = commandIdKey(cmd.id)
         leader?.proposedIds.delete(key)
-        if (this.pending.settle(cmd.id)) this.ctx.reply(cmd.id, { status: 'ok', value: result.value })
+        if (this.forwarder.settle(cmd.id)) this.ctx.reply(cmd.id, { status: 'ok', value: result.value })
       }
       this.ctx.emit({ type: 'commit', commands: commandCount(value) })
     }
@@ -594,7 +589,7 @@ export class RaftReplica implements Engine<RaftMessage> {
     this.armElectionTimer()
     if (this.leaderId === from) return
     this.leaderId = from
-    this.forwardAllPending()
+    this.forwarder.forwardAll()
   }
 
   private becomeFollower(term: number, leaderId: NodeId | null): void {
@@ -614,31 +609,6 @@ export class RaftReplica implements Engine<RaftMessage> {
     this.ctx.setTimer(TIMER_ELECTION, this.cfg.electionTimeoutMsMin + this.ctx.random() * span)
   }
 
-  private forwardToLeader(cmds: readonly Command[]): void {
-    const leader = this.leaderId
-    if (leader === null || leader === this.ctx.self || cmds.length === 0) return // held until one is known
-    const chunk = this.cfg.maxCommandsPerEntry
-    for (let i = 0; i < cmds.length; i += chunk) {
-      this.ctx.send(leader, { type: 'forward', commands: cmds.slice(i, i + chunk) })
-    }
-  }
-
-  private forwardAllPending(): void {
-    this.step.submit(this.pending.all(this.ctx.now()))
-  }
-
-  private onForwardRetryTimeout(): void {
-    this.forwardTimerSet = false
-    this.step.submit(this.pending.stale(this.ctx.now(), this.cfg.forwardRetryMs))
-    this.armForwardRetry()
-  }
-
-  private armForwardRetry(): void {
-    if (this.forwardTimerSet || this.pending.size === 0) return
-    this.forwardTimerSet = true
-    this.ctx.setTimer(TIMER_FORWARD_RETRY, this.cfg.forwardRetryMs)
-  }
-
   // ---------------------------------------------------------------- role tables
 
   private readonly followerStep: RoleStep = {
@@ -646,7 +616,7 @@ export class RaftReplica implements Engine<RaftMessage> {
     onVoteReply: () => {},
     onAppendReply: () => {},
     onForward: () => {}, // a stale forwarder: its origin re-forwards once it learns the leader
-    submit: (cmds) => this.forwardToLeader(cmds),
+    submit: (cmds) => this.forwarder.sendTo(this.leaderId, cmds, this.cfg.maxCommandsPerEntry),
     onHeartbeatTimeout: () => {},
     onElectionTimeout: () => this.onElectionTimeout(),
   }

@@ -19,6 +19,11 @@ export const vrConfigSchema = z
     retransmitMs: positiveMs,
     /** a command forwarded to the primary and not executed within this long is forwarded again */
     forwardRetryMs: positiveMs,
+    /**
+     * each re-forward of the same command doubles its wait, at most this many times (3: 8 x forwardRetryMs);
+     * 0 re-forwards every forwardRetryMs, however slow the path (README "Forwarding")
+     */
+    forwardRetryDoublingsMax: z.number().int().min(0).max(10),
     /** the most client commands one op (log entry) carries; also per forward message */
     batchMaxCommands: count,
     /** the most ops the primary has prepared and not yet committed (the pipeline window) */
@@ -68,6 +73,7 @@ export const VR_DEFAULTS: VrConfig = {
   viewChangeTimeoutMsMax: 1000,
   retransmitMs: 300,
   forwardRetryMs: 1000,
+  forwardRetryDoublingsMax: 3,
   batchMaxCommands: 64,
   maxInflightOps: 256,
   stateTransferBatchOps: 256,

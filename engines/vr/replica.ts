@@ -13,7 +13,7 @@
 import type { Command, NodeId } from '../core/command.ts'
 import { CommandQueue } from '../core/command-queue.ts'
 import type { Engine, EngineContext, EngineStatus } from '../core/engine.ts'
-import { PendingCommands } from '../core/pending-commands.ts'
+import { FORWARD_RETRY_TIMER, Forwarder } from '../core/forwarder.ts'
 import { majority } from '../core/quorum.ts'
 import type { VrConfig } from './config.ts'
 import { type BootKind, VrLog } from './log.ts'
@@ -38,7 +38,6 @@ export type VrContext = EngineContext<VrMessage, VrConfig>
 const TIMER_VIEW_CHANGE = 'view-change'
 const TIMER_COMMIT = 'commit'
 const TIMER_RETRANSMIT = 'retransmit'
-const TIMER_FORWARD_RETRY = 'forward-retry'
 
 /** What only the primary of the current view keeps (4.1). */
 interface PrimaryState {
@@ -84,8 +83,7 @@ export class VrReplica implements Engine<VrMessage> {
   /** Prepares of the current view that arrived before the op they follow, by op-number */
   private readonly earlyPrepares = new Map<number, Op>()
   private executed = 0
-  private pending!: PendingCommands
-  private forwardTimerSet = false
+  private readonly forwarder: Forwarder
   /** first boot, and nothing heard yet from the initial primary: the view-change timeout gets a grace */
   private awaitingFirstPrimary = false
 
@@ -96,6 +94,7 @@ export class VrReplica implements Engine<VrMessage> {
     this.sorted = [...ctx.nodes].sort()
     this.peers = this.sorted.filter((n) => n !== ctx.self)
     this.f = majority(ctx.nodes.length) - 1
+    this.forwarder = new Forwarder(ctx, this.cfg, (cmds) => this.submit(cmds))
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -114,8 +113,7 @@ export class VrReplica implements Engine<VrMessage> {
     this.stateRequestedAtMs = null
     this.stateRequestFrom = null
     this.earlyPrepares.clear()
-    this.pending = new PendingCommands(this.cfg.maxPendingCommands)
-    this.forwardTimerSet = false
+    this.forwarder.reset()
     // The runtime rebuilt the KV from scratch: re-execute the durable committed prefix from op 1.
     this.executed = 0
     this.executeCommitted()
@@ -175,16 +173,14 @@ export class VrReplica implements Engine<VrMessage> {
       for (const acked of this.primary.acked.values())
         if (acked > this.log.opNumber) throw new Error('invariant: a backup acked an op the primary lacks')
     }
-    if (this.pending.size > this.cfg.maxPendingCommands) throw new Error('invariant: pending over its limit')
+    if (this.forwarder.size > this.cfg.maxPendingCommands)
+      throw new Error('invariant: pending over its limit')
   }
 
   // ---------------------------------------------------------------- dispatch
 
   onRequest(cmd: Command): void {
-    // Over the limit: dropped unanswered, like a lost request (the client retries); see PendingCommands.
-    if (!this.pending.admit(cmd, this.ctx.now())) return
-    this.submit([cmd])
-    this.armForwardRetry()
+    this.forwarder.onRequest(cmd)
   }
 
   onMessage(from: NodeId, msg: VrMessage): void {
@@ -237,8 +233,8 @@ export class VrReplica implements Engine<VrMessage> {
       case TIMER_RETRANSMIT:
         this.onRetransmitTimeout()
         break
-      case TIMER_FORWARD_RETRY:
-        this.onForwardRetryTimeout()
+      case FORWARD_RETRY_TIMER:
+        this.forwarder.onRetryTimeout()
         break
     }
   }
@@ -252,10 +248,7 @@ export class VrReplica implements Engine<VrMessage> {
       this.enqueue(this.primary, cmds)
       return
     }
-    const primary = this.primaryOf(this.log.view)
-    for (let i = 0; i < cmds.length; i += this.cfg.batchMaxCommands) {
-      this.ctx.send(primary, { type: 'forward', commands: cmds.slice(i, i + this.cfg.batchMaxCommands) })
-    }
+    this.forwarder.sendTo(this.primaryOf(this.log.view), cmds, this.cfg.batchMaxCommands)
   }
 
   private onForward(_from: NodeId, msg: ForwardMsg): void {
@@ -400,7 +393,7 @@ export class VrReplica implements Engine<VrMessage> {
       for (const cmd of op.commands) {
         const result = this.ctx.execute(cmd)
         this.primary?.queue.forget(cmd.id)
-        if (this.pending.settle(cmd.id)) this.ctx.reply(cmd.id, { status: 'ok', value: result.value })
+        if (this.forwarder.settle(cmd.id)) this.ctx.reply(cmd.id, { status: 'ok', value: result.value })
       }
       this.executed++
       this.ctx.emit({ type: 'commit', commands: op.commands.length })
@@ -507,7 +500,7 @@ export class VrReplica implements Engine<VrMessage> {
     this.learnCommitNumber(commitNumber)
     for (const peer of this.peers) this.sendStartView(peer, reportedCommit.get(peer) ?? 0)
     this.ctx.emit({ type: 'elected', epoch: this.log.view })
-    this.forwardAllPending() // commands that waited here for a view go into the first new ops
+    this.forwarder.forwardAll() // commands that waited here for a view go into the first new ops
   }
 
   /**
@@ -543,7 +536,7 @@ export class VrReplica implements Engine<VrMessage> {
     this.learnCommitNumber(msg.commitNumber)
     if (this.log.opNumber > this.log.commitNumber)
       this.ctx.send(from, { type: 'prepare-ok', view: this.log.view, opNumber: this.log.opNumber })
-    this.forwardAllPending()
+    this.forwarder.forwardAll()
   }
 
   /**
@@ -556,7 +549,7 @@ export class VrReplica implements Engine<VrMessage> {
     this.enterNormal(view)
     this.stateRequestedAtMs = null
     this.requestState(primary)
-    this.forwardAllPending()
+    this.forwarder.forwardAll()
   }
 
   // ---------------------------------------------------------------- status changes
@@ -653,7 +646,7 @@ export class VrReplica implements Engine<VrMessage> {
     this.executeCommitted()
     this.enterNormal(latestView)
     this.ctx.emit({ type: 'recovery', detail: `recovered in view ${latestView} at op ${this.log.opNumber}` })
-    this.forwardAllPending()
+    this.forwarder.forwardAll()
   }
 
   // ---------------------------------------------------------------- 5.2 state transfer
@@ -772,22 +765,6 @@ export class VrReplica implements Engine<VrMessage> {
         })
       }
     }
-  }
-
-  private forwardAllPending(): void {
-    this.submit(this.pending.all(this.ctx.now()))
-  }
-
-  private onForwardRetryTimeout(): void {
-    this.forwardTimerSet = false
-    this.submit(this.pending.stale(this.ctx.now(), this.cfg.forwardRetryMs))
-    this.armForwardRetry()
-  }
-
-  private armForwardRetry(): void {
-    if (this.forwardTimerSet || this.pending.size === 0) return
-    this.forwardTimerSet = true
-    this.ctx.setTimer(TIMER_FORWARD_RETRY, this.cfg.forwardRetryMs)
   }
 
   private primaryOf(view: number): NodeId {
