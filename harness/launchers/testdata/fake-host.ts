@@ -2,6 +2,9 @@
  * A stand-in replica for launcher and driver tests that follows the engines/host process contract
  * (config file, `listening` line, /health, /kv, SIGTERM) without any consensus: r0 holds the only map
  * and every other replica forwards to r0's peer address over HTTP, so histories stay linearizable.
+ * Like a real state machine, r0 executes a command id (x-client-id, x-seq) at most once and answers a
+ * retry with the first answer: a client retries a command at another replica when the one it asked
+ * died mid-request, and a second execution of a write could let a read see an overwritten value again.
  * FAKE_HOST_PORT_TAKEN=<id> makes that replica fail once as if its port were taken (marker file).
  * FAKE_HOST_EXIT_AFTER_MS=<id>:<ms> makes that replica exit 7 by itself after ms.
  * FAKE_HOST_STOP_AFTER_MS=<id>:<ms> makes that replica SIGSTOP itself after ms: it runs but never answers.
@@ -24,6 +27,8 @@ const config = JSON.parse(readFileSync(configPath, 'utf8')) as Config
 const startedMs = Date.now()
 const leader = config.nodes[0]!
 const kv = new Map<string, string>()
+/** per client: the highest command seq executed and its answer (a client runs one command at a time) */
+const lastAnswerByClient = new Map<string, { seq: number; answer: string }>()
 let executed = 0
 
 if (config.storage.kind === 'file' && config.storage.dir !== undefined) {
@@ -91,13 +96,19 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     res.end(await response.body.text())
     return
   }
-  executed++
-  if (req.method === 'PUT') {
-    kv.set(key, value ?? '')
-    res.end(JSON.stringify({ value: null }))
-  } else {
-    res.end(JSON.stringify({ value: kv.get(key) ?? null }))
+  const client = String(req.headers['x-client-id'])
+  const seq = Number(req.headers['x-seq'])
+  const last = lastAnswerByClient.get(client)
+  // a retry, or a copy that arrives late (its client has moved on and takes no answer from it)
+  if (last !== undefined && seq <= last.seq) {
+    res.end(last.answer)
+    return
   }
+  executed++
+  if (req.method === 'PUT') kv.set(key, value ?? '')
+  const answer = JSON.stringify({ value: req.method === 'PUT' ? null : (kv.get(key) ?? null) })
+  lastAnswerByClient.set(client, { seq, answer })
+  res.end(answer)
 }
 
 const serve = (req: IncomingMessage, res: ServerResponse) => {
