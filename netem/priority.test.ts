@@ -34,3 +34,18 @@ test('withRealtime restores this process afterwards, and a gone process is repor
   assert.equal(policy(process.pid), 0)
   assert.equal(raiseToRealtime(2 ** 22 + 12345).realtime, false)
 })
+
+test('a process raised to real time starts its children under the normal scheduler (SCHED_RESET_ON_FORK)', async () => {
+  // inherited SCHED_FIFO let tsx's esbuild service (Go: idle threads spin and yield) hold both cores
+  const { value: childPolicy, priority } = await withRealtime(async () => {
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 10000)'], { stdio: 'ignore' })
+    try {
+      await new Promise((resolve) => child.once('spawn', resolve))
+      return policy(child.pid!)
+    } finally {
+      child.kill('SIGKILL')
+    }
+  })
+  if (!priority.realtime) return // not allowed here: nothing was raised, nothing to inherit
+  assert.equal(childPolicy, 0)
+})

@@ -15,19 +15,27 @@ export interface RealtimeResult {
   readonly reason: string | null
 }
 
-/** Every thread of `pid` to SCHED_FIFO at `priority` (1-99); says what happened instead of throwing. */
+/**
+ * Every thread of `pid` to SCHED_FIFO at `priority` (1-99); says what happened instead of throwing.
+ * With SCHED_RESET_ON_FORK (`chrt -R`): what those threads start later (child processes, new threads)
+ * begins under the normal scheduler. Inheriting it was seen to lock up the 2-core CI box: a test process
+ * raised for a calibration started a relay under tsx, whose esbuild service (Go) inherited SCHED_FIFO;
+ * Go's idle threads spin and yield, and sched_yield under SCHED_FIFO yields only to real-time threads,
+ * so esbuild and its parent held both cores at 95% for minutes (load 38) and replicas elsewhere did not
+ * start within 30 s. A process that needs real time is raised by its own PID, as the relay is.
+ */
 export function makeRealtime(pid: number, priority: number): RealtimeResult {
   if (!Number.isInteger(priority) || priority < 1 || priority > 99)
     throw new RangeError(`realtimePriority must be an integer in 1..99, got ${priority}`)
   try {
     // threads, not the process: on Linux a policy set by PID applies to that one thread
     for (const tid of readdirSync(`/proc/${pid}/task`))
-      execFileSync('chrt', ['-f', '-p', String(priority), tid], { stdio: ['ignore', 'ignore', 'pipe'] })
+      execFileSync('chrt', ['-f', '-R', '-p', String(priority), tid], { stdio: ['ignore', 'ignore', 'pipe'] })
     return { priority, applied: true, reason: null }
   } catch (err) {
     const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim()
     const reason = stderr || (err instanceof Error ? err.message : String(err))
-    return { priority, applied: false, reason: `chrt -f -p ${priority}: ${reason}` }
+    return { priority, applied: false, reason: `chrt -f -R -p ${priority}: ${reason}` }
   }
 }
 
