@@ -200,22 +200,21 @@ const FIX_OF_OPTION: Readonly<Record<string, string>> = {
   external: 'give an external engine definition (harness/external/README.md)',
 }
 
-/** Validates and fills in defaults; throws RunOptionError naming the option and the fix. */
-/** Why partitions and slow links cannot run with these options, or null when the run's shaper takes them. */
-function linkFaultsUnavailable(o: { topology?: string | undefined; launcher: string }) {
+/**
+ * Why partitions and slow links cannot run with these options, or null when the run's shapers take them
+ * (local: the cell's shaped network; compose: the host's relay for client links, the sidecars for the
+ * replicas' links).
+ */
+function linkFaultsUnavailable(o: { topology?: string | undefined }) {
   if (o.topology === undefined)
     return {
       problem: 'needs the link shaper of a topology run',
       fix: 'give a topology (lan has near-zero delays), or use pause/kill faults',
     }
-  // compose topology runs shape replica links in the sidecars, which take no fault commands yet
-  if (o.launcher === 'compose')
-    return {
-      problem: "is not wired to the compose launcher's shaper sidecars yet",
-      fix: 'use the local launcher for partitions and slow links, or kill and pause faults',
-    }
   return null
 }
+
+/** Validates and fills in defaults; throws RunOptionError naming the option and the fix. */
 
 export function resolveRunOptions(input: RunOptionsInput): RunOptions {
   const parsed = runOptionsSchema.safeParse(input)
@@ -565,7 +564,7 @@ async function runCell(
         clock,
         loadStartUs,
         stopLoad.signal,
-        network?.faultNetwork() ?? null,
+        network?.faultNetwork(live.linkControl) ?? null,
         (line) => progress(`${id}: ${line}`),
       )
     }

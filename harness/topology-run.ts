@@ -37,6 +37,7 @@ import type { InboundSpec, NetworkSpec, ShapedNetwork, Shaper } from '../netem/s
 import { loadTopology, type Topology, TopologyError } from '../netem/topology.ts'
 import type { Site } from '../workloads/executor.ts'
 import type { FaultNetwork } from './faults.ts'
+import type { ReplicaLinkControl } from './launchers/compose/link-control.ts'
 import type { ContainerNetwork, LauncherKind } from './launchers/launch.ts'
 import type { LaunchedAddresses } from './launchers/local.ts'
 
@@ -184,6 +185,8 @@ export class CellNetwork {
   #spec: NetworkSpec | null = null
   #route: ((from: string, to: string) => string) | null = null
   #links: NetworkSpec['links'] = []
+  /** scope 'clients': the replica-to-replica links, which the launcher shapes (its sidecars) */
+  #launcherLinks: NetworkSpec['links'] = []
   #closed = false
 
   constructor(
@@ -217,6 +220,7 @@ export class CellNetwork {
     const spec = { ...scoped, inbound }
     this.#spec = spec
     this.#links = spec.links
+    this.#launcherLinks = all.links.filter((l) => !spec.links.includes(l))
     const shaped = new Set(spec.links.map((l) => `${l.from}>${l.to}`))
     const direct = new Map(spec.endpoints.map((e) => [e.id, e.listenAddress]))
     const network = shaped.size === 0 ? null : await this.shaper.apply(spec)
@@ -248,18 +252,25 @@ export class CellNetwork {
     )
   }
 
-  /** What faults act on (partition, heal, slower links), or null when nothing is shaped. */
-  faultNetwork(): FaultNetwork | null {
-    const links = this.#links
-    if (this.#network === null) return null
-    const net = (): ShapedNetwork => {
+  /**
+   * What faults act on (partition, heal, slower links), or null when nothing is shaped. Scope
+   * 'clients': the replica-to-replica links go to `launcherLinks` (compose: the sidecars), and without
+   * it they are not there to act on.
+   */
+  faultNetwork(launcherLinks?: ReplicaLinkControl): FaultNetwork | null {
+    const replicaLinks = launcherLinks === undefined ? [] : this.#launcherLinks
+    const links = [...this.#links, ...replicaLinks]
+    if (this.#network === null && replicaLinks.length === 0) return null
+    const held = new Set(replicaLinks.map((l) => `${l.from}>${l.to}`))
+    const target = (from: string, to: string): ReplicaLinkControl | ShapedNetwork => {
+      if (launcherLinks !== undefined && held.has(`${from}>${to}`)) return launcherLinks
       if (this.#network === null) throw new Error('the cell network was closed')
       return this.#network
     }
     return {
-      partition: (from, to, mode) => net().partition(from, to, mode),
-      heal: (from, to) => net().heal(from, to),
-      setLink: (from, to, shape) => net().setLink(from, to, shape),
+      partition: (from, to, mode) => target(from, to).partition(from, to, mode),
+      heal: (from, to) => target(from, to).heal(from, to),
+      setLink: (from, to, shape) => target(from, to).setLink(from, to, shape),
       linksOf: (replica) =>
         links.filter((l) => [l.from, l.to].some((e) => e === replica || e === apiEndpoint(replica))),
     }

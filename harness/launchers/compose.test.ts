@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { CalibrationTable } from '../../netem/calibration.ts'
 import { probeNetem } from '../../netem/kernel/index.ts'
+import { historyFromJsonl } from '../check/history.ts'
 import { waitForAgreedLeader } from '../faults.ts'
 import type { RunSummary } from '../results/summary.ts'
 import { runBenchmark } from '../run.ts'
@@ -101,7 +102,7 @@ describe('compose launcher (docker)', { skip }, () => {
     assert.deepEqual(ours(), { containers: [], networks: [], volumes: [] })
   })
 
-  test('run --launcher compose --topology epaxos-3: 3 replicas for 20 s, calibrated in the containers, every site at its shaped latency', async () => {
+  test('run --launcher compose --topology epaxos-3: 3 replicas for 20 s, calibrated in the containers, every site at its shaped latency; a partition and a slow link through the sidecars', async () => {
     const root = mkdtempSync(join(tmpdir(), 'cb-compose-run-'))
     try {
       const { dir, summary } = await runBenchmark({
@@ -115,10 +116,32 @@ describe('compose launcher (docker)', { skip }, () => {
         storage: 'memory',
         report: false,
         resultsRoot: root,
+        // the replica links are shaped in the sidecars: these reach them through link-control.ts
+        faults: [
+          { kind: 'partition', atMs: 8500, sides: [['leader']], healAfterMs: 3000 },
+          { kind: 'slow', atMs: 14_500, replica: 'r2', delayMs: 50, forMs: 2000 },
+        ],
       })
       const cell = summary.cells[0]!
       assert.equal(summary.status, 'complete')
       assert.equal(cell.check.verdict, 'linearizable')
+      assert.equal(cell.lostWrites.lost, 0)
+      const [partition, slow] = cell.faults.filter((f) => f.kind !== 'replica-exit')
+      assert.ok(partition?.kind === 'partition' && slow?.kind === 'slow', JSON.stringify(cell.faults))
+      for (const f of [partition, slow]) {
+        assert.equal(f.error, undefined, `${f.description}: ${f.error}`)
+        assert.deepEqual(
+          f.events.map((e) => e.what.split(' ')[0]),
+          [f.kind, f.kind === 'slow' ? 'r2:' : 'heal'],
+        )
+      }
+      // the partition took: no site committed again before the others' leader timeout (500 ms at the
+      // least) had passed; were the sidecars' links untouched, every site would within about its p50
+      for (const [site, ms] of Object.entries(partition.recoveryMsBySite ?? {}))
+        assert.ok(
+          ms !== null && ms >= 500 && ms < 8000,
+          `${site} committed again ${ms} ms after the partition`,
+        )
       // 6 replica links measured in the sidecars, 12 client links measured on the host
       assert.equal(cell.network?.linksCalibrated, 18)
       const table = JSON.parse(
@@ -128,14 +151,24 @@ describe('compose launcher (docker)', { skip }, () => {
       for (const l of table.links)
         assert.ok(l.measuredRttMsP50 >= l.targetRttMs - 1, `${l.from} -> ${l.to} faster than its shape`)
       assert.ok(cell.network?.shaperPriority !== undefined, "the sidecars' relay priority is reported")
+      // before the first fault (the partition moves the leader, and with it every site's latency)
+      const history = historyFromJsonl(readFileSync(join(dir, cell.files.history), 'utf8'))
+      const beforeFaults = history.filter(
+        (op) => op.outcome === 'ok' && op.completeUs !== null && op.completeUs < partition.atUs,
+      )
       for (const site of ['CA', 'VA', 'EU']) {
-        const s = cell.sites[site]
-        assert.ok((s?.ops ?? 0) > 0, `site ${site} served nothing`)
-        // physics: a client cannot beat its site's message pattern through shaped links (CA 85, VA 170, EU 241 ms)
-        const expected = s!.expectedLatencyMs!
+        const ms = beforeFaults
+          .filter((op) => op.client.startsWith(`${site}-`))
+          .map((op) => (op.completeUs! - op.invokeUs) / 1000)
+          .sort((a, b) => a - b)
+        assert.ok(ms.length > 10, `site ${site} served ${ms.length} commands before the faults`)
+        // physics: a client cannot beat its site's message pattern through shaped links (leader on CA:
+        // CA 85, VA 170, EU 241 ms)
+        const p50 = ms[Math.floor(ms.length / 2)]!
+        const expected = cell.sites[site]!.expectedLatencyMs!
         assert.ok(
-          s!.latencyUs.p50 / 1000 >= 0.97 * expected,
-          `${site}: p50 ${s!.latencyUs.p50 / 1000} ms < expected ${expected} ms: its links are not shaped`,
+          p50 >= 0.97 * expected,
+          `${site}: p50 ${p50} ms < expected ${expected} ms: its links are not shaped`,
         )
       }
     } finally {

@@ -34,6 +34,7 @@ import {
   replicaIds,
 } from './compose/compose-file.ts'
 import { requireDocker, runArgv, runOk } from './compose/docker.ts'
+import { LINK_CONTROL_PORT, sidecarLinkControl } from './compose/link-control.ts'
 import { containerPids, raiseContainerProcess } from './compose/realtime.ts'
 import { CALIBRATED_EVENT, CALIBRATION_SIGNAL, reachable, SHAPED_EVENT } from './compose/sidecar.ts'
 import { fetchJson, fetchJsonOrNull } from './http-json.ts'
@@ -475,8 +476,8 @@ export async function startComposeCluster(options: ComposeClusterOptions): Promi
   const stop = () => stopWith(false)
   const removeInterrupt = onInterrupt(() => stopWith(true))
 
+  let subnet = ''
   try {
-    let subnet = ''
     for (let attempt = 0; ; attempt++) {
       subnet = pickSubnet(runId, await usedSubnets(), attempt)
       const spec: ComposeSpec = {
@@ -574,6 +575,11 @@ export async function startComposeCluster(options: ComposeClusterOptions): Promi
       return r
     },
     stop,
+    // faults on the replica links: the sidecars of both ends (compose/link-control.ts)
+    linkControl: sidecarLinkControl(
+      new Map(ids.map((id, i) => [id, `${replicaAddress(subnet, i)}:${LINK_CONTROL_PORT}`])),
+      agent,
+    ),
     ...(calibration !== null ? { calibration } : {}),
     ...(shaperPriority !== null ? { shaperPriority } : {}),
   }

@@ -4,6 +4,7 @@
  */
 import type { NodeId } from '../../engines/core/command.ts'
 import type { LinkCalibration } from '../../netem/calibrate.ts'
+import type { ReplicaLinkControl } from './compose/link-control.ts'
 
 /** GET /health of a replica (engines/host) */
 export interface ReplicaHealth {
@@ -69,4 +70,9 @@ export interface Cluster {
   readonly calibration?: readonly LinkCalibration[]
   /** the scheduling the launcher's own shapers got (compose: the sidecars' relays), one line */
   readonly shaperPriority?: string
+  /**
+   * faults on replica-to-replica links the launcher shapes itself (compose: in the sidecars); absent
+   * when the run's shaped network holds them (local)
+   */
+  readonly linkControl?: ReplicaLinkControl
 }

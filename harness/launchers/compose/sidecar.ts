@@ -14,6 +14,9 @@
  * Then it closes the echo servers, reports ready, and the replica starts on the freed ports.
  *
  * Names in `host` (swarm: service names) are resolved here: u32 filters match numeric addresses.
+ *
+ * Faults: once shaped, the sidecar takes partition, heal and setLink commands for the directions its
+ * shaper holds on LINK_CONTROL_PORT (link-control.ts), until it stops.
  */
 import { lookup } from 'node:dns/promises'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -29,6 +32,7 @@ import {
   SIDECAR_READY_FILE,
   type SidecarSpec,
 } from './compose-file.ts'
+import { LINK_CONTROL_PORT, ownedDirections, serveLinkControl } from './link-control.ts'
 
 async function numeric(host: string): Promise<string> {
   if (/^\d+\.\d+\.\d+\.\d+$/.test(host)) return host
@@ -169,6 +173,15 @@ async function main(): Promise<void> {
   } else if (spec.shaper === 'relay') {
     shaped = await startRelay(spec)
   }
+  // the relay holds both directions of the connections its replica dials; the kernel shapes egress
+  const held =
+    shaped === null
+      ? []
+      : spec.shaper === 'relay'
+        ? (await sidecarNetworkSpec(spec)).links
+        : kernelLinks(spec)
+  // every address of the namespace: the bridge's is the one the harness dials
+  const control = await serveLinkControl('0.0.0.0', LINK_CONTROL_PORT, shaped, ownedDirections(held))
   process.stdout.write(
     `${JSON.stringify({ event: SHAPED_EVENT, self: spec.self, shaper: spec.shaper, links: spec.links.length })}\n`,
   )
@@ -179,6 +192,8 @@ async function main(): Promise<void> {
   const stop = async () => {
     if (closing) return
     closing = true
+    control.close()
+    control.closeAllConnections()
     await shaped?.close()
     rmSync(SIDECAR_READY_FILE, { force: true })
     process.exit(0)
