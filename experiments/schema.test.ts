@@ -8,6 +8,7 @@ import { promisify } from 'node:util'
 import { engineNames } from '../engines/registry.ts'
 import { electionPlanOf } from '../harness/election.ts'
 import { expandExperiment } from '../harness/matrix.ts'
+import { resolveRunOptions } from '../harness/run.ts'
 import { ExperimentError, loadExperiment, parseExperiment } from './schema.ts'
 import { experimentJsonSchemaText, SCHEMA_JSON_PATH } from './schema-json.ts'
 
@@ -210,4 +211,55 @@ test('experiment: an election block names bad ranges, real ranges outside them, 
   const leaderless = problem({ ...base, engines: ['raft', 'epaxos'], election })
   assert.equal(leaderless.field, 'engines.1')
   assert.match(leaderless.fix, /raft, vr, multipaxos/)
+})
+
+test('experiment: placement.clientSites reaches every cell as clientSites, checked against each topology', () => {
+  const e = parseExperiment(
+    {
+      ...base,
+      topology: undefined,
+      topologies: ['epaxos-3', 'epaxos-5'],
+      placement: { clientSites: ['VA', 'EU'] },
+    },
+    'exp.yaml',
+  )
+  const cells = expandExperiment(e).cells
+  assert.deepEqual(
+    cells.map((c) => c.options.clientSites),
+    cells.map(() => ['VA', 'EU']),
+  )
+  // the cells' options pass the run's own check (summary.json then shows them as load.clientSites)
+  for (const c of cells) assert.deepEqual(resolveRunOptions(c.options).clientSites, ['VA', 'EU'])
+  // unshaped loopback: the sites are the replicas, by id
+  const none = parseExperiment(
+    { ...base, topology: 'none', placement: { replicas: 5, clientSites: ['r4'] } },
+    'exp.yaml',
+  )
+  assert.deepEqual(expandExperiment(none).cells[0]!.options.clientSites, ['r4'])
+
+  const notASite = problem({ ...base, placement: { clientSites: ['CA', 'Mars'] } })
+  assert.equal(notASite.file, 'exp.yaml')
+  assert.equal(notASite.field, 'placement.clientSites.1')
+  assert.match(notASite.problem, /'Mars' is not a site of topology epaxos-3/)
+  assert.match(notASite.fix, /CA, VA, EU/)
+  // a site of one topology but not of another: named with the topology it is missing from
+  const elsewhere = problem({
+    ...base,
+    topology: undefined,
+    topologies: ['epaxos-3', 'none'],
+    placement: { clientSites: ['VA'] },
+  })
+  assert.match(elsewhere.problem, /'VA' is not a site of topology none/)
+  assert.match(elsewhere.fix, /r0, r1, r2/)
+  // several replicas on a site: its client groups are named per replica
+  const grouped = problem({ ...base, placement: { replicas: 5, clientSites: ['CA'] } })
+  assert.match(grouped.fix, /CA\.r0, CA\.r3/)
+  assert.equal(
+    problem({ ...base, placement: { clientSites: ['CA', 'CA'] } }).field,
+    'placement.clientSites.1',
+  )
+  const empty = problem({ ...base, placement: { clientSites: [] } })
+  assert.equal(empty.field, 'placement.clientSites')
+  assert.match(empty.fix, /clientSites/)
+  assert.match(problem({ ...base, placement: { clientSite: ['CA'] } }).fix, /clientSites/)
 })

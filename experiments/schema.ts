@@ -12,7 +12,9 @@ import { ELECTION_KNOBS, parseRange } from '../harness/election.ts'
 import { BUILTIN_EXTERNAL_ENGINES } from '../harness/external/etcd.ts'
 import { ExternalEngineError, externalEngineSchema, parseExternalEngine } from '../harness/external/schema.ts'
 import { faultSpecSchema } from '../harness/fault-spec.ts'
-import { builtinTopologyNames } from '../netem/topology.ts'
+import { placeOnTopology } from '../netem/placement.ts'
+import { builtinTopologyNames, loadTopology } from '../netem/topology.ts'
+import { clientSitesProblem } from '../workloads/run-options.ts'
 
 /** A problem in an experiment file: the CLI prints `<file>: <field>: <problem>  fix: <fix>` and exits 2. */
 export class ExperimentError extends Error {
@@ -105,6 +107,11 @@ export const experimentSchema = z.strictObject({
       leaderSite: z.string().min(1).optional(),
       /** default: one replica per site */
       replicas: z.number().int().min(1).max(50).optional(),
+      /**
+       * only these sites send load (run --client-sites): client group names of every topology
+       * (`CA`; `CA.r0` where a site holds several replicas), replica ids (`r1`) with topology `none`
+       */
+      clientSites: z.array(z.string().min(1)).min(1).optional(),
     })
     .default({}),
   workload: z
@@ -210,7 +217,7 @@ const FIX_OF_FIELD: Readonly<Record<string, string>> = {
   references: 'give a list of external systems, like [etcd] (harness/external/README.md)',
   topology: 'give a built-in topology (see `consensus-bench topologies`) or a YAML file path',
   topologies: 'give a list of topologies, like [epaxos-3, epaxos-5]',
-  placement: 'give {leaderSite: <site>, replicas: <n>}',
+  placement: 'give {leaderSite: <site>, replicas: <n>, clientSites: [<site>, ...]}',
   workload:
     'give {clientsPerSite or rateOpsPerSec, conflict: [0, 0.02], readRatio, keyDistribution, valueSizeBytes}',
   faults:
@@ -254,7 +261,7 @@ export function parseExperiment(raw: unknown, file: string): Experiment {
         issue.path.length === 0
           ? Object.keys(experimentSchema.shape)
           : top === 'placement'
-            ? ['leaderSite', 'replicas']
+            ? Object.keys(experimentSchema.shape.placement.unwrap().shape)
             : top === 'workload'
               ? Object.keys(experimentSchema.shape.workload.unwrap().shape)
               : ['engine', 'label', 'config']
@@ -342,10 +349,39 @@ export function parseExperiment(raw: unknown, file: string): Experiment {
       'both a rate (open loop) and clients per site (closed loop)',
       'give one of clientsPerSite and rateOpsPerSec',
     )
+  checkClientSites(e, file)
   if (e.election !== undefined) checkElection(e, file)
   if (parseDurationMs(e.warmup, true)! >= parseDurationMs(e.duration)!)
     throw new ExperimentError(file, 'warmup', 'not shorter than the duration', 'shorten the warm-up')
   return e
+}
+
+/**
+ * placement.clientSites against the sites of every topology the experiment runs on, placed as its cells
+ * place them (harness/run.ts checks each cell the same way before the first one starts).
+ */
+function checkClientSites(e: Experiment, file: string): void {
+  const names = e.placement.clientSites
+  if (names === undefined) return
+  for (const t of topologiesOf(e)) {
+    const replicas = e.placement.replicas
+    let sites: string[]
+    if (t === UNSHAPED) sites = Array.from({ length: replicas ?? 3 }, (_, i) => `r${i}`)
+    else {
+      try {
+        const placed = placeOnTopology(loadTopology(t), replicas !== undefined ? { replicas } : {})
+        sites = placed.clientGroups.map((g) => g.name)
+      } catch {
+        // a topology file that does not load: the cell's own validation names it
+        continue
+      }
+    }
+    const problem = clientSitesProblem(names, sites, `topology ${t}`)
+    if (problem !== null) {
+      const index = names.findIndex((n, i) => !sites.includes(n) || names.indexOf(n) !== i)
+      throw new ExperimentError(file, `placement.clientSites.${index}`, problem.problem, problem.fix)
+    }
+  }
 }
 
 function checkElection(e: Experiment, file: string): void {

@@ -2,10 +2,11 @@
  * Faults scheduled into a real run (harness/fault-spec.ts says what can be scheduled), and the record of
  * every fault that happened, scheduled or not.
  *
- * Each fault runs as its own task from the load's start: at its time it is injected (kill, SIGSTOP, a
- * partition or slower links through the cell's shaper), and its end (restart, SIGCONT, heal, the old
- * delay back) follows after its duration, or as soon as the load ends, so the read-back after the load
- * always meets a healed network. Every step is an event with its time on the run clock.
+ * Each fault runs as its own task from the load's start (the timeline's second 0): at its time, never
+ * before it, it is injected (kill, SIGSTOP, a partition or slower links through the cell's shaper), and
+ * its end (restart, SIGCONT, heal, the old delay back) follows after its duration, or as soon as the
+ * load ends, so the read-back after the load always meets a healed network. Every step is an event with
+ * its time on the run clock.
  *
  * `kill-leader` asks every running replica's /health who leads, kills the one most of them name, and
  * watches the survivors' /health until one names a different leader: the takeover time. The figures
@@ -328,15 +329,17 @@ export interface RunningSchedule {
 }
 
 /**
- * Runs the schedule relative to `startUs` on the run clock, each fault on its own (so a kill-leader that
- * watches for a takeover does not delay the next fault). A fault not yet due when the load ends (a
- * load cut short by maxOps) is recorded as not injected; `stop` (an interrupt) drops it.
+ * Runs the schedule relative to `loadStartUs` on the run clock: the load's start, which is also the
+ * timeline's second 0 and summary.json `loadStartUs` (harness/run.ts), so a fault due at N ms is injected
+ * N ms or a little later (never earlier) after that second 0. Each fault runs on its own (so a
+ * kill-leader that watches for a takeover does not delay the next fault). A fault not yet due when the
+ * load ends (a load cut short by maxOps) is recorded as not injected; `stop` (an interrupt) drops it.
  */
 export function runFaultSchedule(
   specs: readonly FaultSpec[],
   cluster: Cluster,
   clock: RunClock,
-  startUs: number,
+  loadStartUs: number,
   stop?: AbortSignal,
   network: FaultNetwork | null = null,
   progress: (line: string) => void = () => {},
@@ -345,8 +348,7 @@ export function runFaultSchedule(
   stop?.addEventListener('abort', () => ended.abort(), { once: true })
   const env: FaultEnv = { cluster, network, clock, ended: ended.signal }
   const tasks = specs.map(async (spec): Promise<ScheduledFaultRecord | null> => {
-    const waitMs = (startUs + spec.atMs * 1000 - clock.nowUs()) / 1000
-    if (waitMs > 0) await sleep(waitMs, ended.signal)
+    await sleepUntil(loadStartUs + spec.atMs * 1000, clock, ended.signal)
     if (stop?.aborted === true) return null
     if (ended.signal.aborted) return notInjected(spec, clock.nowUs(), 'the load ended before its time')
     progress(`fault: ${describeFault(spec)}`)
@@ -378,6 +380,19 @@ export function exitFaults(exits: readonly ReplicaExit[]): FaultRecord[] {
       exitCode: e.exitCode,
       signal: e.signal,
     }))
+}
+
+/**
+ * Sleeps until `dueUs` on the run clock (or the signal aborts). A timer may fire up to a millisecond
+ * before its time as the run clock reads it (Node counts timers in whole milliseconds of its loop's
+ * cached time; the run clock is hrtime), which put a fault due at 3000 ms at 2999.x ms, in the
+ * timeline's second 2: so this sleeps again until the clock has reached the time.
+ */
+export async function sleepUntil(dueUs: number, clock: RunClock, signal?: AbortSignal): Promise<void> {
+  for (let leftUs = dueUs - clock.nowUs(); leftUs > 0 && signal?.aborted !== true; ) {
+    await sleep(Math.max(1, Math.ceil(leftUs / 1000)), signal)
+    leftUs = dueUs - clock.nowUs()
+  }
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

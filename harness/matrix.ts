@@ -131,6 +131,7 @@ export function expandExperiment(e: Experiment, resultsRoot?: string): MatrixPla
             ...(topology !== UNSHAPED ? { topology } : {}),
             ...(placeLeader && topology !== UNSHAPED ? { leaderSite: e.placement.leaderSite } : {}),
             ...(e.placement.replicas !== undefined ? { replicas: e.placement.replicas } : {}),
+            ...(e.placement.clientSites !== undefined ? { clientSites: e.placement.clientSites } : {}),
             ...(topology !== UNSHAPED ? { calibrationProbes: e.calibrationProbes } : {}),
             ...(w.clientsPerSite !== undefined ? { clientsPerSite: w.clientsPerSite } : {}),
             ...(w.rateOpsPerSec !== undefined ? { rateOpsPerSec: w.rateOpsPerSec } : {}),

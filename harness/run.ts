@@ -553,9 +553,13 @@ async function runCell(
     const ticker = setInterval(() => {
       progress(`${id}: ${Math.round((clock.nowUs() - startUs) / 1e6)} s, ${completed} commands`)
     }, 1000)
-    // fault times count from the load's start (the driver processes may take a while to start)
+    // One origin: the load's start as runLoad announces it (onStart, shared by every driver process,
+    // which may take a while to start). Fault times count from it, and it is load.startUs: the
+    // timeline's second 0, summary.json loadStartUs and so the charts' time axis.
     let schedule: RunningSchedule | null = null
+    let originUs: number | null = null
     const startFaults = (loadStartUs: number) => {
+      originUs = loadStartUs
       const live = cluster
       if (live === null) return
       schedule = runFaultSchedule(
@@ -599,6 +603,8 @@ async function runCell(
     const cost = await meter.finish(load.history)
     const scheduled = await ((schedule as RunningSchedule | null)?.done ?? [])
     throwIfInterrupted(stopLoad.signal, id)
+    if (originUs !== load.startUs)
+      throw new Error(`${id}: the faults counted from ${originUs} us, the timeline from ${load.startUs} us`)
     const history = [...load.history]
     let readBack = { keys: 0, ok: 0 }
     if (options.readBack) {

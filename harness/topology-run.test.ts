@@ -237,12 +237,12 @@ describe('run --topology', () => {
         storage: 'memory',
         resultsRoot: root,
         report: false,
-        // off whole seconds: the fault clock and the timeline's seconds start a few ms apart, so an event
-        // at exactly 3000 ms fell in second 2 once; the assertion below is about seconds, not those ms
+        // on whole seconds: a fault is never injected before its time on the timeline's clock (an event
+        // due at exactly 3000 ms once fell in second 2, a timer firing a fraction of a ms early)
         faults: [
-          { kind: 'partition', atMs: 1200, sides: [['leader']], healAfterMs: 1200 },
-          { kind: 'kill', atMs: 3300, replica: 'r1', restartAfterMs: 800 },
-          { kind: 'slow', atMs: 4600, replica: 'r2', delayMs: 30, forMs: 600 },
+          { kind: 'partition', atMs: 1000, sides: [['leader']], healAfterMs: 1200 },
+          { kind: 'kill', atMs: 3000, replica: 'r1', restartAfterMs: 800 },
+          { kind: 'slow', atMs: 4500, replica: 'r2', delayMs: 30, forMs: 600 },
         ],
       },
       { network: recordingRelay(pids) },
@@ -257,7 +257,13 @@ describe('run --topology', () => {
         ['slow', undefined, 2],
       ],
     )
-    for (const f of faults) {
+    for (const [i, f] of faults.entries()) {
+      // summary.json: the fault's time counts from loadStartUs, the timeline's second 0, and is never early
+      const dueMs = [1000, 3000, 4500][i]!
+      assert.ok(
+        f.atUs - cell.loadStartUs >= dueMs * 1000,
+        `${f.description}: at ${f.atUs - cell.loadStartUs} us`,
+      )
       assert.ok(f.endUs !== null && f.endUs > f.atUs, `${f.description} ended`)
       assert.deepEqual(Object.keys(f.recoveryMsBySite ?? {}).sort(), ['A', 'B', 'C'])
       // every site committed again after every fault, within a few election timeouts

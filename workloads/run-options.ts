@@ -264,11 +264,13 @@ const round4 = (x: number) => (Number.isFinite(x) ? Math.round(x * 1e4) / 1e4 : 
 
 /**
  * `clientSites` against the run's site names: the first name that is not a site (or is named twice), as
- * a problem naming the valid ones; null when every name is a site.
+ * a problem naming the valid ones; null when every name is a site. `run` names the run in the problem
+ * (an experiment file checks each of its topologies: `topology epaxos-3`).
  */
 export function clientSitesProblem(
   clientSites: readonly string[] | undefined,
   siteNames: readonly string[],
+  run = 'this run',
 ): WorkloadOptionProblem | null {
   if (clientSites === undefined) return null
   const seen = new Set<string>()
@@ -276,7 +278,7 @@ export function clientSitesProblem(
     if (!siteNames.includes(name))
       return {
         field: 'clientSites',
-        problem: `'${name}' is not a site of this run`,
+        problem: `'${name}' is not a site of ${run}`,
         fix: `name sites among: ${siteNames.join(', ')}`,
       }
     if (seen.has(name))

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import type { CellSummary } from '../results/summary.ts'
 import { bootstrapFigure } from './bootstrap.ts'
 import { evaluateClaims } from './claims.ts'
-import { outagesOf, topologyFacts } from './index.ts'
+import { claimCellOf, outagesOf, topologyFacts } from './index.ts'
 import type { ClaimCell, ClaimContext, ClaimResult, Outage } from './types.ts'
 import { proxiesOfSources, stripComments } from './understandability.ts'
 
@@ -19,6 +20,7 @@ function cell(
   return {
     id: `${engine}-epaxos-3-c${conflict}-rep${repetition}`,
     engine,
+    label: engine,
     topology: 'epaxos-3',
     conflict,
     repetition,
@@ -129,6 +131,57 @@ test("claims: a leader that costs no more than its followers refutes 'limited by
     )
   assert.equal(claim(evaluateClaims(context(cells(200))), 'Leader-driven').verdict, 'supported')
   assert.equal(claim(evaluateClaims(context(cells(100))), 'Leader-driven').verdict, 'refuted')
+})
+
+test('claims: a variant is found by its engine, however it is labelled (summary cells through claimCellOf)', () => {
+  // what claimCellOf reads of a summary.json cell; a raft variant whose label does not start with `raft-`
+  const summaryCell = (variant: string | undefined, rep: number, leaderCpu: number) =>
+    ({
+      id: `${variant ?? 'raft'}-epaxos-3-c0-rep${rep}`,
+      engine: 'raft',
+      ...(variant !== undefined ? { variant } : {}),
+      topology: 'epaxos-3',
+      conflict: 0,
+      repetition: rep,
+      replicas: 3,
+      throughputOpsPerSec: 100,
+      sites: {},
+      nodes: Object.fromEntries(
+        [leaderCpu * jitter(rep), 100, 100].map((cpuUsPerOp, i) => [`r${i}`, { cpuUsPerOp }]),
+      ),
+      nodeCost: { leaderAtStart: 'r0' },
+      bottleneckNode: 'r0',
+      check: { verdict: 'linearizable', elapsedMs: 1 },
+      faults: [],
+    }) as unknown as CellSummary
+  const steady = [1, 2, 3].map((rep) => claimCellOf(summaryCell('steady', rep, 200)))
+  assert.deepEqual(
+    steady.map((c) => [c.engine, c.label]),
+    [1, 2, 3].map(() => ['raft', 'raft/steady']),
+  )
+  const leaderLoad = claim(evaluateClaims(context(steady)), 'Leader-driven')
+  assert.equal(leaderLoad.verdict, 'supported')
+  assert.deepEqual(leaderLoad.cells, [
+    'steady-epaxos-3-c0-rep1',
+    'steady-epaxos-3-c0-rep2',
+    'steady-epaxos-3-c0-rep3',
+  ])
+  // the plain engine and its variant side by side: both counted, the variant not mistaken for another engine
+  const both = [...steady, ...[1, 2, 3].map((rep) => claimCellOf(summaryCell(undefined, rep, 200)))]
+  assert.equal(claim(evaluateClaims(context(both)), 'Leader-driven').cells.length, 6)
+})
+
+test('claims: in the "best" claims a variant competes under its own label, beside its engine', () => {
+  const run = (label: string, p50: number) =>
+    [1, 2, 3].map((rep) =>
+      cell('epaxos', 0, rep, [p50 * jitter(rep), p50, p50], { label, id: `${label}-${rep}` }),
+    )
+  const r = claim(
+    evaluateClaims(context([...run('epaxos', 100), ...run('epaxos/thrifty', 180)])),
+    'Best for WANs',
+  )
+  assert.equal(r.verdict, 'supported')
+  assert.deepEqual(r.figures.map((f) => f.name.split(':')[0]).sort(), ['epaxos', 'epaxos/thrifty'])
 })
 
 test('claims: "runs while a majority is up": minority outages keep committing, majority ones stop and resume', () => {

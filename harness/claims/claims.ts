@@ -35,9 +35,17 @@ function missingEngine(claim: string, ctx: ClaimContext, engine: string): ClaimR
   return result(claim, 'inconclusive', `engine ${engine} is not registered, so no cell ran it`, [], [])
 }
 
+/**
+ * The engine's own cells (no variant: a variant's config may change its round trips) at the conflict
+ * rates `conflict` takes, on WAN topologies.
+ */
 function wanCells(ctx: ClaimContext, engine: string, conflict: (c: number) => boolean): ClaimCell[] {
   return ctx.cells.filter(
-    (c) => c.engine === engine && conflict(c.conflict) && ctx.topologies[c.topology]?.wan === true,
+    (c) =>
+      c.engine === engine &&
+      c.label === engine &&
+      conflict(c.conflict) &&
+      ctx.topologies[c.topology]?.wan === true,
   )
 }
 
@@ -179,8 +187,8 @@ const leaderLimited: Claim = (ctx) => {
   const values: number[] = []
   let leaderIsBottleneck = 0
   for (const cell of ctx.cells) {
-    const engine = engineOf(cell, ctx)
-    if (!leaderEngines.includes(engine) || cell.leader === null) continue
+    // every variant of a leader-driven engine, however it is labelled
+    if (!leaderEngines.includes(cell.engine) || cell.leader === null) continue
     const leaderCpu = cell.cpuUsPerOpByNode[cell.leader]
     const others = Object.entries(cell.cpuUsPerOpByNode)
       .filter(([id]) => id !== cell.leader)
@@ -209,12 +217,6 @@ const leaderLimited: Claim = (ctx) => {
     used,
     [f],
   )
-}
-
-/** The engine a variant label belongs to (multipaxos-batching -> multipaxos) when the label is not one. */
-function engineOf(cell: ClaimCell, ctx: ClaimContext): string {
-  if (cell.engine in ctx.engines) return cell.engine
-  return Object.keys(ctx.engines).find((e) => cell.engine.startsWith(`${e}-`)) ?? cell.engine
 }
 
 /** A minority outage kept committing: a command invoked after the kill committed while they were down. */
@@ -318,10 +320,11 @@ function bestEngine(
     if (!conflict(cell.conflict) || ctx.topologies[cell.topology]?.wan !== true) continue
     const v = metric(cell)
     if (v === null) continue
-    const entry = byEngine.get(cell.engine) ?? { cells: [], values: [] }
+    // a variant competes under its own label
+    const entry = byEngine.get(cell.label) ?? { cells: [], values: [] }
     entry.cells.push(cell)
     entry.values.push(v)
-    byEngine.set(cell.engine, entry)
+    byEngine.set(cell.label, entry)
   }
   const used = [...byEngine.values()].flatMap((e) => e.cells)
   if (!byEngine.has(winner))

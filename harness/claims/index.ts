@@ -11,6 +11,7 @@ import { loadTopology } from '../../netem/topology.ts'
 import type { FaultRecord } from '../faults.ts'
 import { REPO_ROOT } from '../launchers/local.ts'
 import type { MatrixPlan } from '../matrix.ts'
+import { cellLabel } from '../results/label.ts'
 import type { CellSummary } from '../results/summary.ts'
 import { evaluateClaims } from './claims.ts'
 import type { ClaimCell, ClaimContext, ClaimResult, Outage, Proxies, TopologyFacts } from './types.ts'
@@ -30,7 +31,8 @@ export function claimCellOf(c: CellSummary): ClaimCell {
   for (const [id, n] of Object.entries(c.nodes)) cpuUsPerOpByNode[id] = n.cpuUsPerOp
   return {
     id: c.id,
-    engine: c.variant ?? c.engine,
+    engine: c.engine,
+    label: cellLabel(c),
     topology: c.topology,
     conflict: c.conflict,
     repetition: c.repetition,

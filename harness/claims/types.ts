@@ -27,8 +27,13 @@ export interface ClaimResult {
 /** What a claim reads from one finished cell (claimCellOf maps a summary.json cell onto it). */
 export interface ClaimCell {
   readonly id: string
-  /** the engine, or the experiment's variant label */
+  /** the engine itself (summary.json `cells[].engine`), whatever its variant is called */
   readonly engine: string
+  /**
+   * what the cell goes by (harness/results/label.ts cellLabel): the engine, or its variant's label
+   * (`multipaxos-batching`, `raft/steady`); the "best" claims compare labels, the others engines
+   */
+  readonly label: string
   readonly topology: string
   readonly conflict: number
   readonly repetition: number
