@@ -52,6 +52,13 @@ export const multiPaxosConfigSchema = z
     maxQueuedCommands: count,
     /** the most client commands waiting for execution at the replica where they arrived */
     maxPendingCommands: count,
+    /**
+     * check-quorum (as in Raft, thesis sec. 6.2): followers answer each heartbeat with a heartbeat-ack; a
+     * leader that has heard no ack or accepted from a majority (itself included) within leaderTimeoutMsMin
+     * steps down; and a replica that heard a leader within leaderTimeoutMsMin ignores prepares of a higher
+     * ballot, so the deposed leader cannot disrupt the one elected without it. false: neither
+     */
+    checkQuorum: z.boolean({ message: 'checkQuorum must be true or false' }),
     /** the replica that tries to lead first, without waiting a timeout: an index into nodes, or an id */
     initialLeader: z.union([z.number().int().min(0), z.string().min(1)]),
     /**
@@ -71,6 +78,12 @@ export const multiPaxosConfigSchema = z
   })
   .refine((c) => c.heartbeatIntervalMs < c.leaderTimeoutMsMin, {
     message: 'heartbeatIntervalMs must be below leaderTimeoutMsMin, or followers suspect a live leader',
+    path: ['heartbeatIntervalMs'],
+  })
+  .refine((c) => !c.checkQuorum || 2 * c.heartbeatIntervalMs <= c.leaderTimeoutMsMin, {
+    message:
+      'with checkQuorum, heartbeatIntervalMs must be at most half of leaderTimeoutMsMin (the leader needs its ' +
+      "followers' answers within leaderTimeoutMsMin, or it steps down): lower heartbeatIntervalMs, or set checkQuorum: false",
     path: ['heartbeatIntervalMs'],
   })
 
@@ -93,6 +106,7 @@ export const MULTIPAXOS_DEFAULTS: MultiPaxosConfig = {
   catchupBatchSlots: 256,
   maxQueuedCommands: 10_000,
   maxPendingCommands: 10_000,
+  checkQuorum: true,
   initialLeader: 0,
   testFault: 'none',
 }

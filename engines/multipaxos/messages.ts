@@ -84,6 +84,16 @@ export interface HeartbeatMsg {
   readonly commitIndex: number
 }
 
+/**
+ * A follower's answer to a heartbeat it accepted (`checkQuorum` only): the leader's ballot, which the
+ * follower has promised. A leader that gets neither these nor accepted messages from a majority within
+ * leaderTimeoutMsMin steps down (check-quorum).
+ */
+export interface HeartbeatAckMsg {
+  readonly type: 'heartbeat-ack'
+  readonly ballot: Ballot
+}
+
 /** A lagging or restarted replica asks for chosen values in [fromSlot, toSlot). */
 export interface CatchupRequestMsg {
   readonly type: 'catchup-request'
@@ -113,6 +123,7 @@ export type MultiPaxosMessage =
   | NackMsg
   | CommitMsg
   | HeartbeatMsg
+  | HeartbeatAckMsg
   | CatchupRequestMsg
   | CatchupReplyMsg
   | ForwardMsg

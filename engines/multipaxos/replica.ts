@@ -9,6 +9,9 @@
  * - Commander (sec. 2): the per-slot phase 2 state in `proposals` and onLeaderAccepted.
  * - Replica (sec. 2.1): onRequest, forwarding, learnChosen and executeReady (perform in slot order).
  * - State on disk and catch-up of lagging replicas (sec. 4): PaxosLog, onCatchupRequest/Reply.
+ * - Check-quorum (after Raft's, thesis sec. 6.2), with `checkQuorum`: followers answer heartbeats, a leader
+ *   that no majority answers steps down (checkQuorum), and prepares of a higher ballot are ignored while
+ *   a leader is heard (inLeaderLease), so the deposed leader cannot disrupt its successor.
  *
  * Role-specific behaviour sits behind `this.step` (follower / candidate / leader), swapped on role change,
  * as raft.go does; the common ballot checks happen once in the handlers.
@@ -39,6 +42,7 @@ import {
   type CommitMsg,
   commandCount,
   type ForwardMsg,
+  type HeartbeatAckMsg,
   type HeartbeatMsg,
   type MultiPaxosMessage,
   type NackMsg,
@@ -91,6 +95,8 @@ interface LeaderState {
   readonly proposedIds: Set<string>
   batchDue: boolean
   batchTimerSet: boolean
+  /** per follower, when it last answered at our ballot (heartbeat-ack or accepted); check-quorum */
+  readonly lastHeardMs: Map<NodeId, number>
 }
 
 /** What changes with the role (raft.go's `step`). */
@@ -98,6 +104,7 @@ interface RoleStep {
   readonly role: EngineRole
   onPromise(from: NodeId, msg: PromiseMsg): void
   onAccepted(from: NodeId, msg: AcceptedMsg): void
+  onHeartbeatAck(from: NodeId, msg: HeartbeatAckMsg): void
   onForward(from: NodeId, msg: ForwardMsg): void
   /** route client commands that wait at this replica */
   submit(cmds: Command[]): void
@@ -119,6 +126,8 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
   /** who this replica believes leads, and at which ballot */
   private leaderId: NodeId | null = null
   private leaderBallot: Ballot = ZERO_BALLOT
+  /** when a message of the leader we recognise last arrived (the lease of inLeaderLease) */
+  private lastLeaderContactMs = Number.NEGATIVE_INFINITY
   /** the highest ballot seen in any message: a takeover must go above it */
   private highestBallotSeen: Ballot = ZERO_BALLOT
   /** the highest commit index announced to this replica: slots below it are chosen somewhere */
@@ -148,6 +157,7 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
     this.leader = null
     this.leaderId = null
     this.leaderBallot = ZERO_BALLOT
+    this.lastLeaderContactMs = Number.NEGATIVE_INFINITY
     this.highestBallotSeen = this.log.promised
     this.knownCommitIndex = this.log.chosenPrefix
     this.forwarder.reset()
@@ -230,6 +240,9 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
       case 'heartbeat':
         this.onHeartbeat(from, msg)
         break
+      case 'heartbeat-ack':
+        this.step.onHeartbeatAck(from, msg)
+        break
       case 'catchup-request':
         this.onCatchupRequest(from, msg)
         break
@@ -268,6 +281,9 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
   // ---------------------------------------------------------------- acceptor (PMMC sec. 2)
 
   private onPrepare(from: NodeId, msg: PrepareMsg): void {
+    // While we hear a leader (checkQuorum), a higher ballot's prepare comes from a replica that cannot hear
+    // it, or from a deposed leader: ignore it, as if lost, rather than depose a leader a majority follows.
+    if (ballotGreater(msg.ballot, this.log.promised) && this.inLeaderLease()) return
     this.noteBallot(msg.ballot)
     if (compareBallots(msg.ballot, this.log.promised) < 0) {
       this.ctx.send(from, { type: 'nack', ballot: msg.ballot, promised: this.log.promised })
@@ -322,18 +338,24 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
   }
 
   private onHeartbeat(from: NodeId, msg: HeartbeatMsg): void {
-    this.onLeaderSignal(from, msg.ballot)
+    // One small answer per heartbeat, so the leader can count who still follows it (check-quorum).
+    if (this.onLeaderSignal(from, msg.ballot) && this.cfg.checkQuorum && this.leaderId === from)
+      this.ctx.send(from, { type: 'heartbeat-ack', ballot: msg.ballot })
     this.learnCommitIndex(from, msg.ballot, msg.commitIndex)
   }
 
-  /** A leader's heartbeat or commit: recognise it, or tell it (nack) that it has been superseded. */
-  private onLeaderSignal(from: NodeId, ballot: Ballot): void {
+  /**
+   * A leader's heartbeat or commit: recognise it, or tell it (nack) that it has been superseded. Returns
+   * whether the ballot stands (>= our promise).
+   */
+  private onLeaderSignal(from: NodeId, ballot: Ballot): boolean {
     this.noteBallot(ballot)
     if (compareBallots(ballot, this.log.promised) < 0) {
       this.ctx.send(from, { type: 'nack', ballot, promised: this.log.promised })
-      return
+      return false
     }
     this.recognizeLeader(from, ballot)
+    return true
   }
 
   /**
@@ -503,6 +525,7 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
       proposedIds: new Set(),
       batchDue: false,
       batchTimerSet: false,
+      lastHeardMs: new Map(this.peers.map((peer) => [peer, this.ctx.now()])),
     }
     this.candidate = null
     this.leader = leader
@@ -605,7 +628,14 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
   private onLeaderAccepted(from: NodeId, msg: AcceptedMsg): void {
     const leader = this.leader
     if (leader === null || !ballotEquals(msg.ballot, leader.ballot)) return
+    leader.lastHeardMs.set(from, this.ctx.now())
     this.countAcceptVote(leader, msg.slot, from)
+  }
+
+  private onLeaderHeartbeatAck(from: NodeId, msg: HeartbeatAckMsg): void {
+    const leader = this.leader
+    if (leader === null || !ballotEquals(msg.ballot, leader.ballot) || !leader.lastHeardMs.has(from)) return
+    leader.lastHeardMs.set(from, this.ctx.now())
   }
 
   private countAcceptVote(leader: LeaderState, slot: number, from: NodeId): void {
@@ -631,8 +661,36 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
   private onLeaderHeartbeatTimeout(): void {
     const leader = this.leader
     if (leader === null) return
+    if (!this.checkQuorum(leader)) return
     this.broadcastHeartbeat(leader)
     this.ctx.setTimer(TIMER_HEARTBEAT, this.cfg.heartbeatIntervalMs)
+  }
+
+  /**
+   * Check-quorum (Raft thesis sec. 6.2, applied here): a leader that has heard no heartbeat-ack or accepted
+   * from a majority (itself included) within leaderTimeoutMsMin steps down, instead of leading on,
+   * choosing nothing, while its inbound links are cut; the followers then time out and elect a leader a
+   * majority can answer. Returns whether we still lead.
+   */
+  private checkQuorum(leader: LeaderState): boolean {
+    if (!this.cfg.checkQuorum) return true
+    const now = this.ctx.now()
+    let heard = 1 // ourselves
+    for (const at of leader.lastHeardMs.values()) if (now - at < this.cfg.leaderTimeoutMsMin) heard++
+    if (heard >= this.quorum) return true
+    this.becomeFollower() // emits stepped-down
+    return false
+  }
+
+  /**
+   * With checkQuorum: we lead, or heard the leader we recognise within leaderTimeoutMsMin. A leader keeps
+   * it only while a majority answers (checkQuorum), so a deposed leader's followers are free within one
+   * minimum timeout of its last message.
+   */
+  private inLeaderLease(): boolean {
+    if (!this.cfg.checkQuorum) return false
+    if (this.step.role === 'leader') return true
+    return this.leaderId !== null && this.ctx.now() - this.lastLeaderContactMs < this.cfg.leaderTimeoutMsMin
   }
 
   private broadcastHeartbeat(leader: LeaderState): void {
@@ -710,6 +768,7 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
     const changed = this.leaderId !== from
     this.leaderId = from
     this.leaderBallot = ballot
+    this.lastLeaderContactMs = this.ctx.now()
     this.armElectionTimer()
     if (changed) this.forwarder.forwardAll()
   }
@@ -748,6 +807,7 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
     role: 'follower',
     onPromise: () => {},
     onAccepted: () => {},
+    onHeartbeatAck: () => {},
     onForward: () => {}, // a stale forwarder: its origin re-forwards once it learns the leader
     submit: (cmds) => this.forwarder.sendTo(this.leaderId, cmds, this.cfg.batchMaxCommands),
     onHeartbeatTimeout: () => {},
@@ -766,6 +826,7 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
     role: 'leader',
     onPromise: () => {},
     onAccepted: (from, msg) => this.onLeaderAccepted(from, msg),
+    onHeartbeatAck: (from, msg) => this.onLeaderHeartbeatAck(from, msg),
     onForward: (from, msg) => this.onLeaderForward(from, msg),
     submit: (cmds) => {
       if (this.leader !== null) this.enqueue(this.leader, cmds)

@@ -39,6 +39,13 @@ export const raftConfigSchema = z
     /** run the pre-vote phase (Raft thesis sec. 9.6) before incrementing the term */
     preVote: z.boolean(),
     /**
+     * check-quorum (thesis sec. 6.2, etcd's CheckQuorum): a leader that has not heard from a majority
+     * (itself included) within electionTimeoutMsMin steps down; and a server that heard a leader within
+     * electionTimeoutMsMin ignores RequestVote of a higher term (thesis sec. 4.2.3), so the deposed
+     * leader cannot disrupt the one elected without it. false: neither (the paper's algorithm)
+     */
+    checkQuorum: z.boolean({ message: 'checkQuorum must be true or false' }),
+    /**
      * the replica that campaigns at once on its first start (empty durable state), so benchmarks can place
      * the leader: an index into nodes or a node id; null: every replica waits its election timeout
      */
@@ -58,6 +65,12 @@ export const raftConfigSchema = z
     message: 'heartbeatIntervalMs must be below electionTimeoutMsMin, or followers suspect a live leader',
     path: ['heartbeatIntervalMs'],
   })
+  .refine((c) => !c.checkQuorum || 2 * c.heartbeatIntervalMs <= c.electionTimeoutMsMin, {
+    message:
+      'with checkQuorum, heartbeatIntervalMs must be at most half of electionTimeoutMsMin (the leader needs its ' +
+      "followers' answers within electionTimeoutMsMin, or it steps down): lower heartbeatIntervalMs, or set checkQuorum: false",
+    path: ['heartbeatIntervalMs'],
+  })
 
 export type RaftConfig = z.output<typeof raftConfigSchema>
 export type RaftTestFault = RaftConfig['testFault']
@@ -75,6 +88,7 @@ export const RAFT_DEFAULTS: RaftConfig = {
   maxUncommittedCommands: 10_000,
   maxPendingCommands: 10_000,
   preVote: false,
+  checkQuorum: true,
   initialLeader: 0,
   testFault: 'none',
 }

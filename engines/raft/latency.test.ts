@@ -42,4 +42,12 @@ describe('raft config', () => {
     assert.throws(() => raftEngine.parseConfig({ heartbeatIntervalMs: 600 }), /raft\.heartbeatIntervalMs/)
     assert.equal(raftEngine.parseConfig({ initialLeader: null }).initialLeader, null)
   })
+
+  it('checkQuorum: on by default, a boolean, and only with heartbeats at most half the minimum timeout', () => {
+    assert.equal(config.checkQuorum, true)
+    assert.throws(() => raftEngine.parseConfig({ checkQuorum: 1 }), /raft\.checkQuorum: .*true or false/)
+    const tooSlow = { heartbeatIntervalMs: 300, electionTimeoutMsMin: 500 }
+    assert.throws(() => raftEngine.parseConfig(tooSlow), /raft\.heartbeatIntervalMs: .*checkQuorum: false/)
+    assert.equal(raftEngine.parseConfig({ ...tooSlow, checkQuorum: false }).checkQuorum, false)
+  })
 })

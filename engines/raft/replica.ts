@@ -10,6 +10,8 @@
  *   (leader), with fast backtracking (sec. 5.3's conflict hint) and a pipeline per follower.
  * - Commitment (sec. 5.3, 5.4.2 / Figure 8): maybeCommit counts replicas only for a current-term entry.
  * - Client interaction (sec. 8): a no-op at term start, forwarding to the leader, reads through the log.
+ * - Check-quorum (thesis sec. 6.2) and ignoring disruptive RequestVotes (thesis sec. 4.2.3), both with
+ *   `checkQuorum`: checkQuorum at every heartbeat tick, `inLeaderLease` in checkTerm.
  *
  * Role-specific behaviour sits behind `this.step` (follower / candidate / leader), swapped on role
  * change, as raft.go does with `r.step = stepLeader`.
@@ -51,6 +53,8 @@ interface Progress {
   probeSentMs: number
   /** the highest commit index the follower can have learned from what we sent: min(leaderCommit, last index covered) */
   sentCommit: number
+  /** when the follower last answered us in this term (check-quorum, thesis sec. 6.2); the election at first */
+  lastHeardMs: number
 }
 
 interface LeaderState {
@@ -220,6 +224,10 @@ export class RaftReplica implements Engine<RaftMessage> {
   private checkTerm(from: NodeId, msg: Exclude<RaftMessage, ForwardMsg>): boolean {
     const term = this.log.currentTerm
     if (msg.term > term) {
+      // Thesis sec. 4.2.3 (etcd's CheckQuorum): while we hear a leader, a higher-term RequestVote comes from
+      // a server that cannot hear it (or a deposed leader); ignoring it, as if lost, keeps it from
+      // deposing a leader a majority still follows. Pre-votes have their own rule in onRequestVote.
+      if (msg.type === 'request-vote' && !msg.preVote && this.inLeaderLease()) return false
       const preVoteTraffic =
         (msg.type === 'request-vote' && msg.preVote) ||
         (msg.type === 'request-vote-reply' && msg.preVote && msg.granted)
@@ -266,6 +274,17 @@ export class RaftReplica implements Engine<RaftMessage> {
       this.armElectionTimer() // Figure 2, Followers: granting a vote resets the election timeout
     }
     this.ctx.send(from, { type: 'request-vote-reply', term, granted, preVote: false })
+  }
+
+  /**
+   * With checkQuorum: we lead, or heard the leader of our term within electionTimeoutMsMin. A leader keeps
+   * it only while a majority answers (checkQuorum), so a deposed leader's followers are free within one
+   * minimum election timeout of its last AppendEntries.
+   */
+  private inLeaderLease(): boolean {
+    if (!this.cfg.checkQuorum) return false
+    if (this.step.role === 'leader') return true
+    return this.leaderId !== null && this.ctx.now() - this.lastLeaderContactMs < this.cfg.electionTimeoutMsMin
   }
 
   /** Followers and candidates (Figure 2): no leader heard for an election timeout -> campaign. */
@@ -332,6 +351,7 @@ export class RaftReplica implements Engine<RaftMessage> {
         lastProgressMs: now,
         probeSentMs: Number.NEGATIVE_INFINITY,
         sentCommit: 0,
+        lastHeardMs: now,
       })
     const leader: LeaderState = { term, progress, proposedIds: new Set() }
     this.candidate = null
@@ -466,6 +486,7 @@ export class RaftReplica implements Engine<RaftMessage> {
     const leader = this.leader
     const pr = leader?.progress.get(from)
     if (leader === null || pr === undefined) return
+    pr.lastHeardMs = this.ctx.now() // of our term (checkTerm): it still follows us
     if (msg.success) {
       if (msg.matchIndex > this.log.lastIndex)
         throw new Error(`internal: ${from} acknowledged ${msg.matchIndex} beyond our log`)
@@ -549,6 +570,7 @@ export class RaftReplica implements Engine<RaftMessage> {
     const leader = this.leader
     if (leader === null) return
     const now = this.ctx.now()
+    if (!this.checkQuorum(leader, now)) return
     for (const [peer, pr] of leader.progress) {
       // AppendEntries lost or unanswered for retransmitMs: go back to probing from the match index.
       if (!pr.probing && pr.inflight.length > 0 && now - pr.lastProgressMs >= this.cfg.retransmitMs) {
@@ -559,6 +581,22 @@ export class RaftReplica implements Engine<RaftMessage> {
       this.sendAppend(leader, peer, true)
     }
     this.ctx.setTimer(TIMER_HEARTBEAT, this.cfg.heartbeatIntervalMs)
+  }
+
+  /**
+   * Check-quorum (thesis sec. 6.2): a leader that has not heard from a majority (itself included) within
+   * electionTimeoutMsMin steps down, instead of leading on, committing nothing, while its inbound links
+   * are cut; its followers then time out and elect a leader a majority can answer. Returns whether we
+   * still lead.
+   */
+  private checkQuorum(leader: LeaderState, now: number): boolean {
+    if (!this.cfg.checkQuorum) return true
+    let heard = 1 // ourselves
+    for (const pr of leader.progress.values())
+      if (now - pr.lastHeardMs < this.cfg.electionTimeoutMsMin) heard++
+    if (heard >= this.quorum) return true
+    this.becomeFollower(leader.term, null) // emits stepped-down
+    return false
   }
 
   // ---------------------------------------------------------------- applying committed entries

@@ -12,6 +12,7 @@ export {
 } from './run-seeds.ts'
 export { parseSeeds } from './seeds.ts'
 export {
+  type InboundCut,
   type LinearizabilityVerdict,
   type SimOptions,
   type SimResult,

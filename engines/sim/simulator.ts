@@ -43,6 +43,12 @@ export interface SimOptions {
   readonly sharedKeys?: number
   /** true (default): a fault profile derived from the seed; false: none; partial: derived, overridden */
   readonly faults?: boolean | Partial<FaultProfile>
+  /**
+   * Scripted faults on top of the profile: at `atMs` (safety phase), every link into `into` (a node id,
+   * or whichever node then believes it leads) is blocked, one way, until the liveness phase heals every
+   * partition. For tests of what an engine does under a given cut (check-quorum); default none.
+   */
+  readonly inboundCuts?: readonly InboundCut[]
   /** default 3000 */
   readonly safetyPhaseMs?: number
   /** default 10000 */
@@ -68,6 +74,12 @@ export interface SimOptions {
   readonly checkLinearizability?: boolean
   /** the checker's time budget (wall clock); default 5000 */
   readonly checkTimeBudgetMs?: number
+}
+
+export interface InboundCut {
+  readonly atMs: number
+  /** a node id, or 'leader': the node whose status() says it leads at atMs (none leading: no cut) */
+  readonly into: NodeId | 'leader'
 }
 
 export type LinearizabilityVerdict = 'linearizable' | 'violation' | 'unknown' | 'not-checked'
@@ -152,6 +164,7 @@ type SimEvent =
   | { readonly kind: 'fault' }
   | { readonly kind: 'restart'; readonly node: number }
   | { readonly kind: 'heal'; readonly partition: number }
+  | { readonly kind: 'cut'; readonly into: NodeId | 'leader' }
   | { readonly kind: 'liveness' }
 
 interface SimNode {
@@ -328,6 +341,14 @@ class Simulation {
       if (this.profile.crashes || this.profile.partitions || this.profile.oneWayPartitions) {
         this.queue.push(this.nextFaultDelayUs(), { kind: 'fault' })
       }
+      for (const cut of this.options.inboundCuts ?? []) {
+        const atUs = Math.round(cut.atMs * US_PER_MS)
+        if (!(atUs >= 0 && atUs < this.safetyEndUs))
+          throw new RangeError(`inboundCuts: atMs ${cut.atMs} is not within the safety phase`)
+        if (cut.into !== 'leader' && !this.nodeIds.includes(cut.into))
+          throw new RangeError(`inboundCuts: '${cut.into}' is not a node (use r0..r${this.nodes.length - 1})`)
+        this.queue.push(atUs, { kind: 'cut', into: cut.into })
+      }
       this.queue.push(this.safetyEndUs, { kind: 'liveness' })
       for (;;) {
         const next = this.queue.pop()
@@ -439,6 +460,10 @@ class Simulation {
         this.count(`${this.nowUs} heal ${event.partition}`)
         this.note(`heal partition #${event.partition}`)
         this.heal(event.partition)
+        return
+      case 'cut':
+        this.count(`${this.nowUs} cut into ${event.into}`)
+        this.cutInbound(event.into)
         return
       case 'liveness':
         this.count(`${this.nowUs} liveness`)
@@ -771,6 +796,21 @@ class Simulation {
     for (let a = 0; a < n; a++) for (let b = 0; b < n; b++) if (a !== b) all.push([a, b])
     const links = all.filter(() => rng.chance(0.3))
     return links.length > 0 ? links : [rng.pick(all)]
+  }
+
+  /** a scripted one-way cut of every link into a node, kept until the liveness phase */
+  private cutInbound(into: NodeId | 'leader'): void {
+    const target = into === 'leader' ? this.believedLeaders()[0] : this.nodes[this.nodeIds.indexOf(into)]
+    if (target === undefined) {
+      this.note(`inbound cut into ${into}: nobody leads, no cut`)
+      return
+    }
+    const links: Array<[number, number]> = []
+    for (const node of this.nodes) if (node !== target) links.push([node.index, target.index])
+    const id = this.nextPartitionId++
+    this.partitions.set(id, links)
+    for (const [a, b] of links) this.blocked[a]![b]!++
+    this.note(`inbound cut #${id} into ${target.id} until the liveness phase`)
   }
 
   private heal(partition: number): void {
