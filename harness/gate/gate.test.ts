@@ -172,6 +172,28 @@ test('defaults gate p50, p99 and throughput; warnings name another machine and t
   assert.ok(r.warnings.some((w) => /processing delay of 5 ms/.test(w)))
 })
 
+test("a warning names the engine settings that differ from the baseline's (a changed default too)", (t) => {
+  const dir = tempResults(t)
+  const b = writeSyntheticRun(join(dir, 'b'), [{ engine: 'multipaxos', reps: BASE }])
+  const c = writeSyntheticRun(join(dir, 'c'), [{ engine: 'multipaxos', reps: BASE }])
+  const runJson = (at: string, resolved: Record<string, unknown>) =>
+    writeFileSync(
+      join(at, 'run.json'),
+      JSON.stringify({ options: { engine: 'multipaxos' }, engineConfigResolved: resolved }),
+    )
+  runJson(b, { heartbeatIntervalMs: 50, retransmitMs: 300 })
+  runJson(c, { heartbeatIntervalMs: 50, retransmitMs: 200, checkQuorum: true })
+  const warned = runGate({ baselineDir: b, currentDir: c }).warnings.filter((w) => /engine config/.test(w))
+  assert.equal(warned.length, 1)
+  assert.match(warned[0]!, /\(multipaxos\): checkQuorum absent -> true, retransmitMs 300 -> 200:/)
+  // the same settings: nothing to say
+  runJson(c, { retransmitMs: 300, heartbeatIntervalMs: 50 })
+  assert.deepEqual(
+    runGate({ baselineDir: b, currentDir: c }).warnings.filter((w) => /engine config/.test(w)),
+    [],
+  )
+})
+
 test('micro benchmarks: an ops/s ratio below -10% fails, noise passes, tags pick a benchmark', (t) => {
   const dir = tempResults(t)
   const b = writeSyntheticMicro(join(dir, 'b'), { codec: [100_000, 101_000, 99_000], kv: [500, 505, 495] })

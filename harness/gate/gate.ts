@@ -270,11 +270,35 @@ function warningsOf(current: GateInput, baseline: GateInput): string[] {
         `the ${name} run's replicas ran with a processing delay of ${[...d].join(', ')} ms (the gate-testing knob)`,
       )
   }
+  const changed = engineConfigChanges(baseline.run?.engineConfig, current.run?.engineConfig)
+  if (changed !== null)
+    w.push(
+      `the engine config differs from the baseline's (${changed.engine}): ${changed.keys.join(', ')}: ratios compare settings (a changed default, too) as well as code`,
+    )
   if (current.run !== null && baseline.run === null && baseline.micro !== null)
     w.push(`${baseline.dir} has no summary.json: relative limits on the run are unknown`)
   if (current.micro !== null && baseline.micro === null && baseline.run !== null)
     w.push(`${baseline.dir} has no micro.json: relative limits on micro benchmarks are unknown`)
   return w
+}
+
+type RecordedConfig =
+  | { readonly engine: string; readonly resolved: Record<string, unknown> }
+  | null
+  | undefined
+
+/** The keys whose resolved values differ (`key baseline -> current`), when both runs recorded one engine's. */
+function engineConfigChanges(
+  baseline: RecordedConfig,
+  current: RecordedConfig,
+): { engine: string; keys: string[] } | null {
+  if (baseline == null || current == null || baseline.engine !== current.engine) return null
+  const show = (v: unknown) => (v === undefined ? 'absent' : JSON.stringify(v))
+  const keys = [...new Set([...Object.keys(baseline.resolved), ...Object.keys(current.resolved)])]
+    .sort()
+    .filter((k) => show(baseline.resolved[k]) !== show(current.resolved[k]))
+    .map((k) => `${k} ${show(baseline.resolved[k])} -> ${show(current.resolved[k])}`)
+  return keys.length === 0 ? null : { engine: current.engine, keys }
 }
 
 const ORDER: Readonly<Record<GateVerdict, number>> = { fail: 0, unknown: 1, pass: 2 }

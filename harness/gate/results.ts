@@ -26,6 +26,8 @@ export interface GateInput {
     readonly summary: RunSummary
     readonly cases: ReadonlyMap<string, GateCase>
     readonly env: { readonly cpuModel?: string; readonly cpuCount?: number } | null
+    /** run.json: the first cell's engine and its config with every default filled in, when recorded */
+    readonly engineConfig: { readonly engine: string; readonly resolved: Record<string, unknown> } | null
   } | null
   readonly micro: MicroResults | null
   /** per cell: its latency log, read once */
@@ -116,7 +118,7 @@ export function readGateInput(dir: string): GateInput {
     }
     const envFile = join(dir, 'env.json')
     const env = existsSync(envFile) ? (readJson(envFile) as { cpuModel?: string; cpuCount?: number }) : null
-    run = { summary, cases, env }
+    run = { summary, cases, env, engineConfig: engineConfigOf(join(dir, 'run.json')) }
   }
   return { dir, run, micro, latency: new Map() }
 }
@@ -217,4 +219,14 @@ export function cellFigure(input: GateInput, cell: CellSummary, t: Threshold): n
       'keep the cells/*/latency.hlog files in the baseline (`consensus-bench gate --save-baseline` does)',
     )
   return round3(summary[field] / 1000)
+}
+
+/** run.json's engine and resolved config (older runs and hand-made directories may lack them). */
+function engineConfigOf(runFile: string): { engine: string; resolved: Record<string, unknown> } | null {
+  if (!existsSync(runFile)) return null
+  const run = readJson(runFile) as { options?: { engine?: unknown }; engineConfigResolved?: unknown }
+  const engine = run.options?.engine
+  const resolved = run.engineConfigResolved
+  if (typeof engine !== 'string' || typeof resolved !== 'object' || resolved === null) return null
+  return { engine, resolved: resolved as Record<string, unknown> }
 }
