@@ -214,6 +214,13 @@ function linkFaultsUnavailable(o: { topology?: string | undefined }) {
   return null
 }
 
+/** An engine's config with every default filled in (as given for a fake host or an unknown engine). */
+function resolvedEngineConfig(o: RunOptions): unknown {
+  return o.hostEntry === undefined
+    ? (findEngine(o.engine)?.parseConfig(o.engineConfig) ?? null)
+    : o.engineConfig
+}
+
 /** Validates and fills in defaults; throws RunOptionError naming the option and the fix. */
 
 export function resolveRunOptions(input: RunOptionsInput): RunOptions {
@@ -388,10 +395,14 @@ export async function runMatrix(
       command: 'run',
       argv: hooks.argv ?? null,
       options: { ...first.resolved, resultsRoot: undefined },
-      engineConfigResolved:
-        first.resolved.hostEntry === undefined
-          ? (findEngine(first.resolved.engine)?.parseConfig(first.resolved.engineConfig) ?? null)
-          : first.resolved.engineConfig,
+      engineConfigResolved: resolvedEngineConfig(first.resolved),
+      // per engine or variant label: what the regression gate compares with a baseline's
+      engineConfigsResolved: Object.fromEntries(
+        resolved.map((c) => [
+          c.label,
+          { engine: c.resolved.engine, config: resolvedEngineConfig(c.resolved) },
+        ]),
+      ),
       topology: first.resolved.topology ?? 'lan',
       startedAt: startedAt.toISOString(),
       plan,

@@ -176,22 +176,46 @@ test("a warning names the engine settings that differ from the baseline's (a cha
   const dir = tempResults(t)
   const b = writeSyntheticRun(join(dir, 'b'), [{ engine: 'multipaxos', reps: BASE }])
   const c = writeSyntheticRun(join(dir, 'c'), [{ engine: 'multipaxos', reps: BASE }])
-  const runJson = (at: string, resolved: Record<string, unknown>) =>
+  const runJson = (at: string, configs: Record<string, Record<string, unknown>>) =>
     writeFileSync(
       join(at, 'run.json'),
-      JSON.stringify({ options: { engine: 'multipaxos' }, engineConfigResolved: resolved }),
+      JSON.stringify({
+        engineConfigsResolved: Object.fromEntries(
+          Object.entries(configs).map(([label, config]) => [label, { engine: label.split('-')[0], config }]),
+        ),
+      }),
     )
-  runJson(b, { heartbeatIntervalMs: 50, retransmitMs: 300 })
-  runJson(c, { heartbeatIntervalMs: 50, retransmitMs: 200, checkQuorum: true })
-  const warned = runGate({ baselineDir: b, currentDir: c }).warnings.filter((w) => /engine config/.test(w))
-  assert.equal(warned.length, 1)
-  assert.match(warned[0]!, /\(multipaxos\): checkQuorum absent -> true, retransmitMs 300 -> 200:/)
-  // the same settings: nothing to say
-  runJson(c, { retransmitMs: 300, heartbeatIntervalMs: 50 })
-  assert.deepEqual(
-    runGate({ baselineDir: b, currentDir: c }).warnings.filter((w) => /engine config/.test(w)),
-    [],
+  const warned = () =>
+    runGate({ baselineDir: b, currentDir: c }).warnings.filter((w) => /engine config/.test(w))
+  // a baseline from before engineConfigsResolved: the first engine's, by its name
+  writeFileSync(
+    join(b, 'run.json'),
+    JSON.stringify({
+      options: { engine: 'multipaxos' },
+      engineConfigResolved: { heartbeatIntervalMs: 50, retransmitMs: 300 },
+    }),
   )
+  runJson(c, { multipaxos: { heartbeatIntervalMs: 50, retransmitMs: 200, checkQuorum: true } })
+  assert.equal(warned().length, 1)
+  assert.match(warned()[0]!, /\(multipaxos\): checkQuorum absent -> true, retransmitMs 300 -> 200:/)
+  // per label: each engine and variant compared with its own
+  runJson(b, {
+    multipaxos: { retransmitMs: 300 },
+    'raft-prevote': { preVote: true },
+    raft: { preVote: false },
+  })
+  runJson(c, {
+    multipaxos: { retransmitMs: 300 },
+    'raft-prevote': { preVote: false },
+    raft: { preVote: false },
+  })
+  assert.deepEqual(
+    warned().map((w) => w.split(':')[0]),
+    ["the engine config differs from the baseline's (raft-prevote)"],
+  )
+  // the same settings: nothing to say
+  runJson(c, { multipaxos: { retransmitMs: 300 }, 'raft-prevote': { preVote: true } })
+  assert.deepEqual(warned(), [])
 })
 
 test('micro benchmarks: an ops/s ratio below -10% fails, noise passes, tags pick a benchmark', (t) => {

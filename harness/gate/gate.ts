@@ -12,7 +12,14 @@
 
 import { bootstrapFigure, bootstrapRatio, mean, type RatioFigure } from '../claims/bootstrap.ts'
 import type { Figure } from '../claims/types.ts'
-import { caseMatches, cellFigure, type GateCase, type GateInput, readGateInput } from './results.ts'
+import {
+  caseMatches,
+  cellFigure,
+  type GateCase,
+  type GateInput,
+  type RecordedEngineConfig,
+  readGateInput,
+} from './results.ts'
 import {
   type Comparison,
   DEFAULT_MICRO_THRESHOLDS,
@@ -270,11 +277,13 @@ function warningsOf(current: GateInput, baseline: GateInput): string[] {
         `the ${name} run's replicas ran with a processing delay of ${[...d].join(', ')} ms (the gate-testing knob)`,
       )
   }
-  const changed = engineConfigChanges(baseline.run?.engineConfig, current.run?.engineConfig)
-  if (changed !== null)
-    w.push(
-      `the engine config differs from the baseline's (${changed.engine}): ${changed.keys.join(', ')}: ratios compare settings (a changed default, too) as well as code`,
-    )
+  for (const [label, config] of current.run?.engineConfigs ?? []) {
+    const changed = engineConfigChanges(baseline.run?.engineConfigs.get(label), config)
+    if (changed.length > 0)
+      w.push(
+        `the engine config differs from the baseline's (${label}): ${changed.join(', ')}: ratios compare settings (a changed default, too) as well as code`,
+      )
+  }
   if (current.run !== null && baseline.run === null && baseline.micro !== null)
     w.push(`${baseline.dir} has no summary.json: relative limits on the run are unknown`)
   if (current.micro !== null && baseline.micro === null && baseline.run !== null)
@@ -282,23 +291,17 @@ function warningsOf(current: GateInput, baseline: GateInput): string[] {
   return w
 }
 
-type RecordedConfig =
-  | { readonly engine: string; readonly resolved: Record<string, unknown> }
-  | null
-  | undefined
-
-/** The keys whose resolved values differ (`key baseline -> current`), when both runs recorded one engine's. */
+/** The keys whose resolved values differ (`key baseline -> current`), when both ran that engine. */
 function engineConfigChanges(
-  baseline: RecordedConfig,
-  current: RecordedConfig,
-): { engine: string; keys: string[] } | null {
-  if (baseline == null || current == null || baseline.engine !== current.engine) return null
+  baseline: RecordedEngineConfig | undefined,
+  current: RecordedEngineConfig,
+): string[] {
+  if (baseline === undefined || baseline.engine !== current.engine) return []
   const show = (v: unknown) => (v === undefined ? 'absent' : JSON.stringify(v))
-  const keys = [...new Set([...Object.keys(baseline.resolved), ...Object.keys(current.resolved)])]
+  return [...new Set([...Object.keys(baseline.resolved), ...Object.keys(current.resolved)])]
     .sort()
     .filter((k) => show(baseline.resolved[k]) !== show(current.resolved[k]))
     .map((k) => `${k} ${show(baseline.resolved[k])} -> ${show(current.resolved[k])}`)
-  return keys.length === 0 ? null : { engine: current.engine, keys }
 }
 
 const ORDER: Readonly<Record<GateVerdict, number>> = { fail: 0, unknown: 1, pass: 2 }

@@ -26,8 +26,8 @@ export interface GateInput {
     readonly summary: RunSummary
     readonly cases: ReadonlyMap<string, GateCase>
     readonly env: { readonly cpuModel?: string; readonly cpuCount?: number } | null
-    /** run.json: the first cell's engine and its config with every default filled in, when recorded */
-    readonly engineConfig: { readonly engine: string; readonly resolved: Record<string, unknown> } | null
+    /** run.json: per engine or variant label, its engine and config with every default filled in */
+    readonly engineConfigs: ReadonlyMap<string, RecordedEngineConfig>
   } | null
   readonly micro: MicroResults | null
   /** per cell: its latency log, read once */
@@ -118,7 +118,7 @@ export function readGateInput(dir: string): GateInput {
     }
     const envFile = join(dir, 'env.json')
     const env = existsSync(envFile) ? (readJson(envFile) as { cpuModel?: string; cpuCount?: number }) : null
-    run = { summary, cases, env, engineConfig: engineConfigOf(join(dir, 'run.json')) }
+    run = { summary, cases, env, engineConfigs: engineConfigsOf(join(dir, 'run.json')) }
   }
   return { dir, run, micro, latency: new Map() }
 }
@@ -221,12 +221,31 @@ export function cellFigure(input: GateInput, cell: CellSummary, t: Threshold): n
   return round3(summary[field] / 1000)
 }
 
-/** run.json's engine and resolved config (older runs and hand-made directories may lack them). */
-function engineConfigOf(runFile: string): { engine: string; resolved: Record<string, unknown> } | null {
-  if (!existsSync(runFile)) return null
-  const run = readJson(runFile) as { options?: { engine?: unknown }; engineConfigResolved?: unknown }
-  const engine = run.options?.engine
-  const resolved = run.engineConfigResolved
-  if (typeof engine !== 'string' || typeof resolved !== 'object' || resolved === null) return null
-  return { engine, resolved: resolved as Record<string, unknown> }
+export interface RecordedEngineConfig {
+  readonly engine: string
+  readonly resolved: Record<string, unknown>
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null
+
+/**
+ * run.json's resolved engine configs by label (`engineConfigsResolved`); runs recorded before it have
+ * the first cell's only (`engineConfigResolved`, under its engine's name); hand-made directories none.
+ */
+function engineConfigsOf(runFile: string): Map<string, RecordedEngineConfig> {
+  const configs = new Map<string, RecordedEngineConfig>()
+  if (!existsSync(runFile)) return configs
+  const run = readJson(runFile) as {
+    options?: { engine?: unknown }
+    engineConfigResolved?: unknown
+    engineConfigsResolved?: unknown
+  }
+  if (isObject(run.engineConfigsResolved)) {
+    for (const [label, v] of Object.entries(run.engineConfigsResolved))
+      if (isObject(v) && typeof v.engine === 'string' && isObject(v.config))
+        configs.set(label, { engine: v.engine, resolved: v.config })
+  } else if (typeof run.options?.engine === 'string' && isObject(run.engineConfigResolved)) {
+    configs.set(run.options.engine, { engine: run.options.engine, resolved: run.engineConfigResolved })
+  }
+  return configs
 }
