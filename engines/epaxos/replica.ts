@@ -713,15 +713,16 @@ export class EpaxosReplica implements Engine<EpaxosMessage> {
     const retried = own?.status === 'preaccepted' && own.vballot.round > 0 && !own.unchanged
     const proved = retried || conflicts.some((c) => this.provesNoFastCommit(d, c))
     for (const c of conflicts) this.excludeLeader(d, from, c)
-    if (!proved && !this.mayHaveFastCommitted(d)) {
-      // the cycle breaking below proved it: say so (the simulator and the scenarios count it)
+    const cycleBroken = !proved && !this.mayHaveFastCommitted(d)
+    if (cycleBroken) {
+      // the exclusions (excludeLeader) left too few replicas for a fast quorum: say so, tests count it
       const without = [...d.excluded].sort().join(',')
       this.ctx.emit({
         type: 'recovery',
         detail: `no fast quorum ${d.id} ballot ${d.ballot.round} without ${without}`,
       })
     }
-    if (proved || !this.mayHaveFastCommitted(d)) {
+    if (proved || cycleBroken) {
       const reports = [...d.reports.values()].filter((r): r is InstanceReport => r !== null)
       this.restartPreAccept(d, d.cmd!, reports)
       return
