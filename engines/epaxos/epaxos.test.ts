@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { conformanceSuite, describeFailures, runConformanceSeeds, runSeeds } from '../conformance.case.ts'
+import type { EngineEvent } from '../core/engine.ts'
 import { CRASH_STORM } from '../sim/faults.ts'
 import { simulate } from '../sim/simulator.ts'
 import { epaxosEngine } from './index.ts'
@@ -41,13 +42,32 @@ describe('epaxos in the simulator', () => {
     assert.ok(crashes > 0 && slow > 0, 'crash storms crashed nothing, or nothing took the slow path')
   })
 
-  it('five replicas, crash storms: TryPreAccepts run, are taken and refused, and stay safe', () => {
+  it('five replicas, crash storms: TryPreAccepts run, are taken and refused, break cycles, and stay safe', () => {
     let sent = 0
     let taken = 0
     let refused = 0
+    let noFastQuorum = 0
+    // counts the recoveries that the cycle breaking sent to PreAccept again (the simulator counts
+    // events by type only)
+    const counting: typeof epaxosEngine = {
+      ...epaxosEngine,
+      create: (ctx) =>
+        epaxosEngine.create(
+          new Proxy(ctx, {
+            get: (target, prop, receiver) =>
+              prop === 'emit'
+                ? (event: EngineEvent) => {
+                    if (event.type === 'recovery' && event.detail?.startsWith('no fast quorum'))
+                      noFastQuorum++
+                    target.emit(event)
+                  }
+                : Reflect.get(target, prop, receiver),
+          }),
+        ),
+    }
     for (const seed of [7, 17, 18, 19]) {
       const r = simulate({
-        engine: epaxosEngine,
+        engine: counting,
         seed,
         nodes: 5,
         faults: CRASH_STORM,
@@ -62,8 +82,8 @@ describe('epaxos in the simulator', () => {
       assert.deepEqual([...r.safety.problems, ...r.liveness.problems], [], `seed ${seed}`)
     }
     assert.ok(
-      sent > 0 && taken > 0 && refused > 0,
-      `try-preaccepts ${sent}, taken ${taken}, refused ${refused}`,
+      sent > 0 && taken > 0 && refused > 0 && noFastQuorum > 0,
+      `try-preaccepts ${sent}, taken ${taken}, refused ${refused}, cycle breaks ${noFastQuorum}`,
     )
   })
 

@@ -101,6 +101,9 @@ export interface TryPreAcceptConflict {
   readonly status: InstanceStatus
   /** its deps there (final when committed) */
   readonly deps: readonly string[]
+  /** the ballot its attributes were recorded at there (round 0: from its command leader's PreAccept,
+   * received before any recovery of it was promised there) */
+  readonly vballot: Ballot
 }
 
 export interface TryPreAcceptReplyMsg {
