@@ -263,6 +263,8 @@ export async function startReplica(
     },
     storage,
     execute: (cmd: Command) => kv.apply(cmd).result,
+    snapshotState: () => kv.snapshot(),
+    installState: (snapshot) => kv.install(snapshot),
     reply(id, outcome) {
       gate.push({ kind: 'reply', id, outcome })
     },
