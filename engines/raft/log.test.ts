@@ -4,6 +4,9 @@ import { SimStorage } from '../sim/storage.ts'
 import { RaftLog } from './log.ts'
 import { NOOP } from './messages.ts'
 
+/** A stand-in state machine snapshot: the log only stores and returns it. */
+const state = (tag: string) => ({ data: [['tag', tag] as [string, string]], sessions: [], applied: 0 })
+
 function logWithTerms(storage: SimStorage, terms: number[]): RaftLog {
   const log = RaftLog.load(storage)
   for (const term of terms) {
@@ -69,5 +72,70 @@ describe('RaftLog (durable currentTerm, votedFor, log)', () => {
     assert.throws(() => log.append({ term: 3, value: NOOP }), /above 2/)
     storage.put('raft/log/000000000005', { term: 2, value: NOOP })
     assert.throws(() => RaftLog.load(storage), /out of sequence/)
+  })
+
+  it('compaction (sec. 7): the snapshot replaces the prefix in memory and storage, and survives a reload', () => {
+    const storage = new SimStorage()
+    const log = logWithTerms(storage, [1, 1, 2, 2, 3])
+    log.compact(3, state('at 3'))
+    for (const reloaded of [log, RaftLog.load(storage)]) {
+      assert.equal(reloaded.snapshotIndex, 3)
+      assert.equal(reloaded.snapshotTerm, 2)
+      assert.equal(reloaded.firstIndex, 4)
+      assert.equal(reloaded.lastIndex, 5)
+      assert.equal(reloaded.termAt(3), 2, 'the term at the snapshot index stays known')
+      assert.equal(reloaded.termAt(4), 2)
+      assert.deepEqual(reloaded.snapshot?.state, state('at 3'))
+      assert.throws(() => reloaded.termAt(2), /no entry at 2/)
+      assert.throws(() => reloaded.slice(3, 10), /compacted up to 3/)
+      assert.equal(reloaded.slice(4, 10).length, 2)
+    }
+    assert.equal(storage.scan('raft/log/').length, 2)
+    assert.throws(() => log.truncateFrom(3), /inside the snapshot/)
+    assert.throws(() => log.compact(3, state('again')), /compact to 3/)
+  })
+
+  it('index arithmetic past a snapshot: backtracking hints, up-to-date check, append and truncate', () => {
+    const log = logWithTerms(new SimStorage(), [1, 2, 2, 2, 3])
+    log.compact(3, state('at 3'))
+    assert.equal(log.firstIndexOfTerm(4), 4, 'the hint stops at the first held index')
+    assert.equal(log.lastIndexOfTerm(2), 4)
+    assert.equal(log.lastIndexOfTerm(1), 0, 'compacted terms are unknown')
+    assert.equal(log.isUpToDate(5, 3), true)
+    assert.equal(log.isUpToDate(4, 3), false)
+    log.truncateFrom(5)
+    assert.equal(log.lastTerm, 2)
+    assert.equal(log.append({ term: 3, value: NOOP }), 5)
+    log.compact(5, state('at 5'))
+    assert.equal(log.lastIndex, 5, 'an empty log after a snapshot keeps its last index and term')
+    assert.equal(log.lastTerm, 3)
+    assert.equal(log.lastIndexOfTerm(3), 5)
+  })
+
+  it('a crash between storing the snapshot and deleting the prefix: the leftover entries are ignored', () => {
+    const storage = new SimStorage()
+    const log = logWithTerms(storage, [1, 1, 1, 1])
+    log.compact(2, state('at 2'))
+    storage.put('raft/log/000000000001', { term: 1, value: NOOP }) // as if its delete was lost
+    const reloaded = RaftLog.load(storage)
+    assert.equal(reloaded.firstIndex, 3)
+    assert.equal(reloaded.lastIndex, 4)
+  })
+
+  it('InstallSnapshot (Figure 13): keeps the suffix after a matching entry, else discards the log', () => {
+    const storage = new SimStorage()
+    const log = logWithTerms(storage, [1, 1, 2, 2])
+    log.installSnapshot({ index: 3, term: 2, state: state('leader at 3') })
+    assert.equal(log.snapshotIndex, 3)
+    assert.equal(log.lastIndex, 4, 'entry 3 matched: entry 4 is kept')
+    log.installSnapshot({ index: 6, term: 2, state: state('leader at 6') })
+    assert.equal(log.lastIndex, 6, 'beyond the log: nothing kept')
+    assert.equal(storage.scan('raft/log/').length, 0)
+    log.setTerm(3)
+    log.append({ term: 3, value: NOOP })
+    log.installSnapshot({ index: 7, term: 2, state: state('other term at 7') })
+    assert.equal(log.lastIndex, 7, 'entry 7 of another term: discarded')
+    assert.equal(log.lastTerm, 2)
+    assert.throws(() => log.installSnapshot({ index: 7, term: 2, state: state('old') }), /over 7/)
   })
 })
