@@ -114,6 +114,41 @@ describe('raft replica on the rig', () => {
     assert.ok(rig.node('r2').events.some((e) => e.type === 'snapshot-installed'))
   })
 
+  it('stale acknowledgements while a snapshot is on its way do not send it again (no storm)', () => {
+    const every = 10
+    const rig = cluster(3, { snapshotEveryEntries: every, preVote: true, retransmitMs: 300 })
+    rig.runFor(100)
+    rig.dropIf = (from, to) => from === 'r2' || to === 'r2'
+    for (let i = 0; i < 2 * every; i++) {
+      rig.request('r0', put('a', 'x', `${i}`))
+      rig.runFor(20)
+    }
+    let installs = 0
+    rig.dropIf = (from, _to, msg) => {
+      if (msg.type === 'install-snapshot') installs++
+      return from === 'r2' // r2 hears the leader; its answers are lost
+    }
+    rig.runFor(400) // the leader probes r2, with the snapshot
+    const before = installs
+    assert.ok(before > 0, 'the leader sent no snapshot')
+    const leader = rig.node('r0').engine!
+    const stale = {
+      term: 1,
+      success: true,
+      matchIndex: 1,
+      rejectedIndex: 0,
+      conflictTerm: 0,
+      conflictIndex: 0,
+    }
+    const copies = 20
+    for (let i = 0; i < copies; i++) leader.onMessage('r2', { type: 'append-entries-reply', ...stale })
+    rig.runFor(10)
+    assert.ok(
+      installs - before <= 1,
+      `${installs - before} snapshots sent for ${copies} stale acknowledgements`,
+    )
+  })
+
   it('a restart begins from the stored snapshot and applies only the entries after it', () => {
     const every = 4
     const rig = cluster(3, { snapshotEveryEntries: every })

@@ -582,6 +582,14 @@ export class RaftReplica implements Engine<RaftMessage> {
         pr.lastProgressMs = this.ctx.now()
       }
       pr.inflight = pr.inflight.filter((last) => last > pr.match)
+      if (pr.probing && pr.inflight.length > 0 && pr.next <= this.log.snapshotIndex) {
+        // An older success (delayed or duplicated) while our snapshot is on its way is not its answer.
+        // Ending the probe here would send the snapshot again at once, and each copy would bring back
+        // another such success: a storm that duplication only grows. Wait for the answer or retransmitMs.
+        pr.next = Math.max(pr.next, pr.match + 1) // still within the snapshot: match < the one in flight
+        this.maybeCommit(leader)
+        return
+      }
       if (pr.probing) {
         // The consistency check passed: pipeline from here on.
         pr.probing = false
