@@ -6,11 +6,19 @@
  *
  * Indexes start at 1; index 0 is the empty prefix with term 0.
  *
- * Log compaction (sec. 7): a snapshot replaces the prefix up to `snapshotIndex` (lastIncludedIndex, with
- * `snapshotTerm` = lastIncludedTerm); entries are kept from `firstIndex` = snapshotIndex + 1 on, and the
- * term at snapshotIndex stays known. The snapshot (state machine + index + term) is written to storage
- * before the keys of the entries it covers are deleted, in the same handler; storage records are applied
- * in order, so a crash part-way leaves the snapshot and some of those entries, which `load` ignores.
+ * Log compaction (sec. 7): a snapshot holds the state machine after applying the log up to
+ * `snapshotIndex` (lastIncludedIndex, with `snapshotTerm` = lastIncludedTerm). The entries are held from
+ * `firstIndex` on, and the term just before it (`compactedIndex`) stays known. A new snapshot discards
+ * the entries only up to the previous snapshot's index, so the entries of the last interval stay: a
+ * follower that lags by less than that is caught up with entries, not a whole snapshot (etcd keeps
+ * catch-up entries for the same reason). So compactedIndex <= snapshotIndex <= lastIndex.
+ *
+ * Write order, for a crash part-way through a handler's writes (storage applies records in order, and a
+ * torn batch keeps a prefix of them): the snapshot record (the state, its index and term, and the
+ * compacted index and term) is written before the entries it makes redundant are deleted, and `load`
+ * ignores leftover entries at or below the compacted index. An install that discards a conflicting log
+ * deletes the entries above the snapshot first (a truncation of entries that cannot be committed), then
+ * writes the record, so a torn install never leaves stale entries after a newer snapshot.
  */
 import type { NodeId } from '../core/command.ts'
 import type { Storage } from '../core/engine.ts'
@@ -27,11 +35,22 @@ interface HardState {
   readonly votedFor: NodeId | null
 }
 
-/** A snapshot as stored: the state machine after applying the log up to `index`, whose entry had `term`. */
+/** A snapshot: the state machine after applying the log up to `index`, whose entry had `term`. */
 export interface RaftSnapshot {
   readonly index: number
   readonly term: number
   readonly state: KvSnapshot
+}
+
+/** The last discarded position: entries are held after it, and its term is kept for the consistency check. */
+interface Compacted {
+  readonly index: number
+  readonly term: number
+}
+
+/** What `raft/snapshot` holds. */
+interface SnapshotRecord extends RaftSnapshot {
+  readonly compacted: Compacted
 }
 
 function entryKey(index: number): string {
@@ -41,9 +60,11 @@ function entryKey(index: number): string {
 export class RaftLog {
   private term = 0
   private vote: NodeId | null = null
-  /** the latest snapshot (null: none, the log starts at index 1) */
+  /** the latest snapshot (null: none) */
   private snap: RaftSnapshot | null = null
-  /** entries[i] is the entry at index snapshotIndex + 1 + i */
+  /** the discarded prefix: index 0 (term 0) when nothing was */
+  private compacted: Compacted = { index: 0, term: 0 }
+  /** entries[i] is the entry at index compacted.index + 1 + i */
   private entries: LogEntry[] = []
 
   private constructor(private readonly storage: Storage) {}
@@ -56,15 +77,23 @@ export class RaftLog {
       log.term = hard.term
       log.vote = hard.votedFor
     }
-    log.snap = storage.get<RaftSnapshot>(SNAPSHOT_KEY) ?? null
+    const record = storage.get<SnapshotRecord>(SNAPSHOT_KEY)
+    if (record !== undefined) {
+      log.snap = { index: record.index, term: record.term, state: record.state }
+      log.compacted = record.compacted
+    }
     for (const [key, entry] of storage.scan<LogEntry>(ENTRY_PREFIX)) {
       const index = Number(key.slice(ENTRY_PREFIX.length))
-      // covered by the snapshot: a crash came between storing it and deleting these (see the file comment)
-      if (index <= log.snapshotIndex) continue
+      // discarded: a crash came between storing the snapshot and deleting these (see the file comment)
+      if (index <= log.compactedIndex) continue
       if (index !== log.lastIndex + 1) throw new Error(`corrupt storage: log key ${key} out of sequence`)
       if (entry.term < log.lastTerm) throw new Error(`corrupt storage: log terms decrease at ${key}`)
       log.entries.push(entry)
     }
+    if (log.lastIndex < log.snapshotIndex)
+      throw new Error(
+        `corrupt storage: the log ends at ${log.lastIndex}, before the snapshot (${log.snapshotIndex})`,
+      )
     log.assertInvariants()
     return log
   }
@@ -91,13 +120,18 @@ export class RaftLog {
     return this.snap
   }
 
-  /** the first index whose entry is held (snapshotIndex + 1; lastIndex + 1 when none is) */
+  /** the last discarded index (0: none); its term is still known */
+  get compactedIndex(): number {
+    return this.compacted.index
+  }
+
+  /** the first index whose entry is held (compactedIndex + 1; lastIndex + 1 when none is) */
   get firstIndex(): number {
-    return this.snapshotIndex + 1
+    return this.compacted.index + 1
   }
 
   get lastIndex(): number {
-    return this.snapshotIndex + this.entries.length
+    return this.compacted.index + this.entries.length
   }
 
   get lastTerm(): number {
@@ -121,19 +155,19 @@ export class RaftLog {
     this.saveHardState()
   }
 
-  /** The term of the entry at index (0 for index 0, the snapshot's term at its index); throws outside. */
+  /** The term of the entry at index (0 for index 0), from compactedIndex on; throws outside. */
   termAt(index: number): number {
-    if (index === this.snapshotIndex) return this.snapshotTerm
+    if (index === this.compacted.index) return this.compacted.term
     return this.entry(index).term
   }
 
-  /** Whether termAt(index) is known: the snapshot's index, or a held entry. */
+  /** Whether termAt(index) is known: the compacted index, or a held entry. */
   hasTermAt(index: number): boolean {
-    return index >= this.snapshotIndex && index <= this.lastIndex
+    return index >= this.compacted.index && index <= this.lastIndex
   }
 
   entry(index: number): LogEntry {
-    const entry = index > this.snapshotIndex ? this.entries[index - this.firstIndex] : undefined
+    const entry = index > this.compacted.index ? this.entries[index - this.firstIndex] : undefined
     if (entry === undefined)
       throw new RangeError(
         `internal: no entry at ${index} (held ${this.firstIndex}..${this.lastIndex}, snapshot ${this.snapshotIndex})`,
@@ -144,7 +178,7 @@ export class RaftLog {
   /** Entries from `from` (at least firstIndex) on, at most `limit` of them. */
   slice(from: number, limit: number): LogEntry[] {
     if (from < this.firstIndex)
-      throw new RangeError(`internal: slice from ${from}, compacted up to ${this.snapshotIndex}`)
+      throw new RangeError(`internal: slice from ${from}, compacted up to ${this.compactedIndex}`)
     return this.entries.slice(from - this.firstIndex, from - this.firstIndex + limit)
   }
 
@@ -166,35 +200,40 @@ export class RaftLog {
 
   /**
    * Log compaction (sec. 7): `state` is the state machine after applying the log up to `index`, a held
-   * entry (applied, so committed). Stores the snapshot, then deletes the entries it covers.
+   * entry (applied, so committed). Stores the snapshot, then discards the entries up to the previous
+   * snapshot's index (the last interval stays, for followers a little behind).
    */
   compact(index: number, state: KvSnapshot): void {
     if (index <= this.snapshotIndex || index > this.lastIndex)
       throw new RangeError(`internal: compact to ${index} (held ${this.firstIndex}..${this.lastIndex})`)
-    this.saveSnapshot({ index, term: this.termAt(index), state }, index - this.snapshotIndex)
+    const snap = { index, term: this.termAt(index), state }
+    this.save(snap, { index: this.snapshotIndex, term: this.termAt(this.snapshotIndex) })
   }
 
   /**
-   * InstallSnapshot receiver (Figure 13, steps 5-7): keeps the entries after the snapshot if the log holds
-   * its last included entry (same index and term), else discards the whole log. Stores the snapshot first.
+   * InstallSnapshot receiver (Figure 13, steps 5-7): if the log holds the snapshot's last included entry
+   * (same index and term), keeps the entries after it; else discards the whole log (those after the
+   * snapshot first: they follow an entry that is not the committed one, so none can be committed).
    */
   installSnapshot(snap: RaftSnapshot): void {
     if (snap.index <= this.snapshotIndex)
       throw new RangeError(`internal: install snapshot ${snap.index} over ${this.snapshotIndex}`)
     if (snap.term > this.term) throw new Error(`internal: snapshot term ${snap.term} above ${this.term}`)
     const keep = this.hasTermAt(snap.index) && this.termAt(snap.index) === snap.term
-    this.saveSnapshot(snap, keep ? snap.index - this.snapshotIndex : this.entries.length)
+    if (!keep && this.lastIndex > snap.index) this.truncateFrom(snap.index + 1)
+    this.save(snap, { index: snap.index, term: snap.term })
   }
 
-  private saveSnapshot(snap: RaftSnapshot, drop: number): void {
-    this.storage.put(SNAPSHOT_KEY, snap) // durable before the deletes below (records apply in order)
-    for (let index = this.snapshotIndex + 1; index <= this.snapshotIndex + drop; index++)
-      this.storage.delete(entryKey(index))
-    const kept = this.entries.slice(drop)
-    if (kept.length > 0 && kept[0]!.term < snap.term)
-      throw new Error('internal: kept entries below the snapshot term')
-    this.entries = kept
+  private save(snap: RaftSnapshot, compacted: Compacted): void {
+    const record: SnapshotRecord = { ...snap, compacted }
+    this.storage.put(SNAPSHOT_KEY, record) // before the deletes below (records apply in order)
+    const before = this.compacted.index
+    const drop = Math.min(compacted.index, this.lastIndex) - before
+    for (let index = before + 1; index <= before + drop; index++) this.storage.delete(entryKey(index))
+    this.entries = this.entries.slice(drop)
+    this.compacted = compacted
     this.snap = snap
+    if (this.lastIndex < snap.index) throw new Error('internal: the log ends before its snapshot')
   }
 
   /**
@@ -208,9 +247,9 @@ export class RaftLog {
     return first
   }
 
-  /** The last index holding `term` (the snapshot's index counts), or 0 when the log has none it knows of. */
+  /** The last index holding `term` (the compacted index counts), or 0 when the log has none it knows of. */
   lastIndexOfTerm(term: number): number {
-    for (let index = this.lastIndex; index >= this.snapshotIndex && index >= 1; index--) {
+    for (let index = this.lastIndex; index >= this.compacted.index && index >= 1; index--) {
       const at = this.termAt(index)
       if (at === term) return index
       if (at < term) return 0
@@ -229,9 +268,13 @@ export class RaftLog {
     if (this.lastTerm > this.term)
       throw new Error(`invariant: log holds term ${this.lastTerm} above currentTerm`)
     const first = this.entries[0]
-    if (first !== undefined && first.term < this.snapshotTerm)
+    if (first !== undefined && first.term < this.compacted.term)
       throw new Error(
-        `invariant: entry ${this.firstIndex} of term ${first.term} below the snapshot's ${this.snapshotTerm}`,
+        `invariant: entry ${this.firstIndex} of term ${first.term} below ${this.compacted.term}`,
+      )
+    if (this.compacted.index > this.snapshotIndex || this.snapshotIndex > this.lastIndex)
+      throw new Error(
+        `invariant: compacted ${this.compacted.index} <= snapshot ${this.snapshotIndex} <= last ${this.lastIndex} fails`,
       )
   }
 

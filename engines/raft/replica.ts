@@ -498,7 +498,9 @@ export class RaftReplica implements Engine<RaftMessage> {
     if (pr === undefined) throw new Error(`internal: no progress for ${peer}`)
     const now = this.ctx.now()
     const snapshotIndex = this.log.snapshotIndex
-    if (!pr.probing && pr.next <= snapshotIndex) {
+    // at or below compactedIndex the entries (and the term before them) are gone
+    const needsSnapshot = pr.next <= this.log.compactedIndex
+    if (!pr.probing && needsSnapshot) {
       // The entries it needs next were compacted away: it gets the snapshot instead (sec. 7).
       pr.probing = true
       pr.inflight = []
@@ -508,7 +510,7 @@ export class RaftReplica implements Engine<RaftMessage> {
       const withEntries = now - pr.probeSentMs >= this.cfg.retransmitMs || pr.inflight.length === 0
       if (withEntries) pr.probeSentMs = now
       if (pr.inflight.length === 0) pr.lastProgressMs = now
-      if (pr.next <= snapshotIndex) {
+      if (needsSnapshot) {
         // InstallSnapshot, resent like a probe; in between, a heartbeat anchored at the snapshot keeps the
         // follower's election timer (it rejects it unless it holds that entry: the rejection is dropped)
         pr.inflight = [snapshotIndex]
@@ -582,11 +584,12 @@ export class RaftReplica implements Engine<RaftMessage> {
         pr.lastProgressMs = this.ctx.now()
       }
       pr.inflight = pr.inflight.filter((last) => last > pr.match)
-      if (pr.probing && pr.inflight.length > 0 && pr.next <= this.log.snapshotIndex) {
-        // An older success (delayed or duplicated) while our snapshot is on its way is not its answer.
-        // Ending the probe here would send the snapshot again at once, and each copy would bring back
-        // another such success: a storm that duplication only grows. Wait for the answer or retransmitMs.
-        pr.next = Math.max(pr.next, pr.match + 1) // still within the snapshot: match < the one in flight
+      if (pr.probing && pr.inflight.length > 0 && pr.match < this.log.compactedIndex) {
+        // An older success (delayed or duplicated) that leaves the follower needing a snapshot is not the
+        // answer to our probe. Ending the probe here would send the snapshot again at once, and each copy
+        // would bring back another such success: a storm that duplication only grows. Wait for the
+        // answer, or retransmitMs.
+        pr.next = Math.max(pr.next, pr.match + 1)
         this.maybeCommit(leader)
         return
       }
