@@ -59,6 +59,8 @@ export function startInMemoryCluster<Msg extends EngineMessage, Config>(
       clearTimer: () => {},
       storage: new MapStorage(),
       execute: (cmd) => kv.apply(cmd).result,
+      snapshotState: () => kv.snapshot(),
+      installState: (snapshot) => kv.install(snapshot),
       reply: (_id: CommandId, _outcome: Outcome) => {
         replies++
       },

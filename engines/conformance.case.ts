@@ -57,6 +57,11 @@ export interface ConformanceOptions {
   readonly sim?: Omit<SeedRunOptions, 'engineConfig' | 'nodes'>
   /** checks this engine skips, each with the reason (shown in the test output) */
   readonly skip?: Partial<Record<ConformanceCheck, string>>
+  /**
+   * engine event types (EngineEvent['type']) the random fault seeds must emit, each on at least
+   * `minSeeds` of them: proof that a feature under test (e.g. raft's snapshots) ran at all
+   */
+  readonly expectEvents?: { readonly types: readonly string[]; readonly minSeeds: number }
   /** the engine's source folder for the purity rule; default engines/<module.name> */
   readonly sourceDir?: string
 }
@@ -213,6 +218,14 @@ export function conformanceSuite(module: AnyEngineModule, options: ConformanceOp
       const all = suiteFailures(faultRuns(), opts)
       assert.equal(all.length, 0, `\n${describeFailures(all)}`)
     })
+
+    const expected = options.expectEvents
+    if (expected !== undefined)
+      test(`random fault seeds (${seeds.length}): ${expected.types.join(', ')} each on ${expected.minSeeds}+ seeds`, () => {
+        const on = faultRuns().seedsWithEvent
+        const short = expected.types.filter((type) => (on[type] ?? 0) < expected.minSeeds)
+        assert.deepEqual(short, [], `seeds with each event: ${JSON.stringify(on)}`)
+      })
 
     testOrSkip(
       'crash-storm',

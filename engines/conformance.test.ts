@@ -13,6 +13,7 @@ test('a seed whose history the checker could not decide fails the suite, with it
     linearizabilityUnknown: [2],
     committed: 10,
     events: 100,
+    seedsWithEvent: {},
   }
   const failures = suiteFailures(report, { nodes: 5 })
   assert.equal(failures.length, 1)

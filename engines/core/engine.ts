@@ -6,6 +6,9 @@
  * process (engines/host) and inside a container. Everything it may do goes through EngineContext.
  */
 import type { Command, CommandId, NodeId, Outcome, Result } from './command.ts'
+import type { KvSnapshot } from './kv.ts'
+
+export type { KvSnapshot } from './kv.ts'
 
 /** Every engine message is plain data with a string discriminant; the runtime counts messages by type. */
 export interface EngineMessage {
@@ -34,6 +37,12 @@ export type EngineEvent =
   | { readonly type: 'elected'; readonly epoch: number }
   | { readonly type: 'stepped-down'; readonly epoch: number }
   | { readonly type: 'recovery'; readonly detail: string }
+  /** log compaction: the engine took a snapshot of the state machine covering its log up to `index` */
+  | { readonly type: 'snapshot-taken'; readonly index: number }
+  /** a snapshot sent by another replica (e.g. Raft's InstallSnapshot) replaced the state machine */
+  | { readonly type: 'snapshot-installed'; readonly index: number }
+  /** a restart began from the snapshot in durable storage (then replays the log after it) */
+  | { readonly type: 'snapshot-restored'; readonly index: number }
 
 export type EngineRole = 'leader' | 'follower' | 'candidate' | 'recovering' | 'peer'
 
@@ -64,6 +73,18 @@ export interface EngineContext<Msg extends EngineMessage, Config> {
   readonly storage: Storage
   /** apply to the replicated KV state machine, in the agreed order; at most once per command id */
   execute(cmd: Command): Result
+  /**
+   * Log compaction: the state machine's whole state (data and the client sessions that make execution
+   * at-most-once) as plain data, to store or send. It reflects every command executed so far.
+   */
+  snapshotState(): KvSnapshot
+  /**
+   * Replaces the state machine's state with a snapshot from `snapshotState` (of this replica, from
+   * storage after a restart, or of another replica, received in a message). Commands the snapshot covers
+   * are duplicates afterwards. Install only a state that extends what was executed here (an agreed
+   * prefix at least as long); the simulator checks this.
+   */
+  installState(snapshot: KvSnapshot): void
   /** answer the client whose command arrived at this replica */
   reply(id: CommandId, outcome: Outcome): void
   emit(event: EngineEvent): void

@@ -66,3 +66,39 @@ test('conflict relation: same key and at least one write', () => {
 test('invalid seqs are rejected loudly', () => {
   assert.throws(() => new KvStateMachine().apply(put('a', 0, 'x', 'v')), /positive integer/)
 })
+
+test('a snapshot carries data and sessions: after install, covered commands are duplicates', () => {
+  const source = new KvStateMachine()
+  source.apply(put('a', 1, 'x', 'v1'))
+  source.apply(put('a', 3, 'y', 'v3')) // a hole at seq 2: kept one by one above the watermark
+  source.apply(get('b', 1, 'x'))
+  const snap = source.snapshot()
+  const target = new KvStateMachine()
+  target.apply(put('c', 1, 'z', 'gone')) // replaced by the install
+  target.install(structuredClone(snap))
+  assert.equal(target.read('x'), 'v1')
+  assert.equal(target.read('z'), null)
+  assert.equal(target.applied, source.applied)
+  for (const [client, seq] of [
+    ['a', 1],
+    ['a', 3],
+    ['b', 1],
+  ] as const)
+    assert.equal(target.hasExecuted(client, seq), true, `${client}#${seq}`)
+  assert.equal(target.hasExecuted('a', 2), false)
+  const retry = target.apply(put('a', 3, 'y', 'again'))
+  assert.equal(retry.duplicate, true)
+  assert.equal(target.read('y'), 'v3', 'a retried command must not execute again after an install')
+  assert.equal(target.apply(put('a', 2, 'y', 'late')).duplicate, false, 'the hole is still open')
+})
+
+test('snapshots are canonical: the same state reached in another order gives an equal snapshot', () => {
+  const r1 = new KvStateMachine()
+  const r2 = new KvStateMachine()
+  const cmds = [put('a', 1, 'x', '1'), put('b', 1, 'y', '2'), get('c', 1, 'z')]
+  for (const c of cmds) r1.apply(c)
+  for (const c of [...cmds].reverse()) r2.apply(c)
+  assert.deepEqual(JSON.stringify(r1.snapshot()), JSON.stringify(r2.snapshot()))
+  r2.apply(put('a', 2, 'x', '3'))
+  assert.notDeepEqual(JSON.stringify(r1.snapshot()), JSON.stringify(r2.snapshot()))
+})

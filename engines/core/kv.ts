@@ -10,6 +10,11 @@
  *
  * Memory: per client, the seqs at or below a contiguous watermark are summarised by the watermark; only
  * seqs above a hole (a command the client abandoned and that was never agreed) are kept one by one.
+ *
+ * Snapshots (log compaction): `snapshot()` returns the whole state, data and client sessions, as plain
+ * data in a canonical order (keys and clients sorted), so two replicas in the same state produce equal
+ * snapshots; `install()` replaces the state with one. The sessions travel with the data, so a command
+ * executed before the snapshot is still a duplicate after an install (at-most-once survives compaction).
  */
 import type { Command, Result } from './command.ts'
 
@@ -27,6 +32,22 @@ export interface ApplyOutcome {
   /** true when this command id had already been executed: the state did not change */
   readonly duplicate: boolean
 }
+
+/** One client's session in a snapshot: [client, watermark, seqs above it (ascending), lastSeq, lastResult]. */
+export type KvSessionSnapshot = [string, number, number[], number, Result]
+
+/** The whole state machine as plain data (msgpack-able), in a canonical order. */
+export interface KvSnapshot {
+  /** [key, value], keys ascending */
+  readonly data: Array<[string, string]>
+  /** clients ascending */
+  readonly sessions: KvSessionSnapshot[]
+  /** commands executed (not counting duplicates) up to the snapshot */
+  readonly applied: number
+}
+
+const byFirst = (a: [string, ...unknown[]], b: [string, ...unknown[]]): number =>
+  a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0
 
 export class KvStateMachine {
   private readonly data = new Map<string, string>()
@@ -75,6 +96,38 @@ export class KvStateMachine {
   /** Commands executed (not counting duplicates). */
   get applied(): number {
     return this.appliedCount
+  }
+
+  /** The whole state (data and sessions) as plain data; equal states give equal snapshots. */
+  snapshot(): KvSnapshot {
+    const data: Array<[string, string]> = [...this.data.entries()].sort(byFirst)
+    const sessions: KvSessionSnapshot[] = [...this.sessions.entries()]
+      .map(
+        ([client, s]): KvSessionSnapshot => [
+          client,
+          s.watermark,
+          [...s.above].sort((a, b) => a - b),
+          s.lastSeq,
+          { ...s.lastResult },
+        ],
+      )
+      .sort(byFirst)
+    return { data, sessions, applied: this.appliedCount }
+  }
+
+  /** Replaces the whole state with a snapshot's (taken here or at another replica). */
+  install(snap: KvSnapshot): void {
+    if (!Array.isArray(snap.data) || !Array.isArray(snap.sessions) || !Number.isInteger(snap.applied))
+      throw new TypeError('install: not a KV snapshot')
+    this.data.clear()
+    this.sessions.clear()
+    for (const [key, value] of snap.data) this.data.set(key, value)
+    for (const [client, watermark, above, lastSeq, lastResult] of snap.sessions) {
+      if (above.some((seq) => seq <= watermark + 1))
+        throw new RangeError(`install: session of ${client} holds a seq at or next to its watermark`)
+      this.sessions.set(client, { watermark, above: new Set(above), lastSeq, lastResult: { ...lastResult } })
+    }
+    this.appliedCount = snap.applied
   }
 
   private session(client: string): ClientSession {

@@ -33,6 +33,9 @@ export class ReplicaMetrics {
     elected: 0,
     'stepped-down': 0,
     recovery: 0,
+    'snapshot-taken': 0,
+    'snapshot-installed': 0,
+    'snapshot-restored': 0,
   }
   commandsCommitted = 0
   readonly requests = { received: 0, replied: 0, inFlight: 0 }

@@ -263,12 +263,17 @@ export async function startReplica(
     },
     storage,
     execute: (cmd: Command) => kv.apply(cmd).result,
+    snapshotState: () => kv.snapshot(),
+    installState: (snapshot) => kv.install(snapshot),
     reply(id, outcome) {
       gate.push({ kind: 'reply', id, outcome })
     },
     emit: (event) => {
       // wall clock, so a harness on the same host can time an election from its own kill to here
       if (event.type === 'elected') lastElectedAtMs = performance.timeOrigin + performance.now()
+      // log compaction is rare (every snapshotEveryEntries entries) and worth a line in the replica's log
+      if (event.type === 'snapshot-installed' || event.type === 'snapshot-restored')
+        log(`${event.type} at index ${event.index} (${kv.applied} commands in the state machine)`)
       metrics.countEvent(event)
     },
   }

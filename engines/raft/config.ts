@@ -36,6 +36,11 @@ export const raftConfigSchema = z
     maxUncommittedCommands: count,
     /** the most client commands waiting for execution at the replica where they arrived */
     maxPendingCommands: count,
+    /**
+     * log compaction (sec. 7): once this many applied entries follow the last snapshot, snapshot the state
+     * machine and discard the log up to the last applied entry; 0: never (the log grows for ever)
+     */
+    snapshotEveryEntries: z.number().int().min(0).max(1_000_000_000),
     /** run the pre-vote phase (Raft thesis sec. 9.6) before incrementing the term */
     preVote: z.boolean(),
     /**
@@ -87,6 +92,7 @@ export const RAFT_DEFAULTS: RaftConfig = {
   maxCommandsPerEntry: 64,
   maxUncommittedCommands: 10_000,
   maxPendingCommands: 10_000,
+  snapshotEveryEntries: 10_000,
   preVote: false,
   checkQuorum: true,
   initialLeader: 0,

@@ -50,4 +50,11 @@ describe('raft config', () => {
     assert.throws(() => raftEngine.parseConfig(tooSlow), /raft\.heartbeatIntervalMs: .*checkQuorum: false/)
     assert.equal(raftEngine.parseConfig({ ...tooSlow, checkQuorum: false }).checkQuorum, false)
   })
+
+  it('snapshotEveryEntries: on by default, 0 turns compaction off, negative or fractional is rejected', () => {
+    assert.ok(config.snapshotEveryEntries > 0)
+    assert.equal(raftEngine.parseConfig({ snapshotEveryEntries: 0 }).snapshotEveryEntries, 0)
+    for (const bad of [-1, 2.5, '20'])
+      assert.throws(() => raftEngine.parseConfig({ snapshotEveryEntries: bad }), /raft\.snapshotEveryEntries/)
+  })
 })

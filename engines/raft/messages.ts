@@ -4,6 +4,7 @@
  * runs the common term rules of Figure 2 ("Rules for Servers: All Servers") once, before the handler.
  */
 import type { Command } from '../core/command.ts'
+import type { KvSnapshot } from '../core/kv.ts'
 
 /** What one log entry holds: a batch of client commands, or the no-op a new leader appends (sec. 8). */
 export type EntryValue = { readonly kind: 'noop' } | { readonly kind: 'batch'; readonly commands: Command[] }
@@ -58,6 +59,21 @@ export interface AppendEntriesReplyMsg {
   readonly conflictIndex: number
 }
 
+/**
+ * InstallSnapshot RPC (sec. 7, Figure 13), sent in one message (no chunks: offset and done are not
+ * needed) to a follower whose nextIndex fell to or below the leader's snapshot. The follower answers with
+ * an `append-entries-reply` (success, matchIndex = lastIncludedIndex): the leader's progress logic then
+ * treats it as the acknowledgement of an AppendEntries that covered the prefix.
+ */
+export interface InstallSnapshotMsg {
+  readonly type: 'install-snapshot'
+  readonly term: number
+  readonly lastIncludedIndex: number
+  readonly lastIncludedTerm: number
+  /** the state machine (data and client sessions) after applying the log up to lastIncludedIndex */
+  readonly state: KvSnapshot
+}
+
 /** Client commands that arrived at a non-leader, sent on to the leader it knows. */
 export interface ForwardMsg {
   readonly type: 'forward'
@@ -69,6 +85,7 @@ export type RaftMessage =
   | RequestVoteReplyMsg
   | AppendEntriesMsg
   | AppendEntriesReplyMsg
+  | InstallSnapshotMsg
   | ForwardMsg
 
 export const NOOP: EntryValue = Object.freeze({ kind: 'noop' })

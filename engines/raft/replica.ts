@@ -10,6 +10,9 @@
  *   (leader), with fast backtracking (sec. 5.3's conflict hint) and a pipeline per follower.
  * - Commitment (sec. 5.3, 5.4.2 / Figure 8): maybeCommit counts replicas only for a current-term entry.
  * - Client interaction (sec. 8): a no-op at term start, forwarding to the leader, reads through the log.
+ * - Log compaction (sec. 7, Figure 13): maybeSnapshot (every `snapshotEveryEntries` applied entries),
+ *   sendSnapshot (leader, when a follower needs compacted entries), onInstallSnapshot (receiver), and the
+ *   restart from the stored snapshot in `start`.
  * - Check-quorum (thesis sec. 6.2) and ignoring disruptive RequestVotes (thesis sec. 4.2.3), both with
  *   `checkQuorum`: checkQuorum at every heartbeat tick, `inLeaderLease` in checkTerm.
  *
@@ -27,6 +30,7 @@ import {
   type AppendEntriesReplyMsg,
   commandCount,
   type ForwardMsg,
+  type InstallSnapshotMsg,
   NOOP,
   type RaftMessage,
   type RequestVoteMsg,
@@ -115,7 +119,8 @@ export class RaftReplica implements Engine<RaftMessage> {
 
   start(): void {
     // Figure 2: currentTerm, votedFor and log[] survive; everything else starts over. The runtime rebuilt
-    // the KV from scratch, so entries are applied again from index 1 as the commit index is relearned.
+    // the KV from scratch: it gets the stored snapshot (sec. 7), and the entries after it are applied
+    // again as the commit index is relearned (from index 1 without a snapshot).
     this.log = RaftLog.load(this.ctx.storage)
     this.leader = null
     this.candidate = null
@@ -123,6 +128,13 @@ export class RaftReplica implements Engine<RaftMessage> {
     this.lastLeaderContactMs = Number.NEGATIVE_INFINITY
     this.commitIndex = 0
     this.lastApplied = 0
+    const snap = this.log.snapshot
+    if (snap !== null) {
+      this.ctx.installState(snap.state)
+      this.commitIndex = snap.index
+      this.lastApplied = snap.index
+      this.ctx.emit({ type: 'snapshot-restored', index: snap.index })
+    }
     this.forwarder.reset()
     this.becomeFollower(this.log.currentTerm, null)
     const firstBoot = this.log.currentTerm === 0 && this.log.lastIndex === 0
@@ -145,6 +157,17 @@ export class RaftReplica implements Engine<RaftMessage> {
       throw new Error(`invariant: applied ${this.lastApplied} != commitIndex ${this.commitIndex}`)
     if (this.commitIndex > this.log.lastIndex)
       throw new Error(`invariant: commitIndex ${this.commitIndex} beyond the log (${this.log.lastIndex})`)
+    if (this.commitIndex < this.log.snapshotIndex)
+      throw new Error(
+        `invariant: commitIndex ${this.commitIndex} below the snapshot (${this.log.snapshotIndex})`,
+      )
+    if (
+      this.cfg.snapshotEveryEntries > 0 &&
+      this.lastApplied - this.log.snapshotIndex >= this.cfg.snapshotEveryEntries
+    )
+      throw new Error(
+        `invariant: ${this.lastApplied - this.log.snapshotIndex} applied entries after the snapshot`,
+      )
     if (this.forwarder.size > this.cfg.maxPendingCommands)
       throw new Error('invariant: pending over its limit')
     const role = this.step.role
@@ -199,6 +222,9 @@ export class RaftReplica implements Engine<RaftMessage> {
       case 'append-entries-reply':
         this.step.onAppendReply(from, msg)
         break
+      case 'install-snapshot':
+        this.onInstallSnapshot(from, msg)
+        break
     }
   }
 
@@ -236,7 +262,8 @@ export class RaftReplica implements Engine<RaftMessage> {
     }
     if (msg.term < term) {
       // rejectedIndex 0: the sender can never mistake this for a consistency-check failure
-      if (msg.type === 'append-entries') this.replyAppend(from, false, 0, 0, 0, 0)
+      if (msg.type === 'append-entries' || msg.type === 'install-snapshot')
+        this.replyAppend(from, false, 0, 0, 0, 0)
       else if (msg.type === 'request-vote')
         this.ctx.send(from, { type: 'request-vote-reply', term, granted: false, preVote: msg.preVote })
       return false
@@ -382,17 +409,22 @@ export class RaftReplica implements Engine<RaftMessage> {
       this.replyAppend(from, false, 0, msg.prevLogIndex, 0, log.lastIndex + 1)
       return
     }
-    const termThere = log.termAt(msg.prevLogIndex)
-    if (termThere !== msg.prevLogTerm) {
-      const first = log.firstIndexOfTerm(msg.prevLogIndex)
-      this.replyAppend(from, false, 0, msg.prevLogIndex, termThere, first)
-      return
+    // Below our snapshot the log is a committed prefix, which agrees with the current leader's (Leader
+    // Completeness): nothing to check there, and the entries it covers are skipped below.
+    if (msg.prevLogIndex >= log.snapshotIndex) {
+      const termThere = log.termAt(msg.prevLogIndex)
+      if (termThere !== msg.prevLogTerm) {
+        const first = log.firstIndexOfTerm(msg.prevLogIndex)
+        this.replyAppend(from, false, 0, msg.prevLogIndex, termThere, first)
+        return
+      }
     }
     // Steps 3 and 4: delete a conflicting suffix, append what is new (never truncate on a shorter message:
     // a reordered, older AppendEntries must not remove entries a newer one added).
     let index = msg.prevLogIndex
     for (const entry of msg.entries) {
       index++
+      if (index <= log.snapshotIndex) continue
       if (index <= log.lastIndex) {
         if (log.termAt(index) === entry.term) continue
         if (index <= this.commitIndex)
@@ -405,6 +437,33 @@ export class RaftReplica implements Engine<RaftMessage> {
     this.replyAppend(from, true, lastNew, 0, 0, 0)
     // Step 5: commitIndex = min(leaderCommit, index of last new entry).
     this.advanceCommit(Math.min(msg.leaderCommit, lastNew))
+  }
+
+  // ---------------------------------------------------------------- InstallSnapshot receiver (sec. 7, Figure 13)
+
+  /**
+   * A snapshot from the leader of our term. Figure 13: keep the log after it if we hold its last included
+   * entry, else discard the log; reset the state machine from it. A snapshot at or below our commit index
+   * tells us nothing new (we hold that committed prefix) and is only acknowledged. The answer is an
+   * AppendEntries success covering lastIncludedIndex, which is what the leader's progress needs.
+   */
+  private onInstallSnapshot(from: NodeId, msg: InstallSnapshotMsg): void {
+    if (this.step.role === 'leader')
+      throw new Error(`safety: two leaders in term ${msg.term} (${this.ctx.self} and ${from})`)
+    if (this.step.role === 'candidate') this.becomeFollower(msg.term, from)
+    this.recognizeLeader(from)
+    if (msg.lastIncludedIndex > this.commitIndex) {
+      const snap = { index: msg.lastIncludedIndex, term: msg.lastIncludedTerm, state: msg.state }
+      this.log.installSnapshot(snap) // durable before the reply leaves
+      this.ctx.installState(msg.state)
+      this.commitIndex = msg.lastIncludedIndex
+      this.lastApplied = msg.lastIncludedIndex
+      this.ctx.emit({ type: 'snapshot-installed', index: msg.lastIncludedIndex })
+      // Commands waiting here that the snapshot executed were never applied by us, so never answered:
+      // send them to the leader again; re-agreed, they execute as duplicates and are answered then.
+      this.forwarder.forwardAll()
+    }
+    this.replyAppend(from, true, msg.lastIncludedIndex, 0, 0, 0)
   }
 
   private replyAppend(
@@ -438,12 +497,28 @@ export class RaftReplica implements Engine<RaftMessage> {
     const pr = leader.progress.get(peer)
     if (pr === undefined) throw new Error(`internal: no progress for ${peer}`)
     const now = this.ctx.now()
+    const snapshotIndex = this.log.snapshotIndex
+    // at or below compactedIndex the entries (and the term before them) are gone
+    const needsSnapshot = pr.next <= this.log.compactedIndex
+    if (!pr.probing && needsSnapshot) {
+      // The entries it needs next were compacted away: it gets the snapshot instead (sec. 7).
+      pr.probing = true
+      pr.inflight = []
+    }
     if (pr.probing) {
       if (pr.inflight.length > 0 && !heartbeat) return // one probe at a time
       const withEntries = now - pr.probeSentMs >= this.cfg.retransmitMs || pr.inflight.length === 0
-      const entries = withEntries ? this.log.slice(pr.next, this.cfg.maxEntriesPerAppend) : []
       if (withEntries) pr.probeSentMs = now
       if (pr.inflight.length === 0) pr.lastProgressMs = now
+      if (needsSnapshot) {
+        // InstallSnapshot, resent like a probe; in between, a heartbeat anchored at the snapshot keeps the
+        // follower's election timer (it rejects it unless it holds that entry: the rejection is dropped)
+        pr.inflight = [snapshotIndex]
+        if (withEntries) this.sendSnapshot(leader, peer, pr)
+        else this.sendEntries(leader, peer, pr, snapshotIndex, [])
+        return
+      }
+      const entries = withEntries ? this.log.slice(pr.next, this.cfg.maxEntriesPerAppend) : []
       pr.inflight = [pr.next - 1 + entries.length]
       this.sendEntries(leader, peer, pr, pr.next - 1, entries)
       return
@@ -482,6 +557,20 @@ export class RaftReplica implements Engine<RaftMessage> {
     })
   }
 
+  /** InstallSnapshot (Figure 13) in one message: the whole stored snapshot. */
+  private sendSnapshot(leader: LeaderState, peer: NodeId, pr: Progress): void {
+    const snap = this.log.snapshot
+    if (snap === null) throw new Error('internal: no snapshot to send')
+    pr.sentCommit = Math.max(pr.sentCommit, Math.min(this.commitIndex, snap.index))
+    this.ctx.send(peer, {
+      type: 'install-snapshot',
+      term: leader.term,
+      lastIncludedIndex: snap.index,
+      lastIncludedTerm: snap.term,
+      state: snap.state,
+    })
+  }
+
   private onLeaderAppendReply(from: NodeId, msg: AppendEntriesReplyMsg): void {
     const leader = this.leader
     const pr = leader?.progress.get(from)
@@ -495,6 +584,15 @@ export class RaftReplica implements Engine<RaftMessage> {
         pr.lastProgressMs = this.ctx.now()
       }
       pr.inflight = pr.inflight.filter((last) => last > pr.match)
+      if (pr.probing && pr.inflight.length > 0 && pr.match < this.log.compactedIndex) {
+        // An older success (delayed or duplicated) that leaves the follower needing a snapshot is not the
+        // answer to our probe. Ending the probe here would send the snapshot again at once, and each copy
+        // would bring back another such success: a storm that duplication only grows. Wait for the
+        // answer, or retransmitMs.
+        pr.next = Math.max(pr.next, pr.match + 1)
+        this.maybeCommit(leader)
+        return
+      }
       if (pr.probing) {
         // The consistency check passed: pipeline from here on.
         pr.probing = false
@@ -617,6 +715,18 @@ export class RaftReplica implements Engine<RaftMessage> {
       }
       this.ctx.emit({ type: 'commit', commands: commandCount(value) })
     }
+    this.maybeSnapshot()
+  }
+
+  /**
+   * Log compaction (sec. 7): every snapshotEveryEntries applied entries, snapshot the state machine (data
+   * and client sessions) and discard the log up to the last applied entry. Each server does it on its own.
+   */
+  private maybeSnapshot(): void {
+    const every = this.cfg.snapshotEveryEntries
+    if (every === 0 || this.lastApplied - this.log.snapshotIndex < every) return
+    this.log.compact(this.lastApplied, this.ctx.snapshotState())
+    this.ctx.emit({ type: 'snapshot-taken', index: this.lastApplied })
   }
 
   // ---------------------------------------------------------------- followers: leader tracking, forwarding (sec. 8)

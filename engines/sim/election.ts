@@ -127,6 +127,8 @@ export function electionTrial(o: ElectionTrialOptions): ElectionTrial {
       },
       storage: new SimStorage(),
       execute: (cmd) => kv.apply(cmd).result,
+      snapshotState: () => kv.snapshot(),
+      installState: (snapshot) => kv.install(snapshot),
       reply: () => {},
       emit: (event) => {
         if (event.type !== 'elected') return

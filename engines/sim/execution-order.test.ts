@@ -69,3 +69,51 @@ test('executing one id twice in an incarnation is reported', () => {
   log.record('r0', put('a', 1))
   assert.match(log.record('r0', put('a', 1)) ?? '', /twice/)
 })
+
+/** A stand-in for the KV snapshot of what `node` executed: the checker only needs it canonical. */
+const kvSnap = (applied: number, tag: string) => ({
+  data: [['tag', tag] as [string, string]],
+  sessions: [],
+  applied,
+})
+
+function twoReplicas(): ExecutionOrderLog {
+  const log = new ExecutionOrderLog()
+  for (const node of ['r0', 'r1']) log.beginIncarnation(node, 1)
+  return log
+}
+
+test('an installed snapshot continues from the prefix of the incarnation that took it', () => {
+  const log = twoReplicas()
+  log.record('r0', put('a', 1))
+  log.record('r0', put('b', 1))
+  const snap = kvSnap(2, 'after b#1')
+  assert.equal(log.snapshotTaken('r0', snap), null)
+  assert.equal(log.installed('r1', structuredClone(snap)), null)
+  assert.equal(log.executedBy('r1'), 2)
+  assert.equal(log.record('r1', put('a', 1)), 'r1#1 executed a#1 twice', 'the install covers a#1')
+  log.record('r0', put('d', 1))
+  log.beginIncarnation('r1', 2)
+  log.installed('r1', snap)
+  assert.match(
+    log.record('r1', put('c', 1)) ?? '',
+    /r1#2 executed write c#1 as write #3, but r0#1 executed d#1 there/,
+  )
+  assert.equal(log.record('r1', put('e', 1, 'other')), null)
+})
+
+test('installing a snapshot no replica took, or one that loses executed commands, is a problem', () => {
+  const log = twoReplicas()
+  assert.match(log.installed('r1', kvSnap(0, 'made up')) ?? '', /installed a snapshot no replica took/)
+  assert.match(
+    log.snapshotTaken('r0', kvSnap(1, 'miscounted')) ?? '',
+    /snapshot of 1 executed commands, but executed 0/,
+  )
+  const empty = kvSnap(0, 'empty')
+  log.snapshotTaken('r0', empty)
+  log.record('r1', put('a', 1))
+  assert.match(
+    log.installed('r1', empty) ?? '',
+    /without 1 command\(s\) it had executed: a#1 \(its state went back\)/,
+  )
+})

@@ -10,10 +10,19 @@
  *
  * The check is incremental: each execution is compared with the canonical sequence at once, so a
  * divergence is reported at the event that caused it.
+ *
+ * Snapshots (log compaction): a snapshot taken by an incarnation (`snapshotTaken`) is remembered with
+ * that incarnation's per-key sequences at that moment, keyed by the snapshot's content (snapshots are
+ * canonical plain data: equal states, equal snapshots). Installing one (`installed`, from a message or
+ * from storage at a restart) replaces the incarnation's sequences with the remembered ones, which were
+ * themselves checked against the canonical sequence; so the incarnation goes on from the snapshot's
+ * prefix. An install must be of a state some incarnation took, and must not lose a command this
+ * incarnation already executed (a state machine never goes back).
  */
 
 import type { NodeId } from '../core/command.ts'
 import { type Command, commandIdKey } from '../core/command.ts'
+import type { KvSnapshot } from '../core/kv.ts'
 
 interface CanonicalKey {
   /** the writes to this key, in the agreed order */
@@ -35,8 +44,19 @@ export interface IncarnationOrder {
   executed: number
 }
 
+/** An incarnation's sequences when it took a snapshot. */
+interface TakenState {
+  readonly by: string
+  readonly keys: Map<string, string[]>
+  readonly writesExecuted: Map<string, number>
+  readonly ids: Set<string>
+  readonly executed: number
+}
+
 export class ExecutionOrderLog {
   private readonly canonical = new Map<string, CanonicalKey>()
+  /** snapshot content (JSON) -> the sequences of the incarnation that took it first */
+  private readonly taken = new Map<string, TakenState>()
   private readonly incarnations: IncarnationOrder[] = []
   private readonly current = new Map<NodeId, IncarnationOrder>()
   /** distinct command ids executed anywhere */
@@ -106,6 +126,56 @@ export class ExecutionOrderLog {
       )
     }
     return null
+  }
+
+  /** A node's current incarnation took a snapshot of its state machine; returns a problem or null. */
+  snapshotTaken(node: NodeId, snap: KvSnapshot): string | null {
+    const order = this.currentOf(node)
+    const who = `${node}#${order.incarnation}`
+    if (snap.applied !== order.executed)
+      return `${who} took a snapshot of ${snap.applied} executed commands, but executed ${order.executed}`
+    const content = JSON.stringify(snap)
+    if (!this.taken.has(content))
+      this.taken.set(content, {
+        by: who,
+        keys: new Map([...order.keys].map(([k, ids]) => [k, [...ids]])),
+        writesExecuted: new Map(order.writesExecuted),
+        ids: new Set(order.ids),
+        executed: order.executed,
+      })
+    return null
+  }
+
+  /**
+   * A node's current incarnation replaced its state machine with a snapshot: from here on its sequences
+   * are those of the incarnation that took it. Returns a problem or null.
+   */
+  installed(node: NodeId, snap: KvSnapshot): string | null {
+    const order = this.currentOf(node)
+    const who = `${node}#${order.incarnation}`
+    const state = this.taken.get(JSON.stringify(snap))
+    if (state === undefined)
+      return `${who} installed a snapshot no replica took (${snap.applied} commands, ${snap.data.length} keys)`
+    const lost = [...order.ids].filter((id) => !state.ids.has(id))
+    if (lost.length > 0)
+      return (
+        `${who} installed a snapshot (taken by ${state.by}) without ${lost.length} command(s) it had executed: ` +
+        `${lost.slice(0, 5).join(', ')} (its state went back)`
+      )
+    order.keys.clear()
+    for (const [k, ids] of state.keys) order.keys.set(k, [...ids])
+    order.writesExecuted.clear()
+    for (const [k, n] of state.writesExecuted) order.writesExecuted.set(k, n)
+    order.ids.clear()
+    for (const id of state.ids) order.ids.add(id)
+    order.executed = state.executed
+    return null
+  }
+
+  private currentOf(node: NodeId): IncarnationOrder {
+    const order = this.current.get(node)
+    if (order === undefined) throw new Error(`snapshot at ${node} before its incarnation began`)
+    return order
   }
 
   /** How many distinct commands were executed anywhere (by any incarnation). */

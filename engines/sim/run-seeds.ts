@@ -28,6 +28,8 @@ export interface SeedsReport {
   readonly linearizabilityUnknown: number[]
   readonly committed: number
   readonly events: number
+  /** engine event type (EngineEvent) -> how many seeds emitted it at least once */
+  readonly seedsWithEvent: Record<string, number>
 }
 
 export interface RunSeedsHooks {
@@ -50,11 +52,14 @@ export function runSeeds(
   const unknown: number[] = []
   let committed = 0
   let events = 0
+  const seedsWithEvent: Record<string, number> = {}
   const flags = hooks.replayFlags ?? replayFlagsFor(options)
   seeds.forEach((seed, index) => {
     const result = simulate({ ...options, engine, seed })
     committed += result.stats.committed
     events += result.stats.events
+    for (const [type, count] of Object.entries(result.stats.engineEvents))
+      if (count > 0) seedsWithEvent[type] = (seedsWithEvent[type] ?? 0) + 1
     if (result.linearizability.verdict === 'unknown') unknown.push(seed)
     const failure = seedFailure(result, flags, hooks.replayEngine)
     if (failure !== null) failures.push(failure)
@@ -68,6 +73,7 @@ export function runSeeds(
     linearizabilityUnknown: unknown,
     committed,
     events,
+    seedsWithEvent,
   }
 }
 

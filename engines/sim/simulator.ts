@@ -547,14 +547,21 @@ class Simulation {
       execute: (cmd) => {
         live('execute')
         const outcome = node.kv!.apply(cmd)
-        if (!outcome.duplicate) {
-          const problem = this.log.record(node.id, cmd)
-          if (problem !== null) {
-            this.safetyProblems.push(`${problem} (at ${fmtMs(this.nowUs)})`)
-            throw new SafetyStop()
-          }
-        }
+        if (!outcome.duplicate) this.checkOrder(this.log.record(node.id, cmd))
         return outcome.result
+      },
+      snapshotState: () => {
+        live('snapshotState')
+        const snap = node.kv!.snapshot()
+        this.checkOrder(this.log.snapshotTaken(node.id, snap))
+        return snap
+      },
+      installState: (snapshot) => {
+        live('installState')
+        // what the engine passes is plain data it may keep: install a copy, as an encoded store would
+        const snap = copyPlain(snapshot)
+        node.kv!.install(snap)
+        this.checkOrder(this.log.installed(node.id, snap))
       },
       reply: (id, outcome) => {
         live('reply')
@@ -572,6 +579,13 @@ class Simulation {
         this.engineEvents[event.type] = (this.engineEvents[event.type] ?? 0) + 1
       },
     }
+  }
+
+  /** An execution-order problem stops the run as a safety violation. */
+  private checkOrder(problem: string | null): void {
+    if (problem === null) return
+    this.safetyProblems.push(`${problem} (at ${fmtMs(this.nowUs)})`)
+    throw new SafetyStop()
   }
 
   private clientIndex(name: string): number {

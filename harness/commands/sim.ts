@@ -43,6 +43,8 @@ export interface SimJsonSummary {
   livenessFailures: number
   failingSeeds: number[]
   linearizabilityUnknownSeeds: number[]
+  /** engine event type -> seeds that emitted it (e.g. raft's snapshot-taken, snapshot-installed) */
+  seedsWithEvent: Record<string, number>
   failures: Array<{ seed: number; kind: 'safety' | 'liveness'; problems: readonly string[]; replay: string }>
 }
 
@@ -256,6 +258,7 @@ function summarise(report: SeedsReport): SimJsonSummary {
     livenessFailures: report.failures.filter((f) => f.kind === 'liveness').length,
     failingSeeds: report.failures.map((f) => f.seed),
     linearizabilityUnknownSeeds: report.linearizabilityUnknown,
+    seedsWithEvent: report.seedsWithEvent,
     failures: report.failures.map((f) => ({
       seed: f.seed,
       kind: f.kind,
@@ -276,6 +279,13 @@ function humanReport(
       `${summary.livenessFailures} liveness failures (${report.committed} commands committed, ` +
       `${report.events} events, ${elapsedS.toFixed(1)} s)`,
   ]
+  const snapshots = ['snapshot-taken', 'snapshot-installed', 'snapshot-restored'] as const
+  if (snapshots.some((type) => (report.seedsWithEvent[type] ?? 0) > 0)) {
+    const [taken, installed, restored] = snapshots.map((type) => report.seedsWithEvent[type] ?? 0)
+    lines.push(
+      `snapshots: taken on ${taken} seeds, installed from a leader on ${installed}, restored at a restart on ${restored}`,
+    )
+  }
   if (report.linearizabilityUnknown.length > 0) {
     lines.push(
       `note: the checker ran out of budget (verdict unknown) on seeds ${report.linearizabilityUnknown.join(', ')}`,

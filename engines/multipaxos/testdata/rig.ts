@@ -198,6 +198,8 @@ export class ClusterRig<Msg extends EngineMessage, Config> {
         node.executedLog.push(`${cmd.id.client}#${cmd.id.seq}`)
         return node.kv.apply(cmd).result
       },
+      snapshotState: () => node.kv.snapshot(),
+      installState: (snapshot) => node.kv.install(snapshot),
       reply: (id, outcome) => {
         node.replies.push({ id, outcome, at: this.now })
       },

@@ -402,6 +402,17 @@ export class ManualCluster {
         this.line(`${node.id} ${formatExecuted({ cmd, value: result.value, duplicate })}`)
         return result
       },
+      snapshotState: () => {
+        live('snapshotState')
+        return node.kv.snapshot()
+      },
+      installState: (snapshot) => {
+        live('installState')
+        const snap = copyPlain(snapshot)
+        node.kv.install(snap)
+        const data = snap.data.map(([k, v]) => `${k}=${formatValue(v)}`).join(' ')
+        this.line(`${node.id} install-state applied=${snap.applied} ${data === '' ? '(no data)' : data}`)
+      },
       reply: (id, outcome) => {
         live('reply')
         this.replies.push({ node: node.id, id: copyPlain(id), outcome: copyPlain(outcome) })
