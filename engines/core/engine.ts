@@ -127,6 +127,12 @@ export interface EngineModule<Msg extends EngineMessage = EngineMessage, Config 
    */
   parseConfig(raw: unknown): Config
   create(ctx: EngineContext<Msg, Config>): Engine<Msg>
+  /**
+   * Features beyond the protocol's basic form (as its paper gives it) that this engine's code carries,
+   * in a few words each ('log compaction', 'check-quorum'): the understandability claim weighs code
+   * size, and must not compare an engine with them against one without as if alike.
+   */
+  readonly extras?: readonly string[]
   /** the ideal client latency (ms) from the protocol's message pattern: the physical bound */
   expectedLatencyMs(model: LatencyModel, config: Config): number
 }

@@ -17,6 +17,7 @@ export { IosReplica } from './replica.ts'
 export const iosEngine: EngineModule<IosMessage, IosConfig> = {
   name: 'ios',
   leadership: 'delegating',
+  extras: ['batching', 'held master acknowledgements'],
   description:
     'Ios: a master assigns log indices and delegates their replication to coordinators (flexible quorums)',
   parseConfig: parseIosConfig,

@@ -17,6 +17,8 @@ export { RaftReplica } from './replica.ts'
 export const raftEngine: EngineModule<RaftMessage, RaftConfig> = {
   name: 'raft',
   leadership: 'leader',
+  // the ATC paper's sec. 7 sketches compaction; check-quorum and pre-vote are from the thesis
+  extras: ['log compaction', 'check-quorum', 'pre-vote'],
   description: 'Raft (Ongaro & Ousterhout, ATC 2014): elected leader, log replication, 1 RTT at the leader',
   parseConfig: parseRaftConfig,
   create: (ctx) => new RaftReplica(ctx),

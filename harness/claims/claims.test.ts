@@ -259,6 +259,16 @@ test('claims: the understandability proxies rank the engines; raft not lowest is
   })
   assert.equal(claim(evaluateClaims(ctx(small, big)), 'Easiest').verdict, 'supported')
   assert.equal(claim(evaluateClaims(ctx(big, small)), 'Easiest').verdict, 'refuted')
+  // raft bigger, but carrying a feature the smaller one lacks: not a like-for-like comparison
+  const withExtras = (raftExtras: string[], multipaxosExtras: string[]) =>
+    claim(
+      evaluateClaims({ ...ctx(big, small), extras: { raft: raftExtras, multipaxos: multipaxosExtras } }),
+      'Easiest',
+    )
+  const unlike = withExtras(['log compaction', 'pre-vote'], ['pre-vote'])
+  assert.equal(unlike.verdict, 'inconclusive')
+  assert.match(unlike.why, /raft's code also holds log compaction, which multipaxos's lacks/)
+  assert.equal(withExtras(['pre-vote'], ['pre-vote', 'batching']).verdict, 'refuted')
 })
 
 test('understandability: comments and blank lines are not code; message and timer kinds are distinct names', () => {

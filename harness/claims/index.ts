@@ -135,6 +135,7 @@ export function evaluateRunClaims(
     engines,
     topologies,
     proxies: registeredProxies(),
+    extras: Object.fromEntries(engineNames().map((n) => [n, findEngine(n)?.extras ?? []])),
     seed,
   })
 }

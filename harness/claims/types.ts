@@ -86,6 +86,8 @@ export interface ClaimContext {
   readonly engines: Readonly<Record<string, Leadership>>
   readonly topologies: Readonly<Record<string, TopologyFacts>>
   readonly proxies: Readonly<Record<string, Proxies>>
+  /** per engine: the features beyond its basic protocol its code carries (EngineModule.extras) */
+  readonly extras?: Readonly<Record<string, readonly string[]>>
   /** the bootstrap's seed (the experiment's) */
   readonly seed: number
 }
