@@ -76,6 +76,21 @@ function stormSeedCount(): number {
   return Number.isInteger(fromEnv) && fromEnv >= 0 ? fromEnv : DEFAULT_STORM_SEEDS
 }
 
+/** The snapshot events (log compaction) a compacting engine's suite expects: each on a third of the seeds. */
+export const SNAPSHOT_EVENT_TYPES = ['snapshot-taken', 'snapshot-installed', 'snapshot-restored'] as const
+
+/**
+ * The conformance suite with log compaction on nearly every seed (`snapshotEveryEntries`: 5, seeds 1..seeds),
+ * which must also show each snapshot event on a third of the seeds at least.
+ */
+export function compactionConformanceSuite(module: AnyEngineModule, seeds: number): void {
+  conformanceSuite(module, {
+    engineConfig: { snapshotEveryEntries: 5 },
+    seeds,
+    expectEvents: { types: SNAPSHOT_EVENT_TYPES, minSeeds: Math.ceil(seeds / 3) },
+  })
+}
+
 /** Seeds 1..n (or from CONFORMANCE_SEEDS / CONFORMANCE_SEED_START). */
 export function conformanceSeeds(options: Pick<ConformanceOptions, 'seeds' | 'firstSeed'> = {}): number[] {
   const fromEnv = Number(process.env.CONFORMANCE_SEEDS)

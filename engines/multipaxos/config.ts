@@ -53,6 +53,12 @@ export const multiPaxosConfigSchema = z
     /** the most client commands waiting for execution at the replica where they arrived */
     maxPendingCommands: count,
     /**
+     * log compaction: once this many slots executed follow the last snapshot, snapshot the state machine
+     * and discard the chosen values up to the previous snapshot (one interval stays, for replicas a little
+     * behind); 0: never (chosen values are kept for ever)
+     */
+    snapshotEveryEntries: z.number().int().min(0).max(1_000_000_000),
+    /**
      * check-quorum (as in Raft, thesis sec. 6.2): followers answer each heartbeat with a heartbeat-ack; a
      * leader that has heard no ack or accepted from a majority (itself included) within leaderTimeoutMsMin
      * steps down; and a replica that heard a leader within leaderTimeoutMsMin ignores prepares of a higher
@@ -106,6 +112,7 @@ export const MULTIPAXOS_DEFAULTS: MultiPaxosConfig = {
   catchupBatchSlots: 256,
   maxQueuedCommands: 10_000,
   maxPendingCommands: 10_000,
+  snapshotEveryEntries: 10_000,
   checkQuorum: true,
   initialLeader: 0,
   testFault: 'none',

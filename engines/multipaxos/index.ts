@@ -17,7 +17,7 @@ export { MultiPaxosReplica } from './replica.ts'
 export const multipaxosEngine: EngineModule<MultiPaxosMessage, MultiPaxosConfig> = {
   name: 'multipaxos',
   leadership: 'leader',
-  extras: ['batching', 'check-quorum'],
+  extras: ['batching', 'check-quorum', 'log compaction'],
   description: 'Multi-Paxos with a stable leader (Paxos Made Moderately Complex): 1 RTT at the leader',
   parseConfig: parseMultiPaxosConfig,
   create: (ctx) => new MultiPaxosReplica(ctx),

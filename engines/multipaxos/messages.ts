@@ -5,6 +5,7 @@
  */
 import type { Ballot } from '../core/ballot.ts'
 import type { Command } from '../core/command.ts'
+import type { KvSnapshot } from '../core/engine.ts'
 
 /** What one slot of the log holds: a batch of client commands, or a no-op that fills a gap. */
 export type SlotValue = { readonly kind: 'noop' } | { readonly kind: 'batch'; readonly commands: Command[] }
@@ -109,6 +110,18 @@ export interface CatchupReplyMsg {
   readonly chosenPrefix: number
 }
 
+/**
+ * The answer to a catch-up request below the responder's first held slot (log compaction): its snapshot,
+ * the state machine after executing every slot below `index`, in one message.
+ */
+export interface SnapshotMsg {
+  readonly type: 'snapshot'
+  readonly index: number
+  readonly state: KvSnapshot
+  /** the responder's own chosen prefix, as in CatchupReplyMsg */
+  readonly chosenPrefix: number
+}
+
 /** Client commands that arrived at a non-leader, sent on to the leader it knows. */
 export interface ForwardMsg {
   readonly type: 'forward'
@@ -126,6 +139,7 @@ export type MultiPaxosMessage =
   | HeartbeatAckMsg
   | CatchupRequestMsg
   | CatchupReplyMsg
+  | SnapshotMsg
   | ForwardMsg
 
 function sameCommand(a: Command, b: Command): boolean {

@@ -4,10 +4,25 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { conformanceSuite, describeFailures, runConformanceSeeds, runSeeds } from '../conformance.case.ts'
+import {
+  compactionConformanceSuite,
+  conformanceSuite,
+  describeFailures,
+  runConformanceSeeds,
+  runSeeds,
+} from '../conformance.case.ts'
 import { multipaxosEngine } from './index.ts'
 
 conformanceSuite(multipaxosEngine)
+
+/**
+ * Log compaction on nearly every seed: a snapshot every 5 executed slots (a seed chooses a few hundred).
+ * A snapshot discards the chosen values up to the previous one, so a replica that a crash or a partition
+ * left more than one interval behind is caught up with a snapshot, and a restarted replica begins from
+ * its stored snapshot. The suite must pass, and each of the three events must have happened on a third
+ * of the seeds at least (seeds whose faults stall the cluster choose too little; a restore needs a crash).
+ */
+compactionConformanceSuite(multipaxosEngine, 100)
 
 describe('the conformance suite catches the test-only faults', () => {
   // Every fault seed the suite runs (random mix and crash storms), with the bug switched on.

@@ -9,6 +9,9 @@
  * - Commander (sec. 2): the per-slot phase 2 state in `proposals` and onLeaderAccepted.
  * - Replica (sec. 2.1): onRequest, forwarding, learnChosen and executeReady (perform in slot order).
  * - State on disk and catch-up of lagging replicas (sec. 4): PaxosLog, onCatchupRequest/Reply.
+ * - Log compaction (as Raft's sec. 7 does it): the end of executeReady (every
+ *   `snapshotEveryEntries` executed slots), a catch-up below the first held slot answered with the snapshot
+ *   (onSnapshot), and the restart from the stored snapshot in `start`.
  * - Check-quorum (after Raft's, thesis sec. 6.2), with `checkQuorum`: followers answer heartbeats, a leader
  *   that no majority answers steps down (checkQuorum), and prepares of a higher ballot are ignored while
  *   a leader is heard (inLeaderLease), so the deposed leader cannot disrupt its successor.
@@ -50,6 +53,7 @@ import {
   type PrepareMsg,
   type PromiseMsg,
   type SlotValue,
+  type SnapshotMsg,
   sameSlotValue,
 } from './messages.ts'
 
@@ -163,8 +167,15 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
     this.forwarder.reset()
     this.catchupAskedAtMs = null
     this.phase2Latency.reset()
-    // The runtime rebuilt the KV from scratch: re-execute the durable chosen prefix from slot 0.
+    // The runtime rebuilt the KV from scratch: it gets the stored snapshot, then the durable chosen slots
+    // after it execute again (from slot 0 without a snapshot).
     this.executed = 0
+    const snap = this.log.snapshot
+    if (snap !== null) {
+      this.ctx.installState(snap.state)
+      this.executed = snap.index
+      this.ctx.emit({ type: 'snapshot-restored', index: snap.index })
+    }
     this.executeReady()
     this.becomeFollower()
     const firstBoot = compareBallots(this.log.promised, ZERO_BALLOT) === 0
@@ -186,6 +197,11 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
       throw new Error('invariant: following a leader above our promise')
     if (this.executed !== this.log.chosenPrefix)
       throw new Error(`invariant: executed ${this.executed} != chosen prefix ${this.log.chosenPrefix}`)
+    const every = this.cfg.snapshotEveryEntries
+    if (every > 0 && this.executed - this.log.snapshotIndex >= every)
+      throw new Error(
+        `invariant: ${this.executed - this.log.snapshotIndex} executed slots after the snapshot`,
+      )
     if (this.forwarder.size > this.cfg.maxPendingCommands)
       throw new Error('invariant: pending over its limit')
     const role = this.step.role
@@ -201,8 +217,7 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
       if (this.leader.queue.length > this.cfg.maxQueuedCommands)
         throw new Error('invariant: queue over limit')
       for (const slot of this.leader.proposals.keys()) {
-        if (this.log.chosen(slot) !== undefined)
-          throw new Error(`invariant: proposal for chosen slot ${slot}`)
+        if (this.log.isChosen(slot)) throw new Error(`invariant: proposal for chosen slot ${slot}`)
         if (slot >= this.leader.nextSlot) throw new Error(`invariant: proposal ${slot} beyond nextSlot`)
       }
     }
@@ -248,6 +263,9 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
         break
       case 'catchup-reply':
         this.onCatchupReply(from, msg)
+        break
+      case 'snapshot':
+        this.onSnapshot(from, msg)
         break
       case 'forward':
         this.step.onForward(from, msg)
@@ -313,13 +331,19 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
       return
     }
     this.recognizeLeader(from, msg.ballot)
-    if (this.acceptLocally(msg.slot, msg.ballot, msg.value))
+    if (msg.slot < this.log.firstSlot) {
+      // Chosen and compacted here: we cannot vouch for the value. Tell the leader how far the chosen
+      // prefix goes (as a catch-up reply would); it fetches the slot, or the snapshot, by catch-up.
+      this.ctx.send(from, { type: 'catchup-reply', entries: [], chosenPrefix: this.log.chosenPrefix })
+    } else if (this.acceptLocally(msg.slot, msg.ballot, msg.value)) {
       this.ctx.send(from, { type: 'accepted', ballot: msg.ballot, slot: msg.slot })
+    }
     this.learnCommitIndex(from, msg.ballot, msg.commitIndex)
   }
 
   /** Votes for value at slot if allowed; returns whether the vote stands (answer 'accepted'). */
   private acceptLocally(slot: number, ballot: Ballot, value: SlotValue): boolean {
+    if (slot < this.log.firstSlot) return false // compacted: chosen, the value is not held to compare
     const chosen = this.log.chosen(slot)
     if (chosen !== undefined) {
       // Already chosen: a leader at a ballot >= our promise can only be proposing that same value.
@@ -387,6 +411,13 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
   }
 
   private onCatchupRequest(from: NodeId, msg: CatchupRequestMsg): void {
+    const snap = this.log.snapshot
+    if (msg.fromSlot < this.log.firstSlot && snap !== null) {
+      // Those slots were compacted away: the snapshot replaces them (one message).
+      const reply: SnapshotMsg = { type: 'snapshot', ...snap, chosenPrefix: this.log.chosenPrefix }
+      this.ctx.send(from, reply)
+      return
+    }
     const toSlot = Math.min(msg.toSlot, msg.fromSlot + this.cfg.catchupBatchSlots)
     const entries = this.log.chosenRun(msg.fromSlot, toSlot, this.cfg.catchupBatchSlots)
     this.ctx.send(from, { type: 'catchup-reply', entries, chosenPrefix: this.log.chosenPrefix })
@@ -404,6 +435,38 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
       this.requestCatchup(from) // progress: ask the same peer for the next batch at once
     }
     // no progress: the catch-up timer asks another peer
+  }
+
+  /**
+   * Another replica's snapshot, the answer to our catch-up below its first held slot. Every slot below its
+   * index is chosen, so it is safe from any sender. One at or below our chosen prefix tells us nothing new.
+   */
+  private onSnapshot(from: NodeId, msg: SnapshotMsg): void {
+    const before = this.log.chosenPrefix
+    this.knownCommitIndex = Math.max(this.knownCommitIndex, msg.chosenPrefix, msg.index)
+    if (msg.index > before) {
+      this.log.installSnapshot({ index: msg.index, state: msg.state }) // durable before anything is sent
+      this.ctx.installState(msg.state)
+      this.executed = msg.index
+      this.ctx.emit({ type: 'snapshot-installed', index: msg.index })
+      const leader = this.leader
+      if (leader !== null) {
+        // Our proposals below it are decided (perhaps with other values): drop them, and never propose there.
+        for (const [slot, proposal] of leader.proposals) {
+          if (slot >= msg.index) continue
+          leader.proposals.delete(slot)
+          this.forgetProposedIds(leader, proposal.value)
+        }
+        leader.nextSlot = Math.max(leader.nextSlot, msg.index)
+      }
+      this.executeReady()
+      // Commands waiting here that the snapshot executed were never executed by us, so never answered:
+      // send them to the leader again; re-agreed, they execute as duplicates and are answered then.
+      this.forwarder.forwardAll()
+    }
+    this.catchupAskedAtMs = null
+    if (this.log.chosenPrefix >= this.knownCommitIndex) this.ctx.clearTimer(TIMER_CATCHUP)
+    else if (this.log.chosenPrefix > before) this.requestCatchup(from)
   }
 
   private onCatchupTimeout(): void {
@@ -443,6 +506,13 @@ export class MultiPaxosReplica implements Engine<MultiPaxosMessage> {
       }
       this.executed++
       if (value.kind === 'batch') this.ctx.emit({ type: 'commit', commands: commandCount(value) })
+    }
+    // Log compaction, each replica on its own: every snapshotEveryEntries executed slots, snapshot the state
+    // machine (data and client sessions) at the executed prefix; the log keeps one interval of values.
+    const every = this.cfg.snapshotEveryEntries
+    if (every > 0 && this.executed - this.log.snapshotIndex >= every) {
+      this.log.compact(this.executed, this.ctx.snapshotState())
+      this.ctx.emit({ type: 'snapshot-taken', index: this.executed })
     }
   }
 

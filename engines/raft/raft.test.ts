@@ -20,7 +20,13 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { conformanceSeeds, conformanceSuite, describeFailures, runSeeds } from '../conformance.case.ts'
+import {
+  compactionConformanceSuite,
+  conformanceSeeds,
+  conformanceSuite,
+  describeFailures,
+  runSeeds,
+} from '../conformance.case.ts'
 import type { FaultProfile } from '../sim/faults.ts'
 import { type RaftConfig, raftEngine } from './index.ts'
 
@@ -70,15 +76,7 @@ conformanceSuite(raftEngine, { ...FIGURE8_WINDOW, skip: WINDOW_SKIP })
  * at least (on seeds 1-100: taken on 98, installed on 61, restored on 50; seeds whose faults stall the
  * cluster commit too little, and a restore needs a crash).
  */
-const SNAPSHOT_SEEDS = 100
-conformanceSuite(raftEngine, {
-  engineConfig: { snapshotEveryEntries: 5 },
-  seeds: SNAPSHOT_SEEDS,
-  expectEvents: {
-    types: ['snapshot-taken', 'snapshot-installed', 'snapshot-restored'],
-    minSeeds: Math.ceil(SNAPSHOT_SEEDS / 3),
-  },
-})
+compactionConformanceSuite(raftEngine, 100)
 
 describe('the conformance suite catches the test-only fault', () => {
   it("testFault 'commit-previous-term-by-counting' (no Figure 8 rule) breaks safety in the Figure 8 window", () => {
