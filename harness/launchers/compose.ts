@@ -243,6 +243,10 @@ function watchDies(project: string, onDie: (line: string) => void): ReturnType<t
   return events
 }
 
+/** an exited sidecar's log read again until it is not empty, this many times this far apart */
+const LOG_SETTLE_TRIES = 10
+const LOG_SETTLE_MS = 200
+
 /**
  * Waits for each sidecar's `event` line in its log (sidecar.ts) and returns them by replica; a sidecar
  * that exits first, or a timeout, fails with the sidecar's log.
@@ -254,21 +258,31 @@ async function sidecarEvents(
 ): Promise<Map<string, Record<string, unknown>>> {
   const deadline = Date.now() + timeoutMs
   const found = new Map<string, Record<string, unknown>>()
+  const eventLine = (logs: { stdout: string }) =>
+    logs.stdout.split('\n').find((l) => l.includes(`"event":"${event}"`))
   for (;;) {
     for (const [id, container] of containers) {
       if (found.has(id)) continue
-      const logs = await runArgv(['docker', 'logs', container])
-      const line = logs.stdout.split('\n').find((l) => l.includes(`"event":"${event}"`))
-      if (line !== undefined) {
-        found.set(id, JSON.parse(line) as Record<string, unknown>)
-        continue
+      let logs = await runArgv(['docker', 'logs', container])
+      let line = eventLine(logs)
+      if (line === undefined) {
+        const running = (await runArgv(['docker', 'inspect', '--format', '{{.State.Running}}', container]))
+          .stdout
+        const exited = running.trim() !== 'true'
+        // read again once it has exited: it may have written (its error, or the line) after the first
+        // read, and dockerd copies a container's output to its log a moment after the writes
+        for (let tries = 0; exited && tries < LOG_SETTLE_TRIES; tries++) {
+          if (tries > 0) await sleep(LOG_SETTLE_MS)
+          logs = await runArgv(['docker', 'logs', container])
+          line = eventLine(logs)
+          if (line !== undefined || (logs.stdout + logs.stderr).trim() !== '') break
+        }
+        if (line === undefined && (exited || Date.now() > deadline))
+          throw new Error(
+            `compose launcher: the sidecar of ${id} ${exited ? 'exited' : `took more than ${timeoutMs} ms`} before its '${event}' line; its log:\n${(logs.stdout + logs.stderr).trim().slice(-2000)}`,
+          )
       }
-      const running = (await runArgv(['docker', 'inspect', '--format', '{{.State.Running}}', container]))
-        .stdout
-      if (running.trim() !== 'true' || Date.now() > deadline)
-        throw new Error(
-          `compose launcher: the sidecar of ${id} ${running.trim() !== 'true' ? 'exited' : `took more than ${timeoutMs} ms`} before its '${event}' line; its log:\n${(logs.stdout + logs.stderr).trim().slice(-2000)}`,
-        )
+      if (line !== undefined) found.set(id, JSON.parse(line) as Record<string, unknown>)
     }
     if (found.size === containers.size) return found
     await sleep(300)
