@@ -28,12 +28,8 @@ export type LinkCommand =
   | { readonly op: 'heal'; readonly from: string; readonly to: string }
   | { readonly op: 'setLink'; readonly from: string; readonly to: string; readonly shape: LinkShape }
 
-/** What a fault does to one direction of a replica-to-replica link (harness/faults.ts FaultNetwork). */
-export interface ReplicaLinkControl {
-  partition(from: NodeId, to: NodeId, mode: PartitionMode): Promise<void>
-  heal(from: NodeId, to: NodeId): Promise<void>
-  setLink(from: NodeId, to: NodeId, shape: LinkShape): Promise<void>
-}
+/** What a fault does to one direction of a replica-to-replica link: a shaped network's fault calls. */
+export type ReplicaLinkControl = Pick<ShapedNetwork, 'partition' | 'heal' | 'setLink'>
 
 /** The directions a sidecar's shaper holds, as `from>to` (see the file comment for which). */
 export function ownedDirections(links: ReadonlyArray<{ from: string; to: string }>): Set<string> {
@@ -75,7 +71,7 @@ async function readBody(req: IncomingMessage): Promise<string> {
 export async function serveLinkControl(
   host: string,
   port: number,
-  shaped: Pick<ShapedNetwork, 'partition' | 'heal' | 'setLink'> | null,
+  shaped: ReplicaLinkControl | null,
   owned: ReadonlySet<string>,
 ): Promise<Server> {
   let queue: Promise<unknown> = Promise.resolve()
